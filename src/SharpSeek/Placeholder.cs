@@ -1,0 +1,1 @@
+namespace SharpSeek; public static class Placeholder {}
