@@ -1,4 +1,31 @@
-using static TorchSharp.torch;
-var a = randn(4, 4);
-System.Console.WriteLine(a.sum().item<float>());
-System.Console.WriteLine(TorchSharp.torch.get_num_threads());
+using System.CommandLine;
+using SharpSeek.Cli.Commands;
+
+namespace SharpSeek.Cli;
+
+/// <summary>The <c>sharpseek</c> command: build, train, evaluate and run GPT-2 and DeepSeek-style models.</summary>
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the CLI in-process (tests call this directly).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("SharpSeek: build, pretrain, fine-tune, evaluate and run GPT-2 and DeepSeek-style language models in .NET.");
+        foreach (var command in Commands()) root.Subcommands.Add(command);
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (var e in result.Errors) stderr.WriteLine($"error: {e.Message}");
+            return CliRunner.UserErrorExitCode;
+        }
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        return result.Invoke(config);
+    }
+
+    /// <summary>Every verb, one file each in Commands/.</summary>
+    private static IEnumerable<Command> Commands() =>
+    [
+        InitCommand.Create(),
+    ];
+}

@@ -1,1 +1,0 @@
-namespace SharpSeek; public static class Placeholder {}
