@@ -29,6 +29,9 @@ public interface ICausalLM
 
     /// <summary>A new, empty KV cache for <paramref name="batchSize"/> rows of up to <paramref name="capacity"/> tokens.</summary>
     KvCache CreateKvCache(int batchSize, int capacity);
+
+    /// <summary>Writes config.json + model.safetensors in the Hugging Face layout (atomically, file by file).</summary>
+    void SavePretrained(string directory);
 }
 
 /// <summary>Per-layer keys and values of the tokens seen so far, so decoding runs one new token per step.</summary>
