@@ -9,6 +9,24 @@ public sealed record SpecialTokenNames(string? Bos, string? Eos, string? Pad, bo
 /// <summary>Readers for the GPT-2 / Hugging Face tokenizer files (vocab.json, merges.txt, tokenizer_config.json), with clear errors.</summary>
 public static class TokenizerFiles
 {
+    /// <summary>The files that make up a tokenizer in a Hugging Face model folder.</summary>
+    public static readonly IReadOnlyList<string> Names =
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "char_vocab.json"];
+
+    /// <summary>Copies whichever tokenizer files exist in <paramref name="from"/> into <paramref name="to"/>; throws if there are none.</summary>
+    public static void CopyInto(string from, string to)
+    {
+        int copied = 0;
+        foreach (var name in Names)
+        {
+            string src = Path.Combine(from, name);
+            if (!File.Exists(src)) continue;
+            File.Copy(src, Path.Combine(to, name), overwrite: true);
+            copied++;
+        }
+        if (copied == 0) throw new TokenizerException($"{from}: no tokenizer files ({string.Join(", ", Names)})");
+    }
+
     /// <summary>Reads <c>vocab.json</c> / <c>encoder.json</c>: a JSON object token → id.</summary>
     public static Dictionary<string, int> ReadVocab(string path)
     {
