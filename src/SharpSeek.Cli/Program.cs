@@ -27,5 +27,6 @@ public static class Program
     private static IEnumerable<Command> Commands() =>
     [
         InitCommand.Create(),
+        InspectCommand.Create(),
     ];
 }
