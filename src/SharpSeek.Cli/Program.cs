@@ -28,6 +28,7 @@ public static class Program
     [
         InitCommand.Create(),
         InspectCommand.Create(),
+        GenerateCommand.Create(),
         DataCommand.Create(),
     ];
 }
