@@ -28,5 +28,7 @@ public static class Program
     [
         InitCommand.Create(),
         InspectCommand.Create(),
+        TokenizeCommand.Create(),
+        TokenizerCommand.Create(),
     ];
 }
