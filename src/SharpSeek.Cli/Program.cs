@@ -28,5 +28,6 @@ public static class Program
     [
         InitCommand.Create(),
         InspectCommand.Create(),
+        DataCommand.Create(),
     ];
 }
