@@ -69,3 +69,39 @@ public sealed class DeepSeekConfigTests
         finally { dir.Delete(true); }
     }
 }
+
+public sealed class DeepSeekPresetTests
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+    public DeepSeekPresetTests(Xunit.Abstractions.ITestOutputHelper output) { _out = output; }
+
+    private static string Preset(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "configs", $"deepseek-{name}.json"))) return Path.Combine(dir.FullName, "configs", $"deepseek-{name}.json");
+        throw new FileNotFoundException($"configs/deepseek-{name}.json not found above {AppContext.BaseDirectory}");
+    }
+
+    [Theory]
+    [InlineData("tiny", 8)]
+    [InlineData("small", 16)]
+    public void Preset_Loads_ValidTop2WithOneSharedExpert(string name, int experts)
+    {
+        var c = DeepSeekV3Config.Load(Preset(name));
+        Assert.Equal(experts, c.NRoutedExperts);
+        Assert.Equal(2, c.NumExpertsPerTok);
+        Assert.Equal(1, c.NSharedExperts);
+    }
+
+    [Fact]
+    public void Preset_Small_Between10And20MillionParameters()
+    {
+        var c = DeepSeekV3Config.Load(Preset("small"));
+        using var model = new DeepSeekV3ForCausalLM(c);
+        long total = model.parameters().Sum(p => p.NumberOfElements);
+        long expert = 3L * c.HiddenSize * c.MoeIntermediateSize;
+        long inactive = model.MoeLayers.Count() * (long)(c.NRoutedExperts - c.NumExpertsPerTok) * expert;
+        _out.WriteLine($"deepseek-small: {total:N0} parameters, {total - inactive:N0} active per token (MTP module included)");
+        Assert.InRange(total, 10_000_000, 20_000_000);
+    }
+}
