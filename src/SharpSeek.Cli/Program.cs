@@ -27,6 +27,7 @@ public static class Program
     private static IEnumerable<Command> Commands() =>
     [
         InitCommand.Create(),
+        InspectCommand.Create(),
         DataCommand.Create(),
     ];
 }

@@ -1,0 +1,135 @@
+using SharpSeek.Checkpoints;
+using SharpSeek.Models.Common;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Models.Gpt2;
+
+/// <summary>
+/// GPT-2 language model (HF <c>GPT2LMHeadModel</c>; Radford et al. 2019): the trunk plus an output head tied to the
+/// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out].
+/// </summary>
+public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM
+{
+    [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
+    [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;        // only when tie_word_embeddings is false
+
+    public Gpt2Config Config { get; }
+
+    public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
+    {
+        config.Validate();
+        Config = config;
+        _transformer = new Gpt2Model(config);
+        if (!config.TieWordEmbeddings) _lmHead = nn.Linear(config.NEmbd, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        InitWeights();
+    }
+
+    public int VocabSize => Config.VocabSize;
+    public int MaxSequenceLength => Config.NPositions;
+    public Device Device => _transformer.TokenEmbedding.device;
+
+    /// <summary>ids (B, T) → logits (B, T, V).</summary>
+    public override Tensor forward(Tensor ids) => Forward(ids);
+
+    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null) =>
+        ForwardWithDebug(inputIds, cache, attentionMask, null);
+
+    /// <summary>As <see cref="Forward"/>, also filling <paramref name="debug"/> with embed_out, block_out.{i}, ln_f_out.</summary>
+    public Tensor ForwardWithDebug(Tensor inputIds, KvCache? cache, Tensor? attentionMask, IDictionary<string, Tensor>? debug)
+    {
+        if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
+        using var scope = torch.NewDisposeScope();
+        var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
+        var logits = _lmHead is null ? nn.functional.linear(h, _transformer.TokenEmbedding) : _lmHead.call(h);   // (B, T, V)
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    public KvCache CreateKvCache(int batchSize, int capacity) =>
+        new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);
+
+    /// <summary>GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/√(2·n_layer).</summary>
+    private void InitWeights()
+    {
+        using var _ = torch.no_grad();
+        double std = Config.InitializerRange;
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith(".bias")) nn.init.zeros_(p);
+            else if (name.Contains(".ln_") || name.StartsWith("transformer.ln_f")) nn.init.ones_(p);
+            else if (name.EndsWith("c_proj.weight")) nn.init.normal_(p, 0, std / Math.Sqrt(2.0 * Config.NLayer));
+            else nn.init.normal_(p, 0, std);
+        }
+    }
+
+    /// <summary>Parameters counted once (the tied head is the embedding).</summary>
+    public long ParameterCount() => parameters().Sum(p => p.NumberOfElements);
+
+    // ---- Hugging Face layout -------------------------------------------------------------------------------------
+
+    private static readonly string[] Conv1DSuffixes = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
+    private static bool IsConv1D(string name) => Conv1DSuffixes.Any(name.EndsWith);
+
+    /// <summary>Loads config.json and the safetensors weights (with or without the <c>transformer.</c> prefix) from <paramref name="dir"/>.</summary>
+    public static Gpt2LMHeadModel FromPretrained(string dir)
+    {
+        var config = Gpt2Config.Load(Path.Combine(dir, "config.json"));
+        using var ckpt = CheckpointFolder.Open(dir);
+        var model = new Gpt2LMHeadModel(config);
+        try { model.LoadWeights(ckpt); }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
+    private void LoadWeights(CheckpointFolder ckpt)
+    {
+        string prefix = ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
+            throw new CheckpointException($"{ckpt.Directory}: no 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint");
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        using var _ = torch.no_grad();
+        foreach (var (name, param) in named_parameters())
+        {
+            string file = name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
+            if (!ckpt.Contains(file)) throw new CheckpointException($"{ckpt.Directory}: missing tensor '{file}'");
+            var info = ckpt.Info(file);
+            long[] expect = IsConv1D(name) ? [param.shape[1], param.shape[0]] : param.shape;
+            if (!info.Shape.SequenceEqual(expect))
+                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has shape [{string.Join(", ", info.Shape)}], config.json implies [{string.Join(", ", expect)}]");
+            if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
+                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has dtype {info.DType}, expected a floating-point type");
+            using var t = ckpt.Load(file);
+            using var src = IsConv1D(name) ? t.t() : t.alias();
+            param.copy_(src);
+            used.Add(file);
+        }
+        foreach (var name in ckpt.Names)
+        {
+            if (used.Contains(name)) continue;
+            if (name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias")) continue;   // causal-mask buffers, not weights
+            if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;                 // tied: the head is wte
+            throw new CheckpointException($"{ckpt.Directory}: unexpected tensor '{name}' (not part of a GPT-2 model with this config.json)");
+        }
+    }
+
+    /// <summary>HF-named tensors (<c>transformer.</c> prefix, Conv1D weights [in, out], no lm_head when tied), fp32 or the model's dtype.</summary>
+    public Dictionary<string, Tensor> HuggingFaceStateDict()
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in named_parameters())
+            result[name] = IsConv1D(name) ? p.detach().t().contiguous() : p.detach().contiguous();
+        return result;
+    }
+
+    public void SavePretrained(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var tensors = HuggingFaceStateDict();
+        try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), Config.ToJson());
+    }
+}

@@ -1,0 +1,40 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Models.Gpt2;
+
+/// <summary>GPT-2 feed-forward block: Linear(C→4C), GELU (tanh form, "gelu_new"), Linear(4C→C). Radford et al. 2019.</summary>
+public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "c_fc")] private readonly Linear _fc;       // HF key: mlp.c_fc
+    [ComponentName(Name = "c_proj")] private readonly Linear _proj;   // HF key: mlp.c_proj
+    private readonly string _activation;
+    private readonly double _dropout;
+
+    public Gpt2Mlp(Gpt2Config config) : base(nameof(Gpt2Mlp))
+    {
+        _fc = nn.Linear(config.NEmbd, config.InnerSize);
+        _proj = nn.Linear(config.InnerSize, config.NEmbd);
+        _activation = config.ActivationFunction;
+        _dropout = config.ResidPdrop;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)                          // x: (B, T, C)
+    {
+        using var scope = torch.NewDisposeScope();
+        var h = _fc.call(x);                                          // (B, T, 4C)
+        h = _activation switch
+        {
+            "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(h, GELU.Approximate.tanh),
+            "gelu" => nn.functional.gelu(h),
+            "relu" => nn.functional.relu(h),
+            _ => throw new ConfigException($"activation_function '{_activation}' is not supported"),
+        };
+        var y = _proj.call(h);                                        // (B, T, C)
+        if (training && _dropout > 0) y = nn.functional.dropout(y, _dropout, true);
+        return y.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpSeek.Models.Common;
+using SharpSeek.Models.Gpt2;
+
+namespace SharpSeek.Models;
+
+/// <summary>Creates new random-weight models from a preset plus per-key overrides (what <c>sharpseek init</c> does).</summary>
+public static class ModelFactory
+{
+    /// <summary>
+    /// The config JSON of <paramref name="preset"/> for <paramref name="arch"/> with <paramref name="overrides"/>
+    /// (config.json keys → values) applied.
+    /// </summary>
+    public static string ResolveConfigJson(string arch, string preset, IReadOnlyDictionary<string, JsonNode?>? overrides = null)
+    {
+        var node = JsonNode.Parse(ModelPresets.Json(arch, preset)) as JsonObject
+                   ?? throw new ConfigException($"preset '{preset}' is not a JSON object");
+        if (overrides is not null)
+            foreach (var (k, v) in overrides) node[k] = v?.DeepClone();
+        return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>A new model with random weights (seeded) for <paramref name="configJson"/>.</summary>
+    public static ICausalLM Create(string configJson, int seed = 1337)
+    {
+        TorchSharp.torch.manual_seed(seed);
+        string modelType = JsonNode.Parse(configJson)?["model_type"]?.GetValue<string>() ?? throw new ConfigException("config has no model_type");
+        return modelType switch
+        {
+            "gpt2" => new Gpt2LMHeadModel(ParseGpt2(configJson)),
+            _ => throw new ConfigException($"model_type '{modelType}' is not supported (supported: gpt2, deepseek_v3)"),
+        };
+    }
+
+    private static Gpt2Config ParseGpt2(string json)
+    {
+        try { return JsonSerializer.Deserialize<Gpt2Config>(json) ?? throw new ConfigException("empty config"); }
+        catch (JsonException e) { throw new ConfigException($"invalid gpt2 config ({e.Message})"); }
+    }
+
+    /// <summary>Creates <paramref name="outDir"/> (which must not exist or be empty) and saves a new model there.</summary>
+    public static ICausalLM CreateAndSave(string configJson, string outDir, int seed = 1337)
+    {
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new SharpSeekException($"{outDir} already exists and is not empty (refusing to overwrite)");
+        if (File.Exists(outDir)) throw new SharpSeekException($"{outDir} is a file");
+        var model = Create(configJson, seed);
+        model.SavePretrained(outDir);
+        return model;
+    }
+}
