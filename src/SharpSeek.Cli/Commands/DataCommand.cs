@@ -10,6 +10,36 @@ public static class DataCommand
     {
         var command = new Command("data", "Fetch corpora and prepare token files for training.");
         command.Subcommands.Add(Fetch());
+        command.Subcommands.Add(Prepare());
+        return command;
+    }
+
+    private static Command Prepare()
+    {
+        var input = new Option<string>("--input") { Description = "UTF-8 text corpus (e.g. from 'data fetch').", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "char (the corpus's characters), gpt2 (GPT-2 BPE), or a tokenizer folder.", DefaultValueFactory = _ => "char" };
+        var output = new Option<string>("--out") { Description = "Data folder to write: train.bin, val.bin, meta.json and the tokenizer files.", Required = true };
+        var valFraction = new Option<double>("--val-fraction") { Description = "Share of the corpus, from its end, kept for validation.", DefaultValueFactory = _ => 0.1 };
+        var dtype = new Option<string>("--dtype") { Description = "Token storage: auto (uint16 when the vocabulary fits), uint16 or uint32.", DefaultValueFactory = _ => "auto" };
+        var dedup = new Option<bool>("--dedup") { Description = "Drop paragraphs that exactly repeat an earlier one." };
+        var cache = new Option<string?>("--cache") { Description = "Cache folder for the GPT-2 tokenizer files (default $SHARPSEEK_CACHE or ~/.cache/sharpseek)." };
+        var command = new Command("prepare", "Tokenize a corpus into memory-mapped train.bin/val.bin token files (nanoGPT layout) and print statistics.")
+        {
+            input, tokenizer, output, valFraction, dtype, dedup, cache,
+        };
+        command.SetSafeAction((parse, stdout) =>
+        {
+            string dt = parse.GetValue(dtype)!;
+            var options = new PrepareOptions
+            {
+                Input = parse.GetValue(input)!, OutDir = parse.GetValue(output)!, Tokenizer = parse.GetValue(tokenizer)!,
+                ValFraction = parse.GetValue(valFraction), Dedup = parse.GetValue(dedup),
+                DType = dt == "auto" ? null : TokenDataMeta.ParseDType(dt, "--dtype"),
+            };
+            var report = TokenDataPreparer.Prepare(options, new DataTokenizers(parse.GetValue(cache) ?? CorpusFetcher.DefaultCacheDir));
+            stdout.WriteLine($"{options.OutDir}: {report.Summary()}");
+            return 0;
+        });
         return command;
     }
 
