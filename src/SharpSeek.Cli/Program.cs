@@ -28,5 +28,7 @@ public static class Program
     [
         InitCommand.Create(),
         InspectCommand.Create(),
+        TrainCommand.Create(),
+        EvalCommand.Create(),
     ];
 }
