@@ -78,7 +78,6 @@ public sealed class HfTokenizer : ITextTokenizer
                 if (vocab.TryGetValue(content, out var vocabId) && vocabId != id)
                     throw new TokenizerException($"{path}: added token '{content}' has id {id} but model.vocab gives it {vocabId}.");
             }
-        // Added tokens outside model.vocab still need an id → token entry for decoding.
         var bpe = new BytePairModel(vocab, merges, ignoreMerges);
         var normalizers = root.TryGetProperty("normalizer", out var n) ? ReadNormalizer(n, path) : [];
         var pipeline = root.TryGetProperty("pre_tokenizer", out var pt) ? ReadPreTokenizer(pt, path) : null;
