@@ -63,10 +63,12 @@ public sealed class MtpTests
             var loss = model.ComputeLoss(ids, targets);
             loss.backward();
             opt.step();
-            model.UpdateRouterBiases(1e-3);
+            model.AfterOptimizerStep();
             if (step == 0) first = loss.item<float>();
             last = loss.item<float>();
         }
+        Assert.Equal(4 * 32 * 2, model.LastStepExpertLoads[0].Sum());                  // main MoE layer: B·T·k slots
+        Assert.Equal(4 * 31 * 2, model.LastStepExpertLoads[1].Sum());                  // MTP layer sees T − 1 tokens
         Assert.True(last < 0.5 * first, $"loss {first:F3} → {last:F3} did not halve in 30 steps");
     }
 }
