@@ -149,12 +149,18 @@ public sealed record DeepSeekV3Config
     public static DeepSeekV3Config Load(string path)
     {
         if (!File.Exists(path)) throw new ConfigException($"{path}: config file not found");
-        DeepSeekV3Config? config;
-        try { config = JsonSerializer.Deserialize<DeepSeekV3Config>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new ConfigException($"{path}: not a valid DeepSeek-V3 config ({e.Message})"); }
-        if (config is null) throw new ConfigException($"{path}: empty config");
-        try { config.Validate(); }
+        try { return Parse(File.ReadAllText(path)); }
         catch (ConfigException e) { throw new ConfigException($"{path}: {e.Message}"); }
+    }
+
+    /// <summary>Parses and validates config.json text; throws <see cref="ConfigException"/> naming the problem.</summary>
+    public static DeepSeekV3Config Parse(string json)
+    {
+        DeepSeekV3Config? config;
+        try { config = JsonSerializer.Deserialize<DeepSeekV3Config>(json); }
+        catch (JsonException e) { throw new ConfigException($"not a valid DeepSeek-V3 config ({e.Message})"); }
+        if (config is null) throw new ConfigException("empty config");
+        config.Validate();
         return config;
     }
 
