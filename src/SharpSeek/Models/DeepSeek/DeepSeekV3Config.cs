@@ -59,6 +59,8 @@ public sealed record DeepSeekV3Config
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
     /// <summary>Sequence-wise balance loss weight α (DeepSeek-V3 eq. 17–20); 0 = off.</summary>
     [JsonPropertyName("aux_loss_alpha")] public double AuxLossAlpha { get; init; }
+    /// <summary>Bias update speed γ of auxiliary-loss-free balancing (DeepSeek-V3 §2.1.2), applied after each optimizer step; 0 = off.</summary>
+    [JsonPropertyName("bias_update_speed")] public double BiasUpdateSpeed { get; init; } = 1e-3;
     /// <summary>Weight λ of the multi-token-prediction loss: loss = CE_main + λ/D·Σ CE_k (DeepSeek-V3 eq. 25).</summary>
     [JsonPropertyName("mtp_loss_weight")] public double MtpLossWeight { get; init; } = 0.3;
     [JsonPropertyName("bos_token_id")] public int? BosTokenId { get; init; }
@@ -111,6 +113,7 @@ public sealed record DeepSeekV3Config
         Need(FirstKDenseReplace >= 0, $"first_k_dense_replace ({FirstKDenseReplace}) must be >= 0");
         Need(NumNextnPredictLayers >= 0, $"num_nextn_predict_layers ({NumNextnPredictLayers}) must be >= 0");
         Need(MtpLossWeight >= 0, $"mtp_loss_weight ({MtpLossWeight}) must be >= 0");
+        Need(BiasUpdateSpeed >= 0, $"bias_update_speed ({BiasUpdateSpeed}) must be >= 0");
         Need(AuxLossAlpha >= 0, $"aux_loss_alpha ({AuxLossAlpha}) must be >= 0");
         if (RopeScaling is { } y)
         {
@@ -146,12 +149,18 @@ public sealed record DeepSeekV3Config
     public static DeepSeekV3Config Load(string path)
     {
         if (!File.Exists(path)) throw new ConfigException($"{path}: config file not found");
-        DeepSeekV3Config? config;
-        try { config = JsonSerializer.Deserialize<DeepSeekV3Config>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new ConfigException($"{path}: not a valid DeepSeek-V3 config ({e.Message})"); }
-        if (config is null) throw new ConfigException($"{path}: empty config");
-        try { config.Validate(); }
+        try { return Parse(File.ReadAllText(path)); }
         catch (ConfigException e) { throw new ConfigException($"{path}: {e.Message}"); }
+    }
+
+    /// <summary>Parses and validates config.json text; throws <see cref="ConfigException"/> naming the problem.</summary>
+    public static DeepSeekV3Config Parse(string json)
+    {
+        DeepSeekV3Config? config;
+        try { config = JsonSerializer.Deserialize<DeepSeekV3Config>(json); }
+        catch (JsonException e) { throw new ConfigException($"not a valid DeepSeek-V3 config ({e.Message})"); }
+        if (config is null) throw new ConfigException("empty config");
+        config.Validate();
         return config;
     }
 

@@ -1,6 +1,5 @@
-using System.Text.RegularExpressions;
-using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
+using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
@@ -12,7 +11,7 @@ namespace SharpSeek.Models.DeepSeek;
 /// DeepSeek-V3 causal language model (DeepSeek-AI 2024, arXiv:2412.19437): MLA + DeepSeekMoE decoder, untied lm_head,
 /// optional multi-token-prediction modules used for training. State-dict names equal the Hugging Face ones.
 /// </summary>
-public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, ICausalLM
+public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, ICausalLM, ITrainableLM
 {
     [ComponentName(Name = "model")] private readonly DeepSeekV3Model _model;
     [ComponentName(Name = "lm_head")] private readonly Linear _lmHead;   // (V, D)
@@ -124,6 +123,12 @@ public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, I
 
     private static Tensor CrossEntropy(Tensor logits, Tensor targets) =>
         nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), ignore_index: -1);
+
+    /// <summary>Per-expert token counts (one array per MoE layer) of the last completed optimizer step, for load statistics.</summary>
+    public IReadOnlyList<long[]> LastStepExpertLoads { get; private set; } = [];
+
+    /// <summary>After each optimizer step: auxiliary-loss-free bias update with γ = <c>bias_update_speed</c>.</summary>
+    public void AfterOptimizerStep() => LastStepExpertLoads = UpdateRouterBiases(Config.BiasUpdateSpeed);
 
     /// <summary>
     /// Auxiliary-loss-free balancing after an optimizer step: every MoE layer's bias moves by γ·sign(mean − load) using the

@@ -20,6 +20,23 @@ internal static class DeepSeekGreedy
         return seq.Skip(prompt.Length).ToArray();
     }
 
+    /// <summary>Full recompute for equal-length prompts, all rows in one forward per step (rows never interact).</summary>
+    public static long[][] UncachedBatch(ICausalLM model, long[][] prompts, int n)
+    {
+        int b = prompts.Length;
+        var seqs = prompts.Select(p => p.ToList()).ToArray();
+        if (seqs.Any(s => s.Count != seqs[0].Count)) throw new ArgumentException("prompts must have equal lengths", nameof(prompts));
+        using var _ = torch.no_grad();
+        for (int i = 0; i < n; i++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var logits = model.Forward(torch.tensor(seqs.SelectMany(s => s).ToArray()).view(b, -1));   // (B, T, V)
+            var next = logits.select(1, -1).argmax(-1);                                                 // (B)
+            for (int r = 0; r < b; r++) seqs[r].Add(next[r].item<long>());
+        }
+        return seqs.Select((s, r) => s.Skip(prompts[r].Length).ToArray()).ToArray();
+    }
+
     /// <summary>Batched cached decoding; rows shorter than the longest are left-padded and masked.</summary>
     public static long[][] CachedBatch(ICausalLM model, long[][] prompts, int n)
     {

@@ -63,10 +63,40 @@ public sealed class MtpTests
             var loss = model.ComputeLoss(ids, targets);
             loss.backward();
             opt.step();
-            model.UpdateRouterBiases(1e-3);
+            model.AfterOptimizerStep();
             if (step == 0) first = loss.item<float>();
             last = loss.item<float>();
         }
+        Assert.Equal(4 * 32 * 2, model.LastStepExpertLoads[0].Sum());                  // main MoE layer: B·T·k slots
+        Assert.Equal(4 * 31 * 2, model.LastStepExpertLoads[1].Sum());                  // MTP layer sees T − 1 tokens
         Assert.True(last < 0.5 * first, $"loss {first:F3} → {last:F3} did not halve in 30 steps");
+    }
+}
+
+public sealed class MlaTrainingTests
+{
+    [Fact]
+    public void ComputeLoss_NaiveAndAbsorbed_SameLossAndGradients()
+    {
+        torch.manual_seed(21);
+        using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config { NumNextnPredictLayers = 1 });
+        model.train();
+        using var ids = torch.randint(0, 512, new long[] { 2, 10 });
+        using var targets = torch.randint(0, 512, new long[] { 2, 10 });
+        var kvB = model.get_parameter("model.layers.1.self_attn.kv_b_proj.weight")!;
+
+        model.AttentionImpl = AttentionImpl.Naive;
+        model.zero_grad();
+        using var naive = model.ComputeLoss(ids, targets);
+        naive.backward();
+        using var naiveGrad = kvB.grad!.clone();
+
+        model.AttentionImpl = AttentionImpl.Absorbed;
+        model.zero_grad();
+        using var absorbed = model.ComputeLoss(ids, targets);
+        absorbed.backward();
+
+        Assert.Equal(naive.item<float>(), absorbed.item<float>(), 5);
+        Assert.True(naiveGrad.allclose(kvB.grad!, 1e-4, 1e-6), "kv_b_proj gradients differ between MLA paths");
     }
 }
