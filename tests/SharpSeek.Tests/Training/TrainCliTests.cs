@@ -47,6 +47,19 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void Train_InitFromPretrainedFolder_FineTunesThoseWeights()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp);
+        string json = """{"model_type": "gpt2", "vocab_size": 32, "n_positions": 32, "n_embd": 24, "n_layer": 1, "n_head": 2}""";
+        (SharpSeek.Models.ModelFactory.CreateAndSave(json, tmp["base"]) as IDisposable)?.Dispose();
+        var r = CliHarness.Run(TinyArgs(data, tmp["out"], "--init-from", tmp["base"]));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var saved = SharpSeek.Models.Gpt2.Gpt2Config.Load(Path.Combine(tmp["out"], CheckpointStore.DirName(4), "config.json"));
+        Assert.Equal((24, 32), (saved.NEmbd, saved.VocabSize));   // the pretrained shape, not the --set n_embd=16
+    }
+
+    [Fact]
     public void Train_ResumeWithMoreSteps_ContinuesFromCheckpoint()
     {
         using var tmp = new TempDir();
