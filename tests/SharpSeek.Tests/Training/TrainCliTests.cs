@@ -1,4 +1,3 @@
-using System.Text.Json;
 using SharpSeek.Tests.TestSupport;
 using SharpSeek.Training;
 
@@ -14,7 +13,7 @@ public class TrainCliTests
         static byte[] Bin(int n) => Enumerable.Range(0, n).SelectMany(i => BitConverter.GetBytes((ushort)(i * 7 % 20))).ToArray();
         File.WriteAllBytes(Path.Combine(dir, "train.bin"), Bin(trainTokens));
         File.WriteAllBytes(Path.Combine(dir, "val.bin"), Bin(valTokens));
-        File.WriteAllText(Path.Combine(dir, "meta.json"), JsonSerializer.Serialize(new { vocab_size = 20, dtype = "uint16" }));
+        File.WriteAllText(Path.Combine(dir, "meta.json"), new SharpSeek.Data.TokenDataMeta { VocabSize = 20, TrainTokens = trainTokens, ValTokens = valTokens }.ToJson());
         return dir;
     }
 
