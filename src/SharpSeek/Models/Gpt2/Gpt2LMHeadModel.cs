@@ -19,7 +19,7 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
 
     public Gpt2Config Config { get; }
 
-    private ScalarType _headDType = ScalarType.Float32;   // dtype of the tied head's matmul (bf16 in mixed-precision training)
+    private ScalarType? _headDType;   // dtype of the tied head's matmul in mixed-precision training; null = the weights' own
 
     public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
     {
@@ -51,12 +51,12 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         return logits.MoveToOuterDisposeScope();
     }
 
-    private Tensor TiedHead(Tensor h) => _headDType == h.dtype
+    private Tensor TiedHead(Tensor h) => _headDType is not { } dt || dt == h.dtype
         ? nn.functional.linear(h, _transformer.TokenEmbedding)
-        : nn.functional.linear(h.to(_headDType), _transformer.TokenEmbedding.to(_headDType)).to(h.dtype);
+        : nn.functional.linear(h.to(dt), _transformer.TokenEmbedding.to(dt)).to(h.dtype);
 
     /// <summary>Runs the tied output head's matmul in <paramref name="dtype"/> (weights stay float32); see <see cref="Bf16Compute"/>.</summary>
-    public void SetComputeDType(ScalarType dtype) => _headDType = dtype;
+    public void SetComputeDType(ScalarType dtype) => _headDType = dtype == ScalarType.Float32 ? null : dtype;
 
     public KvCache CreateKvCache(int batchSize, int capacity) =>
         new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);
