@@ -13,6 +13,7 @@ namespace SharpSeek.Training.Common;
 public sealed class Bf16Compute : IDisposable
 {
     private readonly List<Action> _removers = new();
+    private IComputeDTypeModel? _model;
 
     private Bf16Compute() { }
 
@@ -22,6 +23,11 @@ public sealed class Bf16Compute : IDisposable
         var result = new Bf16Compute();
         foreach (var (_, m) in model.named_modules())
             if (m is Linear linear) result.Hook(linear, computeType);
+        if (model is IComputeDTypeModel custom)
+        {
+            custom.SetComputeDType(computeType);
+            result._model = custom;
+        }
         return result;
     }
 
@@ -52,5 +58,7 @@ public sealed class Bf16Compute : IDisposable
     {
         foreach (var remove in _removers) remove();
         _removers.Clear();
+        _model?.SetComputeDType(ScalarType.Float32);
+        _model = null;
     }
 }
