@@ -3,18 +3,19 @@ using System.Globalization;
 using SharpSeek.Data;
 using SharpSeek.Evaluation;
 using SharpSeek.Models;
+using SharpSeek.Tokenization;
 using SharpSeek.Training.Common;
 using TorchSharp;
 
 namespace SharpSeek.Cli.Commands;
 
-/// <summary><c>sharpseek eval</c>: next-token loss and perplexity of a model on a prepared data folder's val split.</summary>
+/// <summary><c>sharpseek eval</c>: next-token loss and perplexity of a model on a prepared data folder's val split or on a raw text file.</summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model folder (Hugging Face layout, e.g. a training checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = "Prepared data folder (its val.bin is scored).", Required = true };
+        var data = new Option<string>("--data") { Description = "Prepared data folder (its val.bin is scored) or a UTF-8 text file (tokenized with the model folder's tokenizer, all of it scored).", Required = true };
         var blockSize = new Option<int>("--block-size") { Description = "Window length; 0 = the model's maximum.", DefaultValueFactory = _ => 0 };
         var batchSize = new Option<int>("--batch-size") { Description = "Windows per forward pass.", DefaultValueFactory = _ => 8 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run matmuls in bf16." };
@@ -24,8 +25,9 @@ public static class EvalCommand
             string dataDir = parse.GetValue(data)!;
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new ConfigException($"--batch-size must be positive, got {batch}");
-            var tokens = ReadTokens(dataDir, out int vocab);
-            var lm = ModelLoader.Load(parse.GetValue(model)!);
+            string modelDir = parse.GetValue(model)!;
+            var tokens = File.Exists(dataDir) ? TokenizeText(dataDir, modelDir, out int vocab) : ReadTokens(dataDir, out vocab);
+            var lm = ModelLoader.Load(modelDir);
             if (vocab > lm.VocabSize) throw new DataException($"{dataDir} uses {vocab} token ids but the model's vocabulary has {lm.VocabSize}");
             int block = parse.GetValue(blockSize) is var b && b > 0 ? b : lm.MaxSequenceLength;
             if (block > lm.MaxSequenceLength) throw new ConfigException($"--block-size {block} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
@@ -40,11 +42,22 @@ public static class EvalCommand
 
     private static IReadOnlyList<int> ReadTokens(string dataDir, out int vocab)
     {
-        if (File.Exists(dataDir)) throw new DataException($"{dataDir}: raw text is not supported yet; pass a prepared data folder (sharpseek data prepare)");
         using var data = TokenDataset.Open(dataDir);
         vocab = data.Meta.VocabSize;
         var tokens = new long[data.Val.Length];
         data.Val.Read(0, tokens);
         return tokens.Select(t => (int)t).ToArray();
+    }
+
+    /// <summary>The whole of text file <paramref name="path"/> encoded with the tokenizer stored in <paramref name="modelDir"/>.</summary>
+    private static IReadOnlyList<int> TokenizeText(string path, string modelDir, out int vocab)
+    {
+        if (!Directory.Exists(modelDir)) throw new CheckpointException($"model folder {modelDir} does not exist");
+        var tokenizer = TokenizerLoader.Load(modelDir);
+        string text;
+        try { text = File.ReadAllText(path, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true)); }
+        catch (System.Text.DecoderFallbackException) { throw new DataException($"{path} is not UTF-8 text (pass a text file or a prepared data folder)"); }
+        vocab = tokenizer.VocabSize;
+        return tokenizer.Encode(text);
     }
 }
