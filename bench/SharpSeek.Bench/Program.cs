@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
+using SharpSeek.Bench.Train;
 
 namespace SharpSeek.Bench;
 
@@ -16,12 +17,16 @@ public static class Program
     private static readonly Dictionary<string, Func<IBenchmark>> Benchmarks = new(StringComparer.Ordinal)
     {
         ["decode"] = () => new DecodeBenchmark(),
+        ["train"] = () => new TrainBenchmark(),
+        ["precision"] = () => new PrecisionBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
     private static readonly Dictionary<string, Func<string[], JsonObject>> Workers = new(StringComparer.Ordinal)
     {
         ["decode"] = DecodeWorker.Run,
+        ["train"] = TrainWorker.Run,
+        ["matmul"] = MatmulPeakWorker.Run,
     };
 
     public static int Main(string[] args)

@@ -38,4 +38,26 @@ public static class LossPlot
         plot.SavePng(tmp, 900, 540);
         File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>Train (thin) and val (markers) loss of several runs on one axis, e.g. fp32 vs bf16 (temporary file + rename).</summary>
+    public static void SaveComparison(IReadOnlyDictionary<string, IReadOnlyList<MetricsRecord>> runs, string path, string title)
+    {
+        var plot = new Plot();
+        foreach (var (name, records) in runs)
+        {
+            var train = records.Where(r => r.Loss is not null).ToList();
+            var val = records.Where(r => r.ValLoss is not null).ToList();
+            var t = plot.Add.Scatter(train.Select(r => (double)r.Step).ToArray(), train.Select(r => r.Loss!.Value).ToArray());
+            t.LegendText = $"{name} train"; t.MarkerSize = 0; t.LineWidth = 1.2f;
+            var v = plot.Add.Scatter(val.Select(r => (double)r.Step).ToArray(), val.Select(r => r.ValLoss!.Value).ToArray());
+            v.LegendText = $"{name} val"; v.MarkerSize = 6; v.LineWidth = 2; v.LinePattern = LinePattern.Dashed;
+        }
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel("loss");
+        plot.ShowLegend();
+        string tmp = path + ".tmp.png";
+        plot.SavePng(tmp, 900, 540);
+        File.Move(tmp, path, overwrite: true);
+    }
 }
