@@ -27,6 +27,7 @@ public static class Program
         ["decode"] = DecodeWorker.Run,
         ["train"] = TrainWorker.Run,
         ["matmul"] = MatmulPeakWorker.Run,
+        ["ops"] = OpProfileWorker.Run,
     };
 
     public static int Main(string[] args)

@@ -8,6 +8,7 @@ Prints one JSON object on stdout: tokens/s of the timed steps (after warm-up ste
 """
 import argparse
 import json
+import math
 import os
 import time
 
@@ -22,9 +23,10 @@ CONFIGS = {
 
 
 class Block(nn.Module):
-    def __init__(self, c, n_head):
+    def __init__(self, c, n_head, block_size):
         super().__init__()
         self.n_head = n_head
+        self.register_buffer("mask", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size))
         self.ln_1 = nn.LayerNorm(c, eps=1e-5)
         self.c_attn = nn.Linear(c, 3 * c)
         self.c_proj = nn.Linear(c, c)
@@ -37,7 +39,12 @@ class Block(nn.Module):
         h, d = self.n_head, c // self.n_head
         q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
         q, k, v = (z.view(b, t, h, d).transpose(1, 2) for z in (q, k, v))       # (B, H, T, D)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if hasattr(F, "scaled_dot_product_attention"):                            # PyTorch ≥ 2.0
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:                                                                    # nanoGPT's path on PyTorch 1.x
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))              # (B, H, T, T)
+            att = att.masked_fill(self.mask[:, :, :t, :t] == 0, float("-inf"))
+            y = att.softmax(dim=-1) @ v                                          # (B, H, T, D)
         x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, c))
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
@@ -47,7 +54,7 @@ class Gpt(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
-        self.h = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
+        self.h = nn.ModuleList(Block(n_embd, n_head, block_size) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
         for p in self.parameters():
             if p.dim() > 1:

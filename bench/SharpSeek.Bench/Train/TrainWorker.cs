@@ -31,6 +31,7 @@ public static class TrainWorker
         var c = Configs[configName] with { Precision = a.Get("precision", "fp32") };
 
         torch.set_num_threads(threads);
+        bool retained = a.Get("retain-heap", "1") == "1" && NativeHeap.RetainFreedMemory();   // as Trainer.Run does
         torch.manual_seed(seed);
         using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
         model.train();
@@ -80,6 +81,7 @@ public static class TrainWorker
             },
             ["losses"] = new JsonArray(losses.Select(l => (JsonNode)Math.Round(l, 4)).ToArray()),
             ["threads"] = torch.get_num_threads(),
+            ["native_heap_retained"] = retained,
             ["omp_wait_policy"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(default)",
             ["parameters"] = model.ParameterCount(),
             ["flops_per_token"] = FlopsPerToken(c, model.ParameterCount()),

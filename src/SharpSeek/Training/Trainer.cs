@@ -61,6 +61,7 @@ public sealed class Trainer
     {
         var c = _config;
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
+        NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
         TrainerState state;
         if (resumeFrom is not null)
         {

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SharpSeek.Bench.Decode;
+using SharpSeek.Training.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Bench.Train;
+
+/// <summary>
+/// Per-op timings of the config-A training step's heavy pieces (<c>SharpSeek.Bench worker ops</c>): the tied 50k-vocab
+/// head matmul and the cross-entropy (forward + backward) in fp32 and bf16, to see where a step's time goes.
+/// </summary>
+public static class OpProfileWorker
+{
+    public static JsonObject Run(string[] args)
+    {
+        var a = WorkerArgs.Parse(args);
+        int threads = a.Int("threads", 2), rows = a.Int("rows", 2048), vocab = a.Int("vocab", 50304), width = a.Int("width", 384);
+        torch.set_num_threads(threads);
+        if (a.Get("retain-heap", "1") == "1") NativeHeap.RetainFreedMemory();
+        torch.manual_seed(1);
+        var result = new JsonObject();
+        double Time(string name, Action body)
+        {
+            body();                                                                   // warm-up
+            var best = double.MaxValue;
+            for (int i = 0; i < 3; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                body();
+                best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            result[name] = Math.Round(best, 4);
+            return best;
+        }
+        using var h = torch.randn([rows, width]);
+        using var w = torch.randn([vocab, width]) * 0.02;
+        using var y = torch.randint(0, vocab, [rows], ScalarType.Int64);
+        foreach (var dt in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            string tag = dt == ScalarType.Float32 ? "fp32" : "bf16";
+            Time($"head_matmul_{tag}", () => { using var s = NewDisposeScope(); using var _ = no_grad(); nn.functional.linear(h.to(dt), w.to(dt)); });
+            Time($"head_matmul_fwd_bwd_{tag}", () =>
+            {
+                using var s = NewDisposeScope();
+                var hh = h.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true);
+                var logits = nn.functional.linear(hh.to(dt), ww.to(dt));
+                logits.backward([torch.ones_like(logits)]);
+            });
+        }
+        using var logits32 = torch.randn([rows, vocab]);
+        Time("cross_entropy_fwd_fp32", () => { using var s = NewDisposeScope(); using var _ = no_grad(); nn.functional.cross_entropy(logits32, y); });
+        Time("cross_entropy_fwd_bwd_fp32", () =>
+        {
+            using var s = NewDisposeScope();
+            var l = logits32.detach().requires_grad_(true);
+            nn.functional.cross_entropy(l, y).backward();
+        });
+        Time("log_softmax_fp32", () => { using var s = NewDisposeScope(); using var _ = no_grad(); logits32.log_softmax(-1); });
+        Time("cast_logits_fp32_to_bf16", () => { using var s = NewDisposeScope(); logits32.to(ScalarType.BFloat16); });
+        Time("full_head_and_loss_fwd_bwd_bf16", () =>
+        {
+            using var s = NewDisposeScope();
+            var hh = h.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true);
+            var logits = nn.functional.linear(hh.to(ScalarType.BFloat16), ww.to(ScalarType.BFloat16)).to(ScalarType.Float32);
+            nn.functional.cross_entropy(logits, y).backward();
+        });
+        Time("full_head_and_loss_fwd_bwd_fp32", () =>
+        {
+            using var s = NewDisposeScope();
+            var hh = h.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true);
+            nn.functional.cross_entropy(nn.functional.linear(hh, ww), y).backward();
+        });
+        result["threads"] = torch.get_num_threads();
+        return result;
+    }
+}
