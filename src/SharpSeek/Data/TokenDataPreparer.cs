@@ -80,8 +80,9 @@ public static class TokenDataPreparer
             using (var train = new TokenFileWriter(Path.Combine(tmp, TokenDataMeta.TrainFile), dtype, vocab))
             using (var val = new TokenFileWriter(Path.Combine(tmp, TokenDataMeta.ValFile), dtype, vocab))
             {
-                var trainChunker = new Chunker(tokenizer, train, options.ChunkChars);
-                var valChunker = new Chunker(tokenizer, val, options.ChunkChars);
+                var encode = tokenizer is CharTokenizer chars ? CharEncoder(chars) : tokenizer.Encode;
+                var trainChunker = new Chunker(encode, train, options.ChunkChars);
+                var valChunker = new Chunker(encode, val, options.ChunkChars);
                 long pos = 0;
                 foreach (var piece in ReadPieces(options.Input, options.Dedup, options.ChunkChars))
                 {
@@ -174,6 +175,28 @@ public static class TokenDataPreparer
         }
     }
 
+    /// <summary>Char-level encoding through a code point → id table (same ids as <see cref="CharTokenizer.Encode"/>, ~10× faster).</summary>
+    private static Func<string, IReadOnlyList<int>> CharEncoder(CharTokenizer tokenizer)
+    {
+        var table = new Dictionary<int, int>();
+        for (int i = 0; i < tokenizer.Chars.Count; i++) table[char.ConvertToUtf32(tokenizer.Chars[i], 0)] = i;
+        int max = table.Keys.Max();
+        var ids = new int[max + 1];
+        Array.Fill(ids, -1);
+        foreach (var (cp, id) in table) ids[cp] = id;
+        return text =>
+        {
+            var result = new List<int>(text.Length);
+            foreach (var r in text.EnumerateRunes())
+            {
+                int id = r.Value <= max ? ids[r.Value] : -1;
+                if (id < 0) throw new DataException($"character U+{r.Value:X4} is not in the character vocabulary");
+                result.Add(id);
+            }
+            return result;
+        };
+    }
+
     /// <summary>UTF-16 index of code point number <paramref name="codePoint"/> in <paramref name="s"/>.</summary>
     private static int CharIndexOfCodePoint(string s, long codePoint)
     {
@@ -184,7 +207,7 @@ public static class TokenDataPreparer
     }
 
     /// <summary>Buffers text and tokenizes it in pieces cut at a lone "\n" between non-space characters, where byte-level BPE pre-tokenization never joins across.</summary>
-    private sealed class Chunker(ITextTokenizer tokenizer, TokenFileWriter sink, int chunkChars)
+    private sealed class Chunker(Func<string, IReadOnlyList<int>> encode, TokenFileWriter sink, int chunkChars)
     {
         private readonly StringBuilder _buf = new();
         private int _searchedTo;   // no boundary before this index (from earlier searches)
@@ -219,7 +242,7 @@ public static class TokenDataPreparer
             string text = _buf.ToString(0, length);
             _buf.Remove(0, length);
             _searchedTo = 0;
-            sink.Write(tokenizer.Encode(text));
+            sink.Write(encode(text));
         }
     }
 }

@@ -251,3 +251,27 @@ public class CorpusFetcherTests
         Assert.StartsWith("error: unknown corpus", stderr.ToString());
     }
 }
+
+public class PackageExtractorsTests
+{
+    [Fact]
+    public void ExtractTgz_EntryOutsideFolder_ThrowsDataException()
+    {
+        using var dir = new TempDir();
+        string tgz = Path.Combine(dir.Path, "evil.tgz");
+        using (var fs = File.Create(tgz))
+        using (var gz = new GZipStream(fs, CompressionLevel.Fastest))
+        using (var tar = new TarWriter(gz, TarEntryFormat.Pax))
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "package/../../evil.txt") { DataStream = new MemoryStream([1, 2, 3]) });
+        Assert.Throws<DataException>(() => PackageExtractors.ExtractTgz(tgz, Path.Combine(dir.Path, "x"), _ => true));
+        Assert.False(File.Exists(Path.Combine(dir.Path, "evil.txt")));
+    }
+
+    [Fact]
+    public void ExtractTgz_NotAnArchive_ThrowsDataException()
+    {
+        using var dir = new TempDir();
+        string tgz = dir.File("broken.tgz", "this is not gzip");
+        Assert.Throws<DataException>(() => PackageExtractors.ExtractTgz(tgz, Path.Combine(dir.Path, "x"), _ => true));
+    }
+}
