@@ -18,7 +18,7 @@ internal sealed class DecodeLoop : IDisposable
     private readonly PaddedBatch _batch;
     private readonly KvCache? _cache;
     private readonly LogitsProcessorPipeline _pipeline;
-    private readonly torch.Generator? _rng;
+    private readonly torch.Generator[]? _rngs;        // one per result row: a row's samples do not depend on the other rows
     private readonly HashSet<int> _eos;
     private readonly RowState[] _rows;
     private readonly bool _restoreTraining;
@@ -41,7 +41,10 @@ internal sealed class DecodeLoop : IDisposable
         _cache = options.UseCache ? model.CreateKvCache(rows.Count, capacity) : null;
         _pipeline = LogitsProcessorPipeline.For(options, _batch.RowStarts);
         if (!options.IsGreedy)
-            _rng = new torch.Generator((ulong)(options.Seed ?? Random.Shared.NextInt64(0, long.MaxValue)), model.Device);
+        {
+            ulong seed = (ulong)(options.Seed ?? Random.Shared.NextInt64(0, long.MaxValue));
+            _rngs = Enumerable.Range(0, rows.Count).Select(i => new torch.Generator(seed + (ulong)i, model.Device)).ToArray();
+        }
 
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -58,9 +61,7 @@ internal sealed class DecodeLoop : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var scores = _pipeline.IsEmpty ? _logits! : _pipeline.Process(_batch.Current, _logits!);      // (B, V)
-        var next = _rng is null
-            ? scores.argmax(-1)                                                                       // (B)
-            : scores.to(ScalarType.Float32).softmax(-1).multinomial(1, generator: _rng).view(-1);     // (B)
+        var next = _rngs is null ? scores.argmax(-1) : Sample(scores);                                // (B)
         long[] tokens;
         using (var host = next.cpu()) tokens = host.data<long>().ToArray();
         _batch.Append(next);
@@ -86,6 +87,13 @@ internal sealed class DecodeLoop : IDisposable
         return true;
     }
 
+    private Tensor Sample(Tensor scores)                                        // (B, V) → (B)
+    {
+        var probs = scores.to(ScalarType.Float32).softmax(-1);                  // (B, V)
+        if (_active.Length == 1) return probs.multinomial(1, generator: _rngs![_active[0]]).view(-1);
+        return torch.cat(_active.Select((row, b) => probs[b].multinomial(1, generator: _rngs![row])).ToArray(), 0);
+    }
+
     /// <summary>Text of result row <paramref name="row"/> produced since the last call (streaming).</summary>
     public string TakeText(int row) => _rows[row].TakeText();
 
@@ -96,7 +104,7 @@ internal sealed class DecodeLoop : IDisposable
         _logits?.Dispose();
         _cache?.Dispose();
         _batch.Dispose();
-        _rng?.Dispose();
+        foreach (var g in _rngs ?? []) g.Dispose();
         if (_restoreTraining && _model is nn.Module m) m.train();
     }
 

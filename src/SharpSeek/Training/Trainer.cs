@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace SharpSeek.Training;
 
 /// <summary>Builds the model to train: a fresh one (<paramref name="checkpointDir"/> null; honours init_from) or the weights of a checkpoint folder.</summary>
-public delegate nn.Module ModelFactory(string? checkpointDir);
+public delegate nn.Module ModelBuilder(string? checkpointDir);
 
 /// <summary>Training stopped with a clear reason the user can act on (a diverged loss).</summary>
 public sealed class TrainingException : SharpSeekException
@@ -35,7 +35,7 @@ public sealed class Trainer
 {
     private readonly TrainConfig _config;
     private readonly IBatchSource _data;
-    private readonly ModelFactory _createModel;
+    private readonly ModelBuilder _createModel;
 
     public CheckpointStore Store { get; }
 
@@ -46,7 +46,7 @@ public sealed class Trainer
     public Action<int, EvalResult>? OnEval { get; set; }
     public Action<string>? OnLog { get; set; }
 
-    public Trainer(TrainConfig config, IBatchSource data, ModelFactory createModel)
+    public Trainer(TrainConfig config, IBatchSource data, ModelBuilder createModel)
     {
         config.Validate();
         _config = config; _data = data; _createModel = createModel;

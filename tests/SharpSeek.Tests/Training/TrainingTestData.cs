@@ -28,7 +28,7 @@ internal static class TrainingTestData
         Dropout = 0.1, KeepLast = 2, OutDir = outDir, Threads = 1,
     };
 
-    public static ModelFactory Factory(double dropout = 0.1) =>
+    public static ModelBuilder Factory(double dropout = 0.1) =>
         dir => dir is null ? new TinyLM(32, 16, dropout) : TinyLM.Load(dir, dropout);
 
     public static string TempDir()

@@ -27,6 +27,9 @@ public sealed class TokenArrayBatchSource : IBatchSource
 
     public long TokenCount(DataSplit split) => Data(split).Length;
 
+    /// <summary>The tokens of <paramref name="split"/>, in order.</summary>
+    public IReadOnlyList<int> Tokens(DataSplit split) => Data(split);
+
     private int[] Data(DataSplit split) => split == DataSplit.Train ? _train : _val;
     private SplitMix64 Rng(DataSplit split) => split == DataSplit.Train ? _trainRng : _valRng;
 
