@@ -140,6 +140,6 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         var tensors = HuggingFaceStateDict();
         try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
-        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), Config.ToJson());
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), Config.ToJson());
     }
 }
