@@ -22,6 +22,7 @@ public static class Program
     private static readonly Dictionary<string, Func<string[], JsonObject>> Workers = new(StringComparer.Ordinal)
     {
         ["decode"] = DecodeWorker.Run,
+        ["decode-profile"] = DecodeProfile.Run,
     };
 
     public static int Main(string[] args)
