@@ -44,7 +44,7 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM
         if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? nn.functional.linear(h, _transformer.TokenEmbedding) : _lmHead.call(h);   // (B, T, V)
+        var logits = _lmHead is null ? DecodeGemv.Linear(h, _transformer.TokenEmbedding) : DecodeGemv.Linear(_lmHead, h);   // (B, T, V)
         return logits.MoveToOuterDisposeScope();
     }
 
