@@ -16,6 +16,7 @@ public static class Program
     private static readonly Dictionary<string, Func<IBenchmark>> Benchmarks = new(StringComparer.Ordinal)
     {
         ["decode"] = () => new DecodeBenchmark(),
+        ["decode-profile"] = () => new DecodeProfileBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
