@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Reflection;
 using SharpSeek.Cli.Commands;
 
 namespace SharpSeek.Cli;
@@ -23,10 +24,12 @@ public static class Program
         return result.Invoke(config);
     }
 
-    /// <summary>Every verb, one file each in Commands/.</summary>
+    /// <summary>Every verb: each static class in Commands/ with a <c>public static Command Create()</c>, by name.</summary>
     private static IEnumerable<Command> Commands() =>
-    [
-        InitCommand.Create(),
-        InspectCommand.Create(),
-    ];
+        typeof(Program).Assembly.GetTypes()
+            .Where(t => t.Namespace == typeof(InitCommand).Namespace && t.IsAbstract && t.IsSealed)
+            .Select(t => t.GetMethod("Create", BindingFlags.Public | BindingFlags.Static, Type.EmptyTypes))
+            .Where(m => m is not null && m.ReturnType == typeof(Command))
+            .Select(m => (Command)m!.Invoke(null, null)!)
+            .OrderBy(c => c.Name, StringComparer.Ordinal);
 }

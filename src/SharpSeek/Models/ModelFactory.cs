@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpSeek.Models.Common;
+using SharpSeek.Models.DeepSeek;
 using SharpSeek.Models.Gpt2;
 
 namespace SharpSeek.Models;
@@ -28,15 +29,16 @@ public static class ModelFactory
         string modelType = JsonNode.Parse(configJson)?["model_type"]?.GetValue<string>() ?? throw new ConfigException("config has no model_type");
         return modelType switch
         {
-            "gpt2" => new Gpt2LMHeadModel(ParseGpt2(configJson)),
+            "gpt2" => new Gpt2LMHeadModel(Parse<Gpt2Config>(configJson)),
+            "deepseek_v3" => new DeepSeekV3ForCausalLM(Parse<DeepSeekV3Config>(configJson)),
             _ => throw new ConfigException($"model_type '{modelType}' is not supported (supported: gpt2, deepseek_v3)"),
         };
     }
 
-    private static Gpt2Config ParseGpt2(string json)
+    private static T Parse<T>(string json) where T : class
     {
-        try { return JsonSerializer.Deserialize<Gpt2Config>(json) ?? throw new ConfigException("empty config"); }
-        catch (JsonException e) { throw new ConfigException($"invalid gpt2 config ({e.Message})"); }
+        try { return JsonSerializer.Deserialize<T>(json) ?? throw new ConfigException("empty config"); }
+        catch (JsonException e) { throw new ConfigException($"invalid config ({e.Message})"); }
     }
 
     /// <summary>Creates <paramref name="outDir"/> (which must not exist or be empty) and saves a new model there.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpSeek.Models.Common;
+using SharpSeek.Models.DeepSeek;
 using SharpSeek.Models.Gpt2;
 
 namespace SharpSeek.Models;
@@ -26,6 +27,7 @@ public static class ModelLoader
     public static ICausalLM Load(string dir) => ReadModelType(dir) switch
     {
         "gpt2" => Gpt2LMHeadModel.FromPretrained(dir),
+        "deepseek_v3" => DeepSeekV3ForCausalLM.FromPretrained(dir),
         var other => throw new ConfigException($"{dir}: model_type '{other}' is not supported (supported: gpt2, deepseek_v3)"),
     };
 }

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using System.Globalization;
+using SharpSeek.Evaluation;
+using SharpSeek.Models;
+using SharpSeek.Training.Common;
+using TorchSharp;
+
+namespace SharpSeek.Cli.Commands;
+
+/// <summary><c>sharpseek eval</c>: next-token loss and perplexity of a model on a prepared data folder's val split.</summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder (Hugging Face layout, e.g. a training checkpoint).", Required = true };
+        var data = new Option<string>("--data") { Description = "Prepared data folder (its val.bin is scored).", Required = true };
+        var blockSize = new Option<int>("--block-size") { Description = "Window length; 0 = the model's maximum.", DefaultValueFactory = _ => 0 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Windows per forward pass.", DefaultValueFactory = _ => 8 };
+        var bf16 = new Option<bool>("--bf16") { Description = "Run matmuls in bf16." };
+        var command = new Command("eval", "Measure a model's loss and perplexity on held-out tokens (every token scored once).") { model, data, blockSize, batchSize, bf16 };
+        command.SetSafeAction((parse, stdout) =>
+        {
+            string dataDir = parse.GetValue(data)!;
+            int batch = parse.GetValue(batchSize);
+            if (batch <= 0) throw new ConfigException($"--batch-size must be positive, got {batch}");
+            var tokens = ReadTokens(dataDir, out int vocab);
+            var lm = ModelLoader.Load(parse.GetValue(model)!);
+            if (vocab > lm.VocabSize) throw new DataException($"{dataDir} uses {vocab} token ids but the model's vocabulary has {lm.VocabSize}");
+            int block = parse.GetValue(blockSize) is var b && b > 0 ? b : lm.MaxSequenceLength;
+            if (block > lm.MaxSequenceLength) throw new ConfigException($"--block-size {block} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
+            var module = (torch.nn.Module)lm;
+            using var mixed = parse.GetValue(bf16) ? Bf16Compute.Enable(module) : null;
+            var r = Evaluator.Sequential(module, tokens, block, batch);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss {r.Loss:F4}  perplexity {r.Perplexity:F2}  tokens {r.Tokens:N0}"));
+            return 0;
+        });
+        return command;
+    }
+
+    private static IReadOnlyList<int> ReadTokens(string dataDir, out int vocab)
+    {
+        if (File.Exists(dataDir)) throw new DataException($"{dataDir}: raw text is not supported yet; pass a prepared data folder (sharpseek data prepare)");
+        var source = BinTokenData.Open(dataDir, 0);
+        vocab = source.VocabSize;
+        return source.Tokens(DataSplit.Val);
+    }
+}

@@ -1,0 +1,80 @@
+using SharpSeek.Training.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Evaluation;
+
+/// <summary>Mean next-token loss and perplexity (exp of the mean loss), as nanoGPT's <c>estimate_loss</c>.</summary>
+public sealed record EvalResult(double Loss, long Tokens)
+{
+    public double Perplexity => Math.Exp(Loss);
+}
+
+/// <summary>Validation loss of a language model: on random batches during training, or over every window of a text.</summary>
+public static class Evaluator
+{
+    /// <summary>
+    /// Mean loss over <paramref name="iters"/> batches of <paramref name="split"/>, drawn from a stream restarted at
+    /// <paramref name="seed"/> (the same batches at every call, so evaluations compare like with like).
+    /// </summary>
+    public static EvalResult EstimateLoss(nn.Module model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            data.Reseed(split, seed);
+            double sum = 0;
+            for (int i = 0; i < iters; i++)
+            {
+                using var scope = NewDisposeScope();
+                var (x, y) = data.SampleBatch(split, batchSize, blockSize);
+                sum += LanguageModelLoss.Compute(model, x, y).item<float>();
+            }
+            return new EvalResult(sum / iters, (long)iters * batchSize * blockSize);
+        }
+        finally { model.train(wasTraining); }
+    }
+
+    /// <summary>
+    /// Mean loss over all of <paramref name="tokens"/>: consecutive non-overlapping windows of <paramref name="blockSize"/>
+    /// (the last one shorter), each predicting its next tokens. Every token after the first is predicted exactly once.
+    /// </summary>
+    public static EvalResult Sequential(nn.Module model, IReadOnlyList<int> tokens, int blockSize, int batchSize)
+    {
+        if (tokens.Count < 2) throw new DataException($"the text has {tokens.Count} token(s); at least 2 are needed to measure a next-token loss");
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            double sum = 0;
+            long count = 0;
+            var starts = new List<int>();
+            for (int s = 0; s < tokens.Count - 1; s += blockSize) starts.Add(s);
+            foreach (var chunk in starts.Chunk(batchSize))
+            {
+                // rows of equal length batch together; the last, shorter window runs alone
+                foreach (var group in chunk.GroupBy(s => Math.Min(blockSize, tokens.Count - 1 - s)))
+                {
+                    using var scope = NewDisposeScope();
+                    int t = group.Key, b = group.Count();
+                    var x = new long[b * t];
+                    var y = new long[b * t];
+                    int row = 0;
+                    foreach (var s in group)
+                    {
+                        for (int i = 0; i < t; i++) { x[row * t + i] = tokens[s + i]; y[row * t + i] = tokens[s + i + 1]; }
+                        row++;
+                    }
+                    double loss = LanguageModelLoss.Compute(model, tensor(x, [b, t]), tensor(y, [b, t])).item<float>();   // (b, t)
+                    sum += loss * b * t;
+                    count += b * t;
+                }
+            }
+            return new EvalResult(sum / count, count);
+        }
+        finally { model.train(wasTraining); }
+    }
+}

@@ -1,0 +1,90 @@
+using System.Runtime.CompilerServices;
+using SharpSeek.Models.Common;
+using SharpSeek.Tokenization;
+
+namespace SharpSeek.Generation;
+
+/// <summary>
+/// Text generation over any <see cref="ICausalLM"/>: greedy, sampling (seeded) and beam search with a KV cache, batched prompts
+/// of different lengths (left padding + attention mask), EOS and text-level stop strings, and streaming. Hugging Face
+/// <c>GenerationMixin.generate</c> semantics (transformers generation/utils.py).
+/// </summary>
+public sealed class Generator(ICausalLM model, ITextTokenizer tokenizer)
+{
+    /// <summary>Generates for each prompt; results are grouped by prompt (num_return_sequences each), in prompt order.</summary>
+    public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<string> prompts, GenerationOptions options)
+    {
+        options.Validate();
+        return Generate(prompts.Select((p, i) => Encode(p, i)).ToList(), options);
+    }
+
+    /// <summary>Generates from token-id prompts; results are grouped by prompt (num_return_sequences each), in prompt order.</summary>
+    public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<IReadOnlyList<int>> promptIds, GenerationOptions options)
+    {
+        options.Validate();
+        var prompts = GenerationSetup.Prompts(promptIds, options, model);
+        if (options.NumBeams > 1) return BeamSearch.Run(model, tokenizer, prompts, options);
+        using var loop = new DecodeLoop(model, tokenizer, prompts, options);
+        while (loop.Step()) { }
+        return loop.Results();
+    }
+
+    /// <summary>
+    /// Streams the text of one completion as it is generated: deltas never split a character and never contain (part of) a
+    /// stop string. Cancelling <paramref name="cancellationToken"/> stops before the next token.
+    /// </summary>
+    public async IAsyncEnumerable<string> StreamAsync(string prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        if (options.NumBeams > 1 || options.NumReturnSequences > 1)
+            throw new GenerationException("streaming produces one sequence: num_beams and num_return_sequences must be 1");
+        var prompts = GenerationSetup.Prompts([Encode(prompt, 0)], options, model);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var loop = new DecodeLoop(model, tokenizer, prompts, options);
+        bool running = true;
+        while (running)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            running = loop.Step();
+            string delta = loop.TakeText(0);
+            if (delta.Length > 0) yield return delta;
+        }
+        await Task.CompletedTask;
+    }
+
+    private IReadOnlyList<int> Encode(string prompt, int index)
+    {
+        var ids = tokenizer.Encode(prompt);
+        if (ids.Count > 0) return ids;
+        if (tokenizer.BosId is int bos) return [bos];
+        throw new GenerationException($"prompt {index} is empty and the tokenizer has no BOS token to start from");
+    }
+}
+
+/// <summary>Checks and preparation shared by the decoding loops.</summary>
+internal static class GenerationSetup
+{
+    /// <summary>Validated prompts, truncated from the left when asked so prompt + max_new_tokens fits the context.</summary>
+    public static IReadOnlyList<IReadOnlyList<int>> Prompts(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options, ICausalLM model)
+    {
+        if (prompts.Count == 0) throw new GenerationException("no prompt given");
+        var result = new List<IReadOnlyList<int>>(prompts.Count);
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            var p = prompts[i];
+            if (p.Count == 0) throw new GenerationException($"prompt {i} has no tokens");
+            foreach (int id in p)
+                if (id < 0 || id >= model.VocabSize)
+                    throw new GenerationException($"prompt {i} has token id {id}, outside the model's vocabulary (0..{model.VocabSize - 1})");
+            int keep = options.PromptTokensToKeep(p.Count, model.MaxSequenceLength);
+            result.Add(keep == p.Count ? p : p.Skip(p.Count - keep).ToArray());
+        }
+        foreach (int id in options.EosTokenId ?? [])
+            if (id >= model.VocabSize) throw new GenerationException($"eos_token_id ({id}) is outside the model's vocabulary (0..{model.VocabSize - 1})");
+        return result;
+    }
+
+    public static HashSet<int> EosIds(GenerationOptions options, ITextTokenizer tokenizer) =>
+        options.EosTokenId is { } ids ? ids.ToHashSet() : tokenizer.EosId is int eos ? [eos] : [];
+}

@@ -1,0 +1,56 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Training.Common;
+
+/// <summary>
+/// Mixed precision without autocast (Micikevicius et al. 2018, "Mixed Precision Training"): every <see cref="Linear"/>
+/// of a model computes <c>linear(x.bf16, W.bf16, b.bf16).float32</c> while its parameters stay float32 master weights;
+/// autograd casts the gradients back to float32, so the optimizer state, norms, softmax and loss stay float32.
+/// Dispose to restore plain float32.
+/// </summary>
+public sealed class Bf16Compute : IDisposable
+{
+    private readonly List<Action> _removers = new();
+
+    private Bf16Compute() { }
+
+    /// <summary>Installs the bf16 path on every Linear inside <paramref name="model"/>.</summary>
+    public static Bf16Compute Enable(nn.Module model, ScalarType computeType = ScalarType.BFloat16)
+    {
+        var result = new Bf16Compute();
+        foreach (var (_, m) in model.named_modules())
+            if (m is Linear linear) result.Hook(linear, computeType);
+        return result;
+    }
+
+    // TorchSharp runs Linear.forward between the hooks, and that forward always uses the float32 weight. The pre-hook
+    // therefore keeps the real input aside and hands forward an empty batch (nothing to compute); the post-hook
+    // computes the real output in bf16 from the kept input.
+    private void Hook(Linear linear, ScalarType computeType)
+    {
+        Tensor? pending = null;
+        var pre = linear.register_forward_pre_hook((m, x) =>
+        {
+            pending = x;
+            return x.new_empty([0, x.shape[^1]]);                                          // (0, in)
+        });
+        var post = linear.register_forward_hook((m, _, _) =>
+        {
+            var x = pending!;
+            pending = null;
+            var l = (Linear)m;
+            var y = nn.functional.linear(x.to(computeType), l.weight.to(computeType), l.bias?.to(computeType));   // (…, out)
+            return y.to(x.dtype);
+        });
+        _removers.Add(pre.remove);
+        _removers.Add(post.remove);
+    }
+
+    public void Dispose()
+    {
+        foreach (var remove in _removers) remove();
+        _removers.Clear();
+    }
+}

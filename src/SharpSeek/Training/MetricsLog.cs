@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SharpSeek.Training;
+
+/// <summary>One line of <c>metrics.jsonl</c>: a training step's loss, or an evaluation's val_loss (then loss may be null).</summary>
+public sealed record MetricsRecord
+{
+    [JsonPropertyName("step")] public int Step { get; init; }
+    [JsonPropertyName("loss")] public double? Loss { get; init; }
+    [JsonPropertyName("val_loss")] public double? ValLoss { get; init; }
+    [JsonPropertyName("lr")] public double Lr { get; init; }
+    [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
+    [JsonPropertyName("elapsed")] public double Elapsed { get; init; }
+}
+
+/// <summary>Append-only metrics file (JSON Lines) kept in memory too, for plots. On resume, lines past the checkpoint are dropped.</summary>
+public sealed class MetricsLog
+{
+    public const string FileName = "metrics.jsonl";
+    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private readonly List<MetricsRecord> _records = new();
+
+    public string Path { get; }
+    public IReadOnlyList<MetricsRecord> Records => _records;
+
+    public MetricsLog(string outDir) { Path = System.IO.Path.Combine(outDir, FileName); }
+
+    /// <summary>Loads existing lines with step ≤ <paramref name="upToStep"/> and rewrites the file with only those (a resumed run).</summary>
+    public void ResumeAt(int upToStep)
+    {
+        _records.Clear();
+        if (!File.Exists(Path)) return;
+        foreach (var line in File.ReadLines(Path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            MetricsRecord? r;
+            try { r = JsonSerializer.Deserialize<MetricsRecord>(line, Json); }
+            catch (JsonException) { continue; }                               // a line cut short by a crash
+            if (r is not null && r.Step <= upToStep) _records.Add(r);
+        }
+        string tmp = Path + ".tmp";
+        File.WriteAllLines(tmp, _records.Select(r => JsonSerializer.Serialize(r, Json)));
+        File.Move(tmp, Path, overwrite: true);
+    }
+
+    public void Append(MetricsRecord record)
+    {
+        _records.Add(record);
+        File.AppendAllText(Path, JsonSerializer.Serialize(record, Json) + "\n");
+    }
+
+    public static string Format(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+}

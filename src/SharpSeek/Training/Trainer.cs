@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using SharpSeek.Evaluation;
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Training;
+
+/// <summary>Builds the model to train: a fresh one (<paramref name="checkpointDir"/> null; honours init_from) or the weights of a checkpoint folder.</summary>
+public delegate nn.Module ModelBuilder(string? checkpointDir);
+
+/// <summary>Training stopped with a clear reason the user can act on (a diverged loss).</summary>
+public sealed class TrainingException : SharpSeekException
+{
+    public TrainingException(string message) : base(message) { }
+}
+
+/// <summary>Reported after every optimizer step.</summary>
+public sealed record TrainProgress(int Step, int MaxSteps, double Loss, double Lr, double TokensPerSecond, TimeSpan Elapsed, TimeSpan? Eta);
+
+/// <summary>Why <see cref="Trainer.Run"/> returned.</summary>
+public enum TrainStopReason { Completed, TimeLimit, Cancelled }
+
+/// <summary>Outcome of a run: where it stopped, its best validation loss, the last checkpoint and the loss of each step it ran.</summary>
+public sealed record TrainResult(int Step, TrainStopReason Reason, double? BestValLoss, double? LastValLoss, string? Checkpoint,
+    TimeSpan Elapsed, IReadOnlyDictionary<int, double> StepLosses);
+
+/// <summary>
+/// The one training loop for pretraining and fine-tuning (nanoGPT's train.py): AdamW with decay/no-decay groups, warmup +
+/// cosine schedule, gradient accumulation and clipping, periodic evaluation, atomic checkpoints with exact resume,
+/// metrics JSONL and a loss plot. Models with their own loss (<see cref="ITrainableLM"/>) plug in unchanged.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly TrainConfig _config;
+    private readonly IBatchSource _data;
+    private readonly ModelBuilder _createModel;
+
+    public CheckpointStore Store { get; }
+
+    /// <summary>Files (e.g. the tokenizer) copied into every checkpoint so it is a self-contained model folder.</summary>
+    public IReadOnlyList<string> ExtraFiles { get; init; } = [];
+
+    public Action<TrainProgress>? OnStep { get; set; }
+    public Action<int, EvalResult>? OnEval { get; set; }
+    public Action<string>? OnLog { get; set; }
+
+    public Trainer(TrainConfig config, IBatchSource data, ModelBuilder createModel)
+    {
+        config.Validate();
+        _config = config; _data = data; _createModel = createModel;
+        Store = new CheckpointStore(config.OutDir);
+    }
+
+    /// <summary>
+    /// Trains until max_steps, max_minutes or cancellation (each writes a checkpoint). <paramref name="resumeFrom"/>: a
+    /// checkpoint folder to continue from exactly, or null to start fresh (then out_dir must hold no checkpoint).
+    /// </summary>
+    public TrainResult Run(string? resumeFrom = null, CancellationToken cancel = default)
+    {
+        var c = _config;
+        if (c.Threads > 0) torch.set_num_threads(c.Threads);
+        TrainerState state;
+        if (resumeFrom is not null)
+        {
+            (state, var saved) = CheckpointStore.ReadState(resumeFrom);
+            if (saved.ModelShapeDifference(c) is { } diff)
+                throw new ConfigException($"cannot resume from {resumeFrom}: the model shape differs ({diff})");
+        }
+        else
+        {
+            if (Store.Latest() is { } existing)
+                throw new ConfigException($"{c.OutDir} already holds checkpoint {Path.GetFileName(existing)}; resume it or choose another out_dir");
+            state = new TrainerState();
+        }
+        if (_data.TokenCount(DataSplit.Train) < c.BlockSize + 1 || _data.TokenCount(DataSplit.Val) < c.BlockSize + 1)
+            throw new DataException($"the data has {_data.TokenCount(DataSplit.Train)} train and {_data.TokenCount(DataSplit.Val)} val tokens; each split needs more than block_size = {c.BlockSize}");
+
+        torch.manual_seed(c.Seed);
+        _data.Reseed(DataSplit.Train, (ulong)c.Seed);
+        var model = _createModel(resumeFrom);
+        if (model is not ICausalLM lm) throw new ArgumentException($"{model.GetType().Name} is not an ICausalLM");
+        if (_data.VocabSize > lm.VocabSize)
+            throw new ConfigException($"the data uses {_data.VocabSize} token ids but the model's vocabulary has only {lm.VocabSize}");
+        if (c.BlockSize > lm.MaxSequenceLength)
+            throw new ConfigException($"block_size {c.BlockSize} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
+        model.train();
+        using var bf16 = c.Precision == "bf16" ? Bf16Compute.Enable(model) : null;
+
+        var groups = ParamGroups.Assign(model, c.DecayEmbeddings);
+        var parameters = groups.All.ToList();
+        using var optimizer = groups.CreateAdamW(c);
+        if (resumeFrom is not null)
+        {
+            CheckpointStore.RestoreOptimizerAndRng(resumeFrom, optimizer);
+            _data.RestoreState(state.DataState);
+        }
+        Directory.CreateDirectory(c.OutDir);
+        File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
+        var metrics = new MetricsLog(c.OutDir);
+        metrics.ResumeAt(state.Step);
+        OnLog?.Invoke($"parameters: {groups.Decay.Sum(p => p.Param.numel()):N0} with weight decay, {groups.NoDecay.Sum(p => p.Param.numel()):N0} without; " +
+                      $"{c.TokensPerStep:N0} tokens per step, precision {c.Precision}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
+
+        var trainable = model as ITrainableLM;
+        int startStep = state.Step, step = startStep;
+        var clock = Stopwatch.StartNew();
+        TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + clock.Elapsed;
+        double trainSeconds = 0;
+        long tokensSeen = state.TokensSeen;
+        double? bestVal = state.BestValLoss, lastVal = null;
+        int? bestStep = state.BestStep;
+        string? lastCheckpoint = resumeFrom;
+        var stepLosses = new Dictionary<int, double>();
+        TrainStopReason? stop = null;
+
+        while (true)
+        {
+            bool atResumePoint = resumeFrom is not null && step == startStep;
+            bool evalNow = (step % c.EvalInterval == 0 || step == c.MaxSteps) && !atResumePoint;
+            if (evalNow)
+            {
+                var val = Evaluator.EstimateLoss(model, _data, DataSplit.Val, c.EvalIters, c.BatchSize, c.BlockSize, (ulong)c.Seed);
+                lastVal = val.Loss;
+                if (bestVal is null || val.Loss < bestVal) { bestVal = val.Loss; bestStep = step; }
+                metrics.Append(new MetricsRecord { Step = step, ValLoss = val.Loss, Lr = LrSchedule.For(c, step), Elapsed = Elapsed().TotalSeconds });
+                LossPlot.Save(metrics.Records, Path.Combine(c.OutDir, LossPlot.FileName), $"{Path.GetFileName(Path.GetFullPath(c.OutDir))}: {c.Arch} {c.NLayer}L {c.NHead}H {c.NEmbd}C, {c.Precision}");
+                OnEval?.Invoke(step, val);
+            }
+            if (step >= c.MaxSteps) stop = TrainStopReason.Completed;
+            else if (cancel.IsCancellationRequested) stop = TrainStopReason.Cancelled;
+            else if (c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes) stop = TrainStopReason.TimeLimit;
+
+            bool checkpointNow = !atResumePoint && step > 0 &&
+                                 (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
+            if (checkpointNow)
+            {
+                var s = new TrainerState
+                {
+                    Step = step, BestValLoss = bestVal, BestStep = bestStep, DataState = _data.SaveState(),
+                    TokensSeen = tokensSeen, ElapsedSeconds = Elapsed().TotalSeconds,
+                };
+                lastCheckpoint = Store.Save(model, optimizer, c, s, ExtraFiles, c.KeepLast);
+            }
+            if (stop is not null) break;
+
+            // ---- one optimizer step ----
+            var t0 = Stopwatch.GetTimestamp();
+            double lr = LrSchedule.For(c, step);
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            double lossSum = 0;
+            for (int micro = 0; micro < c.GradAccum; micro++)
+            {
+                using var scope = NewDisposeScope();
+                var (x, y) = _data.SampleBatch(DataSplit.Train, c.BatchSize, c.BlockSize);
+                var loss = LanguageModelLoss.Compute(model, x, y);
+                double value = loss.item<float>();
+                if (!double.IsFinite(value))
+                    throw new TrainingException($"the training loss became {value} at step {step + 1}; training stopped. " +
+                                                (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
+                (c.GradAccum == 1 ? loss : loss / c.GradAccum).backward();
+                lossSum += value;
+            }
+            if (c.GradClip > 0) nn.utils.clip_grad_norm_(parameters, c.GradClip);
+            optimizer.step();
+            optimizer.zero_grad();
+            trainable?.AfterOptimizerStep();
+            step++;
+
+            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            trainSeconds += seconds;
+            tokensSeen += c.TokensPerStep;
+            double meanLoss = lossSum / c.GradAccum;
+            stepLosses[step] = meanLoss;
+            double tokensPerSecond = c.TokensPerStep / seconds;
+            var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
+            if (step % c.LogInterval == 0 || step == c.MaxSteps)
+                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds });
+            OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
+        }
+        return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses);
+    }
+}

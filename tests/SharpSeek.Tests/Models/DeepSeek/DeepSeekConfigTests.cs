@@ -1,0 +1,107 @@
+using SharpSeek.Models.DeepSeek;
+
+namespace SharpSeek.Tests.Models.DeepSeek;
+
+public sealed class DeepSeekConfigTests
+{
+    private static readonly Dictionary<string, (DeepSeekV3Config Config, string Fragment)> Bad = new()
+    {
+        ["experts_per_tok_above_experts"] = (new DeepSeekV3Config { NumExpertsPerTok = 9 }, "num_experts_per_tok"),
+        ["experts_not_divisible_by_groups"] = (new DeepSeekV3Config { NGroup = 3 }, "not divisible by n_group"),
+        ["topk_group_above_n_group"] = (new DeepSeekV3Config { TopkGroup = 3 }, "topk_group"),
+        ["odd_rope_dim"] = (new DeepSeekV3Config { QkRopeHeadDim = 7 }, "qk_rope_head_dim"),
+        ["gelu_activation"] = (new DeepSeekV3Config { HiddenAct = "gelu" }, "hidden_act"),
+        ["one_expert_per_group"] = (new DeepSeekV3Config { NGroup = 8, TopkGroup = 1 }, "at least 2"),
+        ["zero_kv_lora_rank"] = (new DeepSeekV3Config { KvLoraRank = 0 }, "kv_lora_rank"),
+        ["linear_rope_scaling"] = (new DeepSeekV3Config { RopeScaling = new YarnRopeScaling { Type = "linear" } }, "rope_scaling.type"),
+    };
+
+    public static IEnumerable<object[]> BadConfigs() => Bad.Keys.Select(k => new object[] { k });
+
+    [Theory]
+    [MemberData(nameof(BadConfigs))]
+    public void Validate_InconsistentConfig_ThrowsConfigExceptionNamingField(string problem)
+    {
+        var (config, fragment) = Bad[problem];
+        var e = Assert.Throws<ConfigException>(config.Validate);
+        Assert.Contains(fragment, e.Message);
+    }
+
+    [Fact]
+    public void Validate_DefaultConfig_Passes() => new DeepSeekV3Config().Validate();
+
+    [Fact]
+    public void Load_FixtureConfigWithNullQLoraAndYarn_ParsesFields()
+    {
+        var c = DeepSeekV3Config.Load(Path.Combine(DeepSeekFixtures.CaseDir("dsv3_noqlora_yarn4_long"), "config.json"));
+        Assert.Equal(0, c.QRank);
+        Assert.NotNull(c.RopeScaling);
+        Assert.Equal(4.0, c.RopeScaling!.Factor);
+        Assert.Equal(32, c.RopeScaling.OriginalMaxPositionEmbeddings);
+        Assert.Equal(0.2646422579642267, c.SoftmaxScale, 12);
+    }
+
+    [Fact]
+    public void Load_QLoraRankZero_MeansNoQueryCompression()
+    {
+        var dir = Directory.CreateTempSubdirectory("sharpseek-ds-");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "config.json");
+            File.WriteAllText(path, new DeepSeekV3Config { QLoraRank = 0 }.ToJson());
+            Assert.Equal(0, DeepSeekV3Config.Load(path).QRank);
+            using var model = new DeepSeekV3ForCausalLM(DeepSeekV3Config.Load(path));
+            Assert.Contains("model.layers.0.self_attn.q_proj.weight", model.state_dict().Keys);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void Load_NotJson_ThrowsConfigException()
+    {
+        var dir = Directory.CreateTempSubdirectory("sharpseek-ds-");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "config.json");
+            File.WriteAllText(path, "{ not json");
+            Assert.Throws<ConfigException>(() => DeepSeekV3Config.Load(path));
+        }
+        finally { dir.Delete(true); }
+    }
+}
+
+public sealed class DeepSeekPresetTests
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+    public DeepSeekPresetTests(Xunit.Abstractions.ITestOutputHelper output) { _out = output; }
+
+    private static string Preset(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "configs", $"deepseek-{name}.json"))) return Path.Combine(dir.FullName, "configs", $"deepseek-{name}.json");
+        throw new FileNotFoundException($"configs/deepseek-{name}.json not found above {AppContext.BaseDirectory}");
+    }
+
+    [Theory]
+    [InlineData("tiny", 8)]
+    [InlineData("small", 16)]
+    public void Preset_Loads_ValidTop2WithOneSharedExpert(string name, int experts)
+    {
+        var c = DeepSeekV3Config.Load(Preset(name));
+        Assert.Equal(experts, c.NRoutedExperts);
+        Assert.Equal(2, c.NumExpertsPerTok);
+        Assert.Equal(1, c.NSharedExperts);
+    }
+
+    [Fact]
+    public void Preset_Small_Between10And20MillionParameters()
+    {
+        var c = DeepSeekV3Config.Load(Preset("small"));
+        using var model = new DeepSeekV3ForCausalLM(c);
+        long total = model.parameters().Sum(p => p.NumberOfElements);
+        long expert = 3L * c.HiddenSize * c.MoeIntermediateSize;
+        long inactive = model.MoeLayers.Count() * (long)(c.NRoutedExperts - c.NumExpertsPerTok) * expert;
+        _out.WriteLine($"deepseek-small: {total:N0} parameters, {total - inactive:N0} active per token (MTP module included)");
+        Assert.InRange(total, 10_000_000, 20_000_000);
+    }
+}

@@ -1,0 +1,38 @@
+using SharpSeek.Training;
+using SharpSeek.Training.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Tests.Training;
+
+public class Bf16ComputeTests
+{
+    [Fact]
+    public void Enable_TinyModel_LogitsCloseToFp32AndGradsStayFp32()
+    {
+        manual_seed(3);
+        using var model = new TinyLM(32, 16);
+        using var ids = randint(0, 32, [2, 8]);
+        using var reference = model.call(ids);
+        using (Bf16Compute.Enable(model))
+        {
+            using var logits = model.call(ids);
+            Assert.Equal(ScalarType.Float32, logits.dtype);
+            double maxDiff = (logits - reference).abs().max().item<float>();
+            Assert.InRange(maxDiff, 1e-6, 0.05);                     // bf16 rounding visible, but small
+            logits.sum().backward();
+        }
+        foreach (var p in model.parameters()) Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+        using var after = model.call(ids);
+        Assert.Equal(0.0, (after - reference).abs().max().item<float>());   // hooks removed: plain fp32 again
+    }
+
+    [Fact]
+    public void Run_Bf16_LossFallsLikeFp32()
+    {
+        var config = TrainingTestData.Config("") with { MaxSteps = 40, EvalInterval = 40, Dropout = 0 };
+        var fp32 = new Trainer(config with { OutDir = TrainingTestData.TempDir() }, TrainingTestData.Data(), TrainingTestData.Factory(0)).Run();
+        var bf16 = new Trainer(config with { OutDir = TrainingTestData.TempDir(), Precision = "bf16" }, TrainingTestData.Data(), TrainingTestData.Factory(0)).Run();
+        Assert.InRange(bf16.StepLosses[40], 0.9 * fp32.StepLosses[40], 1.1 * fp32.StepLosses[40]);
+    }
+}

@@ -1,0 +1,45 @@
+using SharpSeek.Training;
+
+namespace SharpSeek.Tests.Training;
+
+public class TrainConfigTests
+{
+    [Fact]
+    public void WithOverrides_NumbersStringsAndNull_AreApplied()
+    {
+        var c = new TrainConfig { InitFrom = "x" }.WithOverrides(["lr=0.002", "n_layer=6", "precision=bf16", "init_from=null", "decay_embeddings=true"]);
+        Assert.Equal((0.002, 6, "bf16", null, true), (c.Lr, c.NLayer, c.Precision, c.InitFrom, c.DecayEmbeddings));
+    }
+
+    [Theory]
+    [InlineData("nope=1")]
+    [InlineData("n_layer=two")]
+    [InlineData("lr")]
+    public void WithOverrides_BadAssignment_ThrowsConfigException(string assignment) =>
+        Assert.Throws<ConfigException>(() => new TrainConfig().WithOverrides([assignment]));
+
+    [Fact]
+    public void Validate_MinLrAboveLr_ThrowsNamingTheField()
+    {
+        var e = Assert.Throws<ConfigException>(() => new TrainConfig { Lr = 1e-4, MinLr = 1e-3 }.Validate());
+        Assert.Contains("min_lr", e.Message);
+    }
+
+    [Fact]
+    public void Load_RepositoryConfigs_AreValid()
+    {
+        string dir = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(dir, "configs"))) dir = Path.GetDirectoryName(dir) ?? throw new DirectoryNotFoundException("configs/");
+        dir = Path.Combine(dir, "configs");
+        var files = Directory.GetFiles(dir, "train-*.json");
+        Assert.NotEmpty(files);
+        foreach (var f in files) TrainConfig.Load(f).Validate();
+    }
+
+    [Fact]
+    public void ToJson_RoundTrip_GivesEqualConfig()
+    {
+        var c = new TrainConfig { Lr = 5e-4, DataDir = "d", InitFrom = "m" };
+        Assert.Equal(c, TrainConfig.FromJsonText(c.ToJson(), "test"));
+    }
+}
