@@ -16,12 +16,14 @@ public static class Program
     private static readonly Dictionary<string, Func<IBenchmark>> Benchmarks = new(StringComparer.Ordinal)
     {
         ["decode"] = () => new DecodeBenchmark(),
+        ["decode-profile"] = () => new DecodeProfileBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
     private static readonly Dictionary<string, Func<string[], JsonObject>> Workers = new(StringComparer.Ordinal)
     {
         ["decode"] = DecodeWorker.Run,
+        ["decode-profile"] = DecodeProfile.Run,
     };
 
     public static int Main(string[] args)
