@@ -83,19 +83,24 @@ public sealed class TopKProcessor(int k) : ILogitsProcessor
 
 /// <summary>
 /// Nucleus filtering (Holtzman et al. 2019, Hugging Face <c>TopPLogitsWarper</c>): keeps the smallest set of most likely tokens whose
-/// cumulative probability is ≥ p, always at least the top token; the rest get −∞.
+/// cumulative probability is ≥ p (a token stays iff the mass of the tokens ranked above it is &lt; p, so the top token always
+/// stays); the rest get −∞. After top-k only the finite logits are ranked (partial sort) instead of the whole vocabulary.
 /// </summary>
 public sealed class TopPProcessor(double p) : ILogitsProcessor
 {
     public Tensor Process(Tensor inputIds, Tensor logits)                        // logits: (B, V)
     {
         using var scope = torch.NewDisposeScope();
-        var (sorted, order) = logits.sort(-1, descending: false);                // ascending, (B, V)
-        var cumulative = sorted.softmax(-1).cumsum(-1);                          // (B, V)
-        var removeSorted = cumulative <= (1 - p);
-        removeSorted.narrow(-1, removeSorted.shape[^1] - 1, 1).fill_(false);    // keep the most likely token
-        var remove = removeSorted.scatter(-1, order, removeSorted);              // back to vocabulary order
-        return logits.masked_fill(remove, double.NegativeInfinity).MoveToOuterDisposeScope();
+        long vocab = logits.shape[^1];
+        long finite = logits.isfinite().sum(-1).max().item<long>();              // most candidates in any row
+        var (ranked, order) = finite * 4 <= vocab
+            ? logits.topk((int)Math.Max(finite, 1), dim: -1)                     // (B, F), descending
+            : logits.sort(-1, descending: true);                                 // (B, V), descending
+        var probs = ranked.softmax(-1);
+        var massAbove = probs.cumsum(-1) - probs;                                 // probability of better-ranked tokens
+        var kept = ranked.masked_fill(massAbove >= p, double.NegativeInfinity);
+        var result = torch.full_like(logits, double.NegativeInfinity).scatter(-1, order, kept);
+        return result.MoveToOuterDisposeScope();
     }
 }
 
