@@ -39,7 +39,7 @@ internal sealed class DecodeLoop : IDisposable
         int capacity = rows.Max(r => r.Count) + options.MaxNewTokens;
         _batch = new PaddedBatch(rows, capacity, model.Device);
         _cache = options.UseCache ? model.CreateKvCache(rows.Count, capacity) : null;
-        _pipeline = LogitsProcessorPipeline.For(options, _batch.RowStarts);
+        _pipeline = LogitsProcessorPipeline.For(options, _batch.RowStarts, GenerationSetup.VocabularyLimit(model, tokenizer));
         if (!options.IsGreedy)
         {
             ulong seed = (ulong)(options.Seed ?? Random.Shared.NextInt64(0, long.MaxValue));

@@ -130,6 +130,10 @@ internal static class GenerationSetup
         return result;
     }
 
+    /// <summary>The tokenizer's size when the model's (padded) vocabulary is larger, else null.</summary>
+    public static int? VocabularyLimit(ICausalLM model, ITextTokenizer tokenizer) =>
+        tokenizer.VocabSize < model.VocabSize ? tokenizer.VocabSize : null;
+
     public static HashSet<int> EosIds(GenerationOptions options, ITextTokenizer tokenizer) =>
         options.EosTokenId is { } ids ? ids.ToHashSet() : tokenizer.EosId is int eos ? [eos] : [];
 }

@@ -29,12 +29,14 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
     public bool IsEmpty => _processors.Length == 0;
 
     /// <summary>
-    /// The pipeline for <paramref name="options"/> in Hugging Face order: repetition penalty, no-repeat n-gram, then (sampling only)
+    /// The pipeline for <paramref name="options"/> in Hugging Face order (after <see cref="VocabularyLimitProcessor"/> when
+    /// <paramref name="vocabularyLimit"/> is given): repetition penalty, no-repeat n-gram, then (sampling only)
     /// temperature, top-k, top-p, min-p. Processors that are off are left out. <paramref name="rowStarts"/>: first real (unpadded) column per row.
     /// </summary>
-    public static LogitsProcessorPipeline For(GenerationOptions options, IReadOnlyList<int>? rowStarts = null)
+    public static LogitsProcessorPipeline For(GenerationOptions options, IReadOnlyList<int>? rowStarts = null, int? vocabularyLimit = null)
     {
         var list = new List<ILogitsProcessor>();
+        if (vocabularyLimit is int limit) list.Add(new VocabularyLimitProcessor(limit));
         if (options.RepetitionPenalty != 1.0) list.Add(new RepetitionPenaltyProcessor(options.RepetitionPenalty));
         if (options.NoRepeatNgramSize > 0) list.Add(new NoRepeatNGramProcessor(options.NoRepeatNgramSize, rowStarts));
         if (!options.IsGreedy && options.NumBeams == 1)
@@ -61,6 +63,16 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
     {
         foreach (var p in _processors) if (p is IRowStatefulLogitsProcessor s) s.ReorderRows(rowIndices);
     }
+}
+
+/// <summary>
+/// Never picks ids ≥ <paramref name="limit"/>: a model's vocabulary is often padded past its tokenizer's (nanoGPT rounds
+/// 50257 up to 50304, char models to a multiple of 64), and those ids have no text.
+/// </summary>
+public sealed class VocabularyLimitProcessor(int limit) : ILogitsProcessor
+{
+    public Tensor Process(Tensor inputIds, Tensor logits) =>
+        limit >= logits.shape[^1] ? logits : logits.index_fill(-1, torch.arange(limit, logits.shape[^1], device: logits.device), double.NegativeInfinity);
 }
 
 /// <summary>Divides logits by the temperature (Hugging Face <c>TemperatureLogitsWarper</c>); T &lt; 1 sharpens, T &gt; 1 flattens.</summary>
