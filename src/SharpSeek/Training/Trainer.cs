@@ -178,6 +178,7 @@ public sealed class Trainer
             windowTokens += c.TokensPerStep;
             double tokensPerSecond = windowTokens / windowSeconds;
             var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
+            if (c.MaxMinutes > 0) eta = TimeSpan.FromTicks(Math.Min(eta.Ticks, Math.Max(0, (TimeSpan.FromMinutes(c.MaxMinutes) - Elapsed()).Ticks)));
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {
