@@ -176,7 +176,8 @@ public sealed class Trainer
             double tokensPerSecond = c.TokensPerStep / seconds;
             var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
-                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds });
+                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
+                                                 MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
         }
         return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses);
