@@ -41,7 +41,7 @@ public static class TrainingModels
 
     /// <summary>
     /// DeepSeek-V3 config for training from scratch: the <c>model_preset</c> JSON, then the <c>model</c> overrides, then
-    /// hidden_size = n_embd, num_hidden_layers = n_layer, heads = n_head, max_position_embeddings = block_size,
+    /// hidden_size = n_embd, num_hidden_layers = n_layer, heads = n_head, max_position_embeddings ≥ block_size,
     /// γ, α, λ and D from the training config.
     /// </summary>
     public static DeepSeekV3Config DeepSeek(TrainConfig c, int dataVocabSize)
@@ -60,7 +60,8 @@ public static class TrainingModels
         json["num_hidden_layers"] = c.NLayer;
         json["num_attention_heads"] = c.NHead;
         json["num_key_value_heads"] = c.NHead;
-        json["max_position_embeddings"] = c.BlockSize;
+        int presetPositions = json["max_position_embeddings"]?.GetValue<int>() ?? 0;
+        json["max_position_embeddings"] = Math.Max(c.BlockSize, presetPositions);             // RoPE: generation may run past block_size
         json["bias_update_speed"] = c.BiasUpdateSpeed;
         json["aux_loss_alpha"] = c.AuxLossAlpha;
         json["mtp_loss_weight"] = c.MtpLossWeight;
