@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SharpSeek.Data;
 using SharpSeek.Evaluation;
 using SharpSeek.Models;
 using SharpSeek.Training.Common;
@@ -40,8 +41,10 @@ public static class EvalCommand
     private static IReadOnlyList<int> ReadTokens(string dataDir, out int vocab)
     {
         if (File.Exists(dataDir)) throw new DataException($"{dataDir}: raw text is not supported yet; pass a prepared data folder (sharpseek data prepare)");
-        var source = BinTokenData.Open(dataDir, 0);
-        vocab = source.VocabSize;
-        return source.Tokens(DataSplit.Val);
+        using var data = TokenDataset.Open(dataDir);
+        vocab = data.Meta.VocabSize;
+        var tokens = new long[data.Val.Length];
+        data.Val.Read(0, tokens);
+        return tokens.Select(t => (int)t).ToArray();
     }
 }

@@ -35,10 +35,10 @@ public static class TrainCommand
             if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
             if (c.InitFrom is not null && !Directory.Exists(c.InitFrom)) throw new ConfigException($"init_from {c.InitFrom}: model folder not found");
 
-            var batches = BinTokenData.Open(c.DataDir, (ulong)c.Seed);
+            using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
             var trainer = new Trainer(c, batches, TrainingModels.For(c, batches.VocabSize))
             {
-                ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),
+                ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
             };
             string? resumeDir = parse.GetValue(resumeFrom);
             if (resumeDir is null && parse.GetValue(resume))

@@ -107,7 +107,8 @@ public sealed class Trainer
         int startStep = state.Step, step = startStep;
         var clock = Stopwatch.StartNew();
         TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + clock.Elapsed;
-        double trainSeconds = 0;
+        double trainSeconds = 0, windowSeconds = 0;   // window: steps since the last metrics line (smooths tokens/s)
+        long windowTokens = 0;
         long tokensSeen = state.TokensSeen;
         double? bestVal = state.BestValLoss, lastVal = null;
         int? bestStep = state.BestStep;
@@ -173,12 +174,17 @@ public sealed class Trainer
             tokensSeen += c.TokensPerStep;
             double meanLoss = lossSum / c.GradAccum;
             stepLosses[step] = meanLoss;
-            double tokensPerSecond = c.TokensPerStep / seconds;
+            windowSeconds += seconds;
+            windowTokens += c.TokensPerStep;
+            double tokensPerSecond = windowTokens / windowSeconds;
             var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
-            if (step % c.LogInterval == 0 || step == c.MaxSteps)
-                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
-                                                 MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
+            if (step % c.LogInterval == 0 || step == c.MaxSteps)
+            {
+                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
+                                                   MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
+                windowSeconds = 0; windowTokens = 0;
+            }
         }
         return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses);
     }

@@ -28,6 +28,25 @@ public class Bf16ComputeTests
     }
 
     [Fact]
+    public void Enable_Gpt2TiedHead_LogitsCloseToFp32AndRestoredOnDispose()
+    {
+        manual_seed(5);
+        using var model = new SharpSeek.Models.Gpt2.Gpt2LMHeadModel(new SharpSeek.Models.Gpt2.Gpt2Config { VocabSize = 64, NPositions = 16, NEmbd = 32, NLayer = 1, NHead = 2 });
+        model.eval();
+        using var ids = randint(0, 64, [2, 16]);
+        using var reference = model.call(ids);
+        double diff;
+        using (Bf16Compute.Enable(model))
+        {
+            using var logits = model.call(ids);
+            diff = (logits - reference).abs().max().item<float>();
+        }
+        Assert.InRange(diff, 1e-6, 0.05);
+        using var after = model.call(ids);
+        Assert.Equal(0.0, (after - reference).abs().max().item<float>());
+    }
+
+    [Fact]
     public void Run_Bf16_LossFallsLikeFp32()
     {
         var config = TrainingTestData.Config("") with { MaxSteps = 40, EvalInterval = 40, Dropout = 0 };

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using SharpSeek.Tests.TestSupport;
 using SharpSeek.Training;
 
@@ -14,7 +13,7 @@ public class TrainCliTests
         static byte[] Bin(int n) => Enumerable.Range(0, n).SelectMany(i => BitConverter.GetBytes((ushort)(i * 7 % 20))).ToArray();
         File.WriteAllBytes(Path.Combine(dir, "train.bin"), Bin(trainTokens));
         File.WriteAllBytes(Path.Combine(dir, "val.bin"), Bin(valTokens));
-        File.WriteAllText(Path.Combine(dir, "meta.json"), JsonSerializer.Serialize(new { vocab_size = 20, dtype = "uint16" }));
+        File.WriteAllText(Path.Combine(dir, "meta.json"), new SharpSeek.Data.TokenDataMeta { VocabSize = 20, TrainTokens = trainTokens, ValTokens = valTokens }.ToJson());
         return dir;
     }
 
@@ -44,6 +43,19 @@ public class TrainCliTests
         var eval = CliHarness.Run("eval", "--model", ckpt, "--data", tmp["data"]);
         Assert.True(eval.ExitCode == 0, eval.Stderr);
         Assert.Matches(@"loss \d+\.\d+  perplexity \d+\.\d+  tokens 119", eval.Stdout);
+    }
+
+    [Fact]
+    public void Train_InitFromPretrainedFolder_FineTunesThoseWeights()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp);
+        string json = """{"model_type": "gpt2", "vocab_size": 32, "n_positions": 32, "n_embd": 24, "n_layer": 1, "n_head": 2}""";
+        (SharpSeek.Models.ModelFactory.CreateAndSave(json, tmp["base"]) as IDisposable)?.Dispose();
+        var r = CliHarness.Run(TinyArgs(data, tmp["out"], "--init-from", tmp["base"]));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var saved = SharpSeek.Models.Gpt2.Gpt2Config.Load(Path.Combine(tmp["out"], CheckpointStore.DirName(4), "config.json"));
+        Assert.Equal((24, 32), (saved.NEmbd, saved.VocabSize));   // the pretrained shape, not the --set n_embd=16
     }
 
     [Fact]

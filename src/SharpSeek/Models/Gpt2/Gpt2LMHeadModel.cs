@@ -1,5 +1,6 @@
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
+using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -11,12 +12,14 @@ namespace SharpSeek.Models.Gpt2;
 /// GPT-2 language model (HF <c>GPT2LMHeadModel</c>; Radford et al. 2019): the trunk plus an output head tied to the
 /// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out].
 /// </summary>
-public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM
+public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, IComputeDTypeModel
 {
     [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;        // only when tie_word_embeddings is false
 
     public Gpt2Config Config { get; }
+
+    private ScalarType? _headDType;   // dtype of the tied head's matmul in mixed-precision training; null = the weights' own
 
     public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
     {
@@ -44,9 +47,16 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM
         if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? nn.functional.linear(h, _transformer.TokenEmbedding) : _lmHead.call(h);   // (B, T, V)
+        var logits = _lmHead is null ? TiedHead(h) : _lmHead.call(h);                          // (B, T, V)
         return logits.MoveToOuterDisposeScope();
     }
+
+    private Tensor TiedHead(Tensor h) => _headDType is not { } dt || dt == h.dtype
+        ? nn.functional.linear(h, _transformer.TokenEmbedding)
+        : nn.functional.linear(h.to(dt), _transformer.TokenEmbedding.to(dt)).to(h.dtype);
+
+    /// <summary>Runs the tied output head's matmul in <paramref name="dtype"/> (weights stay float32); see <see cref="Bf16Compute"/>.</summary>
+    public void SetComputeDType(ScalarType dtype) => _headDType = dtype == ScalarType.Float32 ? null : dtype;
 
     public KvCache CreateKvCache(int batchSize, int capacity) =>
         new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);

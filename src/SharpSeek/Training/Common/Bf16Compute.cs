@@ -13,6 +13,7 @@ namespace SharpSeek.Training.Common;
 public sealed class Bf16Compute : IDisposable
 {
     private readonly List<Action> _removers = new();
+    private IComputeDTypeModel? _model;
 
     private Bf16Compute() { }
 
@@ -23,6 +24,11 @@ public sealed class Bf16Compute : IDisposable
         var seen = new HashSet<Linear>(ReferenceEqualityComparer.Instance);
         foreach (var (_, m) in model.named_modules())
             if (m is Linear linear && seen.Add(linear)) result.Hook(linear, computeType);   // a module listed twice gets one hook pair
+        if (model is IComputeDTypeModel custom)
+        {
+            custom.SetComputeDType(computeType);
+            result._model = custom;
+        }
         return result;
     }
 
@@ -53,5 +59,7 @@ public sealed class Bf16Compute : IDisposable
     {
         foreach (var remove in _removers) remove();
         _removers.Clear();
+        _model?.SetComputeDType(ScalarType.Float32);
+        _model = null;
     }
 }
