@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
+using SharpSeek.Bench.Moe;
 
 namespace SharpSeek.Bench;
 
@@ -16,6 +17,7 @@ public static class Program
     private static readonly Dictionary<string, Func<IBenchmark>> Benchmarks = new(StringComparer.Ordinal)
     {
         ["decode"] = () => new DecodeBenchmark(),
+        ["moe"] = () => new MoeBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
