@@ -221,8 +221,9 @@ public sealed class MoeBenchmark : IBenchmark
 
     private static JsonObject Summary(List<RunResult> runs)
     {
-        RunResult Get(string prefix) => runs.First(r => r.Name.StartsWith(prefix, StringComparison.Ordinal));
-        var bal = Get("deepseek_gamma1e-3_mtp0.3"); var noBal = Get("deepseek_gamma0"); var noMtp = Get("deepseek_gamma1e-3_mtp0"); var gpt = Get("gpt2");
+        RunResult Get(string name) => runs.First(r => r.Name == name);
+        var bal = Get("deepseek_gamma1e-3_mtp0.3"); var noBal = Get("deepseek_gamma0_mtp0.3"); var noMtp = Get("deepseek_gamma1e-3_mtp0");
+        var gpt = runs.First(r => r.Config.Arch == "gpt2");
         return new JsonObject
         {
             ["a_max_over_mean_main_moe_layers_gamma1e-3"] = new JsonArray(Final(bal).Take(bal.Config.NLayer - 1).Select(v => (JsonNode)Math.Round(v, 3)).ToArray()),
@@ -230,7 +231,8 @@ public sealed class MoeBenchmark : IBenchmark
             ["b_val_loss_moe"] = Math.Round(bal.MainValLoss, 4), ["b_val_loss_dense_gpt"] = Math.Round(gpt.MainValLoss, 4),
             ["b_active_params_moe"] = bal.ActiveParams, ["b_params_dense_gpt"] = gpt.TotalParams,
             ["c_main_head_val_loss_mtp0.3"] = Math.Round(bal.MainValLoss, 4), ["c_main_head_val_loss_mtp0"] = Math.Round(noMtp.MainValLoss, 4),
-            ["d_train_tokens_per_s_moe"] = Math.Round(bal.TokensPerSecond, 1), ["d_train_tokens_per_s_dense_gpt"] = Math.Round(gpt.TokensPerSecond, 1),
+            ["d_train_tokens_per_s_moe_without_mtp"] = Math.Round(noMtp.TokensPerSecond, 1), ["d_train_tokens_per_s_moe_with_mtp"] = Math.Round(bal.TokensPerSecond, 1),
+            ["d_train_tokens_per_s_dense_gpt"] = Math.Round(gpt.TokensPerSecond, 1),
         };
     }
 
