@@ -17,6 +17,7 @@ public static class Program
     private static readonly Dictionary<string, Func<IBenchmark>> Benchmarks = new(StringComparer.Ordinal)
     {
         ["decode"] = () => new DecodeBenchmark(),
+        ["decode-profile"] = () => new DecodeProfileBenchmark(),
         ["moe"] = () => new MoeBenchmark(),
     };
 
@@ -24,6 +25,7 @@ public static class Program
     private static readonly Dictionary<string, Func<string[], JsonObject>> Workers = new(StringComparer.Ordinal)
     {
         ["decode"] = DecodeWorker.Run,
+        ["decode-profile"] = DecodeProfile.Run,
     };
 
     public static int Main(string[] args)
