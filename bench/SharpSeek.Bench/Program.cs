@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
+using SharpSeek.Bench.Moe;
 
 namespace SharpSeek.Bench;
 
@@ -17,6 +18,7 @@ public static class Program
     {
         ["decode"] = () => new DecodeBenchmark(),
         ["decode-profile"] = () => new DecodeProfileBenchmark(),
+        ["moe"] = () => new MoeBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>

@@ -182,7 +182,8 @@ public sealed class Trainer
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {
-                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds });
+                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
+                                                   MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
                 windowSeconds = 0; windowTokens = 0;
             }
         }
