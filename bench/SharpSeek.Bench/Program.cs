@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
 using SharpSeek.Bench.Train;
+using SharpSeek.Bench.Moe;
 
 namespace SharpSeek.Bench;
 
@@ -19,6 +20,8 @@ public static class Program
         ["decode"] = () => new DecodeBenchmark(),
         ["train"] = () => new TrainBenchmark(),
         ["precision"] = () => new PrecisionBenchmark(),
+        ["decode-profile"] = () => new DecodeProfileBenchmark(),
+        ["moe"] = () => new MoeBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
@@ -28,6 +31,7 @@ public static class Program
         ["train"] = TrainWorker.Run,
         ["matmul"] = MatmulPeakWorker.Run,
         ["ops"] = OpProfileWorker.Run,
+        ["decode-profile"] = DecodeProfile.Run,
     };
 
     public static int Main(string[] args)

@@ -19,7 +19,8 @@ public static class Machine
         {
             var load = File.ReadAllText("/proc/loadavg").Split(' ');
             double up = double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-            return $"{DateTime.Now:HH:mm:ss} up {TimeSpan.FromSeconds(up):d\\.hh\\:mm}, load average: {load[0]}, {load[1]}, {load[2]}";
+            var span = TimeSpan.FromSeconds(up);
+            return $"{DateTime.Now:HH:mm:ss} up {(int)span.TotalHours}:{span.Minutes:D2}, load average: {load[0]}, {load[1]}, {load[2]}";
         }
         catch (IOException) { return "unknown"; }
     }

@@ -5,63 +5,72 @@ using System.Text.Json.Nodes;
 namespace SharpSeek.Bench.Harness;
 
 /// <summary>
-/// Read bandwidth of this machine: several threads sum disjoint halves of a pinned array of ≥ 1 GiB with
-/// Vector512 (or Vector256) loads, best of several passes. The yardstick for "fraction of the memory-bound decode
-/// rate" (weights must be streamed once per token); a single-threaded copy shows far less.
+/// Read bandwidth of this machine: several threads sum disjoint parts of a pinned array of ≥ 1 GiB with Vector512
+/// (or Vector256) loads; the best pass counts. The yardstick for "fraction of the memory-bound decode rate" (weights
+/// are streamed once per token); a single-threaded copy shows far less. On a shared machine call
+/// <see cref="Measure"/> between the other measurements of a run so it gets the same chances of a quiet moment.
 /// </summary>
-public static class MemoryBandwidth
+public sealed unsafe class MemoryBandwidth : IDisposable
 {
-    private static float _sink;
+    private readonly float[] _data;
+    private readonly int _threads;
+    private readonly List<double> _rates = [];
+    private float _sink;
 
-    public static unsafe JsonObject MeasureRead(int threads, long bytes, int passes)
+    public MemoryBandwidth(int threads, long bytes)
     {
         long n = bytes / sizeof(float);
         if (n > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(bytes));
-        var data = GC.AllocateUninitializedArray<float>((int)n, pinned: true);
-        data.AsSpan().Fill(1f);                                           // touch every page before timing
-        var rates = new List<double>();
-        fixed (float* p = data)
+        _threads = threads;
+        _data = GC.AllocateUninitializedArray<float>((int)n, pinned: true);
+        long chunk = n / threads;
+        Parallel.For(0, threads, t => _data.AsSpan((int)(t * chunk), (int)(t == threads - 1 ? n - t * chunk : chunk)).Fill(1f));
+    }
+
+    /// <summary>Best GB/s seen so far.</summary>
+    public double Best => _rates.Count == 0 ? double.NaN : _rates.Max();
+
+    /// <summary>Runs <paramref name="passes"/> timed passes; returns the best of them in GB/s.</summary>
+    public double Measure(int passes)
+    {
+        long n = _data.Length, chunk = n / _threads / 64 * 64;
+        double best = 0;
+        fixed (float* p = _data)
         {
             float* basePtr = p;
-            long chunk = n / threads / 64 * 64;
-            var partial = new float[threads];
-            using var barrier = new Barrier(threads + 1);
-            int pass = 0;
-            var workers = Enumerable.Range(0, threads).Select(w => new Thread(() =>
+            var partial = new float[_threads];
+            for (int pass = 0; pass < passes; pass++)
             {
-                for (int i = 0; i < passes; i++)
-                {
-                    barrier.SignalAndWait();                              // start together
-                    partial[w] += Sum(basePtr + w * chunk, w == threads - 1 ? n - w * chunk : chunk);
-                    barrier.SignalAndWait();                              // finish together
-                }
-            }) { IsBackground = true }).ToList();
-            workers.ForEach(t => t.Start());
-            for (; pass < passes; pass++)
-            {
-                barrier.SignalAndWait();
                 long t0 = Stopwatch.GetTimestamp();
-                barrier.SignalAndWait();
-                double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                rates.Add(n * sizeof(float) / seconds / 1e9);
+                Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, w =>
+                    partial[w] += Sum(basePtr + w * chunk, w == _threads - 1 ? n - w * chunk : chunk));
+                double rate = n * sizeof(float) / Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9;
+                _rates.Add(rate);
+                best = Math.Max(best, rate);
             }
-            workers.ForEach(t => t.Join());
-            _sink = partial.Sum();
+            _sink += partial.Sum();
         }
-        var sorted = rates.OrderBy(r => r).ToList();
+        return best;
+    }
+
+    public JsonObject ToJson()
+    {
+        var sorted = _rates.OrderBy(r => r).ToList();
         return new JsonObject
         {
             ["gbps"] = Math.Round(sorted[^1], 2),
             ["median_gbps"] = Math.Round(sorted[sorted.Count / 2], 2),
-            ["passes_gbps"] = new JsonArray(rates.Select(r => (JsonNode)Math.Round(r, 2)).ToArray()),
-            ["threads"] = threads,
-            ["bytes"] = n * sizeof(float),
+            ["passes"] = sorted.Count,
+            ["threads"] = _threads,
+            ["bytes"] = (long)_data.Length * sizeof(float),
             ["vector"] = Vector512.IsHardwareAccelerated ? "Vector512" : "Vector256",
-            ["method"] = "read-only sum over a pinned float array split between threads; best pass",
+            ["method"] = "read-only sum over a pinned float array split between threads; best pass; passes spread over the run",
         };
     }
 
-    private static unsafe float Sum(float* p, long n)
+    public void Dispose() => GC.KeepAlive(_sink);
+
+    private static float Sum(float* p, long n)
     {
         long i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -83,7 +92,7 @@ public static class MemoryBandwidth
         return Vector256.Sum(b0 + b1 + b2 + b3) + Tail(p, i, n);
     }
 
-    private static unsafe float Tail(float* p, long i, long n)
+    private static float Tail(float* p, long i, long n)
     {
         float s = 0;
         for (; i < n; i++) s += p[i];

@@ -22,10 +22,12 @@ public static class DataCommand
         var valFraction = new Option<double>("--val-fraction") { Description = "Share of the corpus, from its end, kept for validation.", DefaultValueFactory = _ => 0.1 };
         var dtype = new Option<string>("--dtype") { Description = "Token storage: auto (uint16 when the vocabulary fits), uint16 or uint32.", DefaultValueFactory = _ => "auto" };
         var dedup = new Option<bool>("--dedup") { Description = "Drop paragraphs that exactly repeat an earlier one." };
+        var minChars = new Option<int>("--min-chars") { Description = "Drop paragraphs with fewer non-space characters than this.", DefaultValueFactory = _ => 0 };
+        var maxNonLetter = new Option<double>("--max-non-letter") { Description = "Drop paragraphs whose share of non-letter characters is above this (0..1).", DefaultValueFactory = _ => 1.0 };
         var cache = new Option<string?>("--cache") { Description = "Cache folder for the GPT-2 tokenizer files (default $SHARPSEEK_CACHE or ~/.cache/sharpseek)." };
         var command = new Command("prepare", "Tokenize a corpus into memory-mapped train.bin/val.bin token files (nanoGPT layout) and print statistics.")
         {
-            input, tokenizer, output, valFraction, dtype, dedup, cache,
+            input, tokenizer, output, valFraction, dtype, dedup, minChars, maxNonLetter, cache,
         };
         command.SetSafeAction((parse, stdout) =>
         {
@@ -34,6 +36,7 @@ public static class DataCommand
             {
                 Input = parse.GetValue(input)!, OutDir = parse.GetValue(output)!, Tokenizer = parse.GetValue(tokenizer)!,
                 ValFraction = parse.GetValue(valFraction), Dedup = parse.GetValue(dedup),
+                MinParagraphChars = parse.GetValue(minChars), MaxNonLetterRatio = parse.GetValue(maxNonLetter),
                 DType = dt == "auto" ? null : TokenDataMeta.ParseDType(dt, "--dtype"),
             };
             var report = TokenDataPreparer.Prepare(options, new DataTokenizers(parse.GetValue(cache) ?? CorpusFetcher.DefaultCacheDir));

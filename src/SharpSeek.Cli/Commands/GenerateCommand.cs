@@ -28,13 +28,14 @@ public static class GenerateCommand
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable); cut from the output." };
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling (same seed, same text)." };
         var truncate = new Option<bool>("--truncate-prompt") { Description = "Keep the end of a prompt that is longer than the context instead of failing." };
+        var sliding = new Option<bool>("--sliding-window") { Description = "Generate past the model's context by cropping to the last tokens that fit (as nanoGPT)." };
         var noCache = new Option<bool>("--no-cache") { Description = "Recompute the whole sequence each step (for checking; slower)." };
         var stream = new Option<bool>("--stream") { Description = "Print text as it is generated (one prompt, one sequence)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads for LibTorch (default: all cores)." };
         var command = new Command("generate", "Generate text from a model folder.")
         {
             model, tokenizer, prompt, maxNew, doSample, temperature, topK, topP, minP, repPenalty, noRepeat, numReturn,
-            numBeams, lengthPenalty, earlyStopping, stop, seed, truncate, noCache, stream, threads,
+            numBeams, lengthPenalty, earlyStopping, stop, seed, truncate, sliding, noCache, stream, threads,
         };
         command.SetSafeAction((parse, stdout) =>
         {
@@ -56,6 +57,7 @@ public static class GenerateCommand
                 StopStrings = parse.GetValue(stop) is { Length: > 0 } s ? s : null,
                 Seed = parse.GetValue(seed),
                 TruncatePrompt = parse.GetValue(truncate),
+                SlidingWindow = parse.GetValue(sliding),
                 UseCache = !parse.GetValue(noCache),
             };
             options.Validate();                                                // before loading anything

@@ -15,6 +15,7 @@ public static class TrainCommand
     {
         var config = new Option<string?>("--config") { Description = "Training config JSON (snake_case keys, e.g. configs/train-shakespeare-char.json)." };
         var set = new Option<string[]>("--set") { Description = "Override a config key, e.g. --set lr=6e-4 (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var arch = new Option<string?>("--arch") { Description = "Model family to train from scratch: gpt2 or deepseek; same as --set arch=…" };
         var data = new Option<string?>("--data") { Description = "Prepared data folder (train.bin, val.bin, meta.json); same as --set data_dir=…" };
         var initFrom = new Option<string?>("--init-from") { Description = "Pretrained model folder to fine-tune; same as --set init_from=…" };
         var output = new Option<string?>("--out") { Description = "Output folder for checkpoints, metrics and plot; same as --set out_dir=…" };
@@ -22,11 +23,12 @@ public static class TrainCommand
         var resumeFrom = new Option<string?>("--resume-from") { Description = "Continue from this checkpoint folder." };
         var plain = new Option<bool>("--plain") { Description = "Plain log lines instead of a progress bar." };
         var command = new Command("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C saves a checkpoint and stops.")
-            { config, set, data, initFrom, output, resume, resumeFrom, plain };
+            { config, set, arch, data, initFrom, output, resume, resumeFrom, plain };
         command.SetSafeAction((parse, stdout) =>
         {
             var c = parse.GetValue(config) is { } path ? TrainConfig.Load(path) : new TrainConfig();
             var sets = new List<string>(parse.GetValue(set) ?? []);
+            if (parse.GetValue(arch) is { } a) sets.Insert(0, $"arch={a}");
             if (parse.GetValue(data) is { } d) sets.Add($"data_dir={d}");
             if (parse.GetValue(initFrom) is { } i) sets.Add($"init_from={i}");
             if (parse.GetValue(output) is { } o) sets.Add($"out_dir={o}");

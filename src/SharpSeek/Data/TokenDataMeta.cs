@@ -29,6 +29,8 @@ public sealed record TokenDataMeta
     [JsonPropertyName("val_tokens")] public long ValTokens { get; init; }
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; }
     [JsonPropertyName("dedup")] public bool Dedup { get; init; }
+    [JsonPropertyName("min_paragraph_chars")] public int MinParagraphChars { get; init; }
+    [JsonPropertyName("max_non_letter_ratio")] public double MaxNonLetterRatio { get; init; } = 1.0;
 
     [JsonIgnore] public TokenDType ElementType => ParseDType(DType, FileName);
     [JsonIgnore] public int ElementSize => ElementType == TokenDType.UInt16 ? 2 : 4;

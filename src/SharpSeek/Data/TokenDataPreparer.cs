@@ -27,6 +27,10 @@ public sealed record PrepareOptions
     public TokenDType? DType { get; init; }
     /// <summary>Drop paragraphs (blank-line separated) that repeat an earlier one exactly.</summary>
     public bool Dedup { get; init; }
+    /// <summary>Drop paragraphs with fewer non-space characters than this (0 keeps all).</summary>
+    public int MinParagraphChars { get; init; }
+    /// <summary>Drop paragraphs whose share of non-letter characters exceeds this (1 keeps all).</summary>
+    public double MaxNonLetterRatio { get; init; } = 1.0;
     /// <summary>Characters tokenized at a time; the corpus is never held in memory whole.</summary>
     public int ChunkChars { get; init; } = 1 << 20;
 }
@@ -55,13 +59,16 @@ public static class TokenDataPreparer
         if (!File.Exists(options.Input)) throw new DataException($"input corpus {options.Input} does not exist");
         if (!(options.ValFraction >= 0 && options.ValFraction < 1)) throw new DataException($"--val-fraction {options.ValFraction} must be in [0, 1)");
         if (options.ChunkChars < 16) throw new DataException($"chunk size {options.ChunkChars} is too small");
+        if (options.MinParagraphChars < 0) throw new DataException($"minimum paragraph length {options.MinParagraphChars} must not be negative");
+        if (!(options.MaxNonLetterRatio >= 0 && options.MaxNonLetterRatio <= 1)) throw new DataException($"maximum non-letter ratio {options.MaxNonLetterRatio} must be in [0, 1]");
 
         // Pass 1: characters and the code-point set (char-level vocabulary).
         long characters = 0;
         var present = new bool[0x110000];
-        foreach (var piece in ReadPieces(options.Input, options.Dedup, options.ChunkChars))
+        foreach (var piece in ReadPieces(options))
             foreach (var r in piece.EnumerateRunes()) { present[r.Value] = true; characters++; }
-        if (characters == 0) throw new DataException($"corpus {options.Input} is empty");
+        bool cleaned = options.Dedup || options.MinParagraphChars > 0 || options.MaxNonLetterRatio < 1;
+        if (characters == 0) throw new DataException($"corpus {options.Input} is empty" + (cleaned ? " after cleaning" : ""));
         long trainChars = (long)(characters * (1 - options.ValFraction));                  // nanoGPT: int(n * 0.9)
         if (options.ValFraction > 0 && (trainChars == 0 || trainChars == characters))
             throw new DataException($"corpus {options.Input} has {characters} characters, too few to split with --val-fraction {options.ValFraction}");
@@ -80,10 +87,11 @@ public static class TokenDataPreparer
             using (var train = new TokenFileWriter(Path.Combine(tmp, TokenDataMeta.TrainFile), dtype, vocab))
             using (var val = new TokenFileWriter(Path.Combine(tmp, TokenDataMeta.ValFile), dtype, vocab))
             {
-                var trainChunker = new Chunker(tokenizer, train, options.ChunkChars);
-                var valChunker = new Chunker(tokenizer, val, options.ChunkChars);
+                var encode = tokenizer is CharTokenizer chars ? CharEncoder(chars) : tokenizer.Encode;
+                var trainChunker = new Chunker(encode, train, options.ChunkChars);
+                var valChunker = new Chunker(encode, val, options.ChunkChars);
                 long pos = 0;
-                foreach (var piece in ReadPieces(options.Input, options.Dedup, options.ChunkChars))
+                foreach (var piece in ReadPieces(options))
                 {
                     long n = CorpusWriter.CountCodePoints(piece);
                     if (pos >= trainChars) valChunker.Add(piece);
@@ -109,6 +117,7 @@ public static class TokenDataPreparer
                 DType = TokenDataMeta.DTypeName(dtype), VocabSize = vocab, Tokenizer = options.Tokenizer, TokenizerFiles = files,
                 EosId = tokenizer.EosId, Source = Path.GetFullPath(options.Input), Characters = characters, TrainCharacters = trainChars,
                 TrainTokens = trainTokens, ValTokens = valTokens, ValFraction = options.ValFraction, Dedup = options.Dedup,
+                MinParagraphChars = options.MinParagraphChars, MaxNonLetterRatio = options.MaxNonLetterRatio,
             };
             File.WriteAllText(Path.Combine(tmp, TokenDataMeta.FileName), meta.ToJson());
         }, lastFile: TokenDataMeta.FileName);
@@ -116,19 +125,23 @@ public static class TokenDataPreparer
     }
 
     /// <summary>
-    /// The corpus as pieces of at most about <paramref name="pieceChars"/> chars whose concatenation is the (optionally de-duplicated)
-    /// text; a surrogate pair is never split across pieces.
+    /// The corpus as pieces of about <see cref="PrepareOptions.ChunkChars"/> chars whose concatenation is the text (cleaned by
+    /// paragraph when de-duplication or filters are on); a surrogate pair is never split across pieces.
     /// </summary>
-    internal static IEnumerable<string> ReadPieces(string path, bool dedup, int pieceChars)
+    internal static IEnumerable<string> ReadPieces(PrepareOptions options)
     {
+        string path = options.Input;
+        int pieceChars = options.ChunkChars;
         using var reader = new StreamReader(path, AtomicFiles.StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
-        if (dedup)
+        bool filter = options.MinParagraphChars > 0 || options.MaxNonLetterRatio < 1.0;
+        if (options.Dedup || filter)
         {
             var seen = new ExactDeduplicator();
             var sb = new StringBuilder();
             foreach (var para in TextCleaning.SplitParagraphs(Lines(reader, path)))
             {
-                if (!seen.Add(para.TrimEnd())) continue;
+                if (options.Dedup && !seen.Add(para.TrimEnd())) continue;
+                if (filter && !TextCleaning.Passes(para, options.MinParagraphChars, options.MaxNonLetterRatio)) continue;
                 sb.Append(para);
                 if (sb.Length >= pieceChars) { yield return sb.ToString(); sb.Clear(); }
             }
@@ -174,6 +187,28 @@ public static class TokenDataPreparer
         }
     }
 
+    /// <summary>Char-level encoding through a code point → id table (same ids as <see cref="CharTokenizer.Encode"/>, ~10× faster).</summary>
+    private static Func<string, IReadOnlyList<int>> CharEncoder(CharTokenizer tokenizer)
+    {
+        var table = new Dictionary<int, int>();
+        for (int i = 0; i < tokenizer.Chars.Count; i++) table[char.ConvertToUtf32(tokenizer.Chars[i], 0)] = i;
+        int max = table.Keys.Max();
+        var ids = new int[max + 1];
+        Array.Fill(ids, -1);
+        foreach (var (cp, id) in table) ids[cp] = id;
+        return text =>
+        {
+            var result = new List<int>(text.Length);
+            foreach (var r in text.EnumerateRunes())
+            {
+                int id = r.Value <= max ? ids[r.Value] : -1;
+                if (id < 0) throw new DataException($"character U+{r.Value:X4} is not in the character vocabulary");
+                result.Add(id);
+            }
+            return result;
+        };
+    }
+
     /// <summary>UTF-16 index of code point number <paramref name="codePoint"/> in <paramref name="s"/>.</summary>
     private static int CharIndexOfCodePoint(string s, long codePoint)
     {
@@ -184,7 +219,7 @@ public static class TokenDataPreparer
     }
 
     /// <summary>Buffers text and tokenizes it in pieces cut at a lone "\n" between non-space characters, where byte-level BPE pre-tokenization never joins across.</summary>
-    private sealed class Chunker(ITextTokenizer tokenizer, TokenFileWriter sink, int chunkChars)
+    private sealed class Chunker(Func<string, IReadOnlyList<int>> encode, TokenFileWriter sink, int chunkChars)
     {
         private readonly StringBuilder _buf = new();
         private int _searchedTo;   // no boundary before this index (from earlier searches)
@@ -219,7 +254,7 @@ public static class TokenDataPreparer
             string text = _buf.ToString(0, length);
             _buf.Remove(0, length);
             _searchedTo = 0;
-            sink.Write(tokenizer.Encode(text));
+            sink.Write(encode(text));
         }
     }
 }

@@ -30,7 +30,7 @@ public static class Evaluator
             {
                 using var scope = NewDisposeScope();
                 var (x, y) = data.SampleBatch(split, batchSize, blockSize);
-                sum += LanguageModelLoss.Compute(model, x, y).item<float>();
+                sum += LanguageModelLoss.NextTokenCrossEntropy(model, x, y).item<float>();
             }
             return new EvalResult(sum / iters, (long)iters * batchSize * blockSize);
         }
@@ -68,7 +68,7 @@ public static class Evaluator
                         for (int i = 0; i < t; i++) { x[row * t + i] = tokens[s + i]; y[row * t + i] = tokens[s + i + 1]; }
                         row++;
                     }
-                    double loss = LanguageModelLoss.Compute(model, tensor(x, [b, t]), tensor(y, [b, t])).item<float>();   // (b, t)
+                    double loss = LanguageModelLoss.NextTokenCrossEntropy(model, tensor(x, [b, t]), tensor(y, [b, t])).item<float>();   // (b, t)
                     sum += loss * b * t;
                     count += b * t;
                 }

@@ -23,7 +23,7 @@ internal static class BeamSearch
         int capacity = rowPrompts.Max(r => r.Count) + options.MaxNewTokens;
         using var batch = new PaddedBatch(rowPrompts, capacity, model.Device);
         using var cache = options.UseCache ? model.CreateKvCache(rows, capacity) : null;
-        var pipeline = LogitsProcessorPipeline.For(options, batch.RowStarts);
+        var pipeline = LogitsProcessorPipeline.For(options, batch.RowStarts, GenerationSetup.VocabularyLimit(model, tokenizer));
         var hyps = Enumerable.Range(0, p).Select(_ => new Hypotheses(k, options.LengthPenalty, options.EarlyStopping)).ToArray();
         var done = new bool[p];
         var generated = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();

@@ -39,7 +39,7 @@ internal sealed class DecodeLoop : IDisposable
         int capacity = rows.Max(r => r.Count) + options.MaxNewTokens;
         _batch = new PaddedBatch(rows, capacity, model.Device);
         _cache = options.UseCache ? model.CreateKvCache(rows.Count, capacity) : null;
-        _pipeline = LogitsProcessorPipeline.For(options, _batch.RowStarts);
+        _pipeline = LogitsProcessorPipeline.For(options, _batch.RowStarts, GenerationSetup.VocabularyLimit(model, tokenizer));
         if (!options.IsGreedy)
         {
             ulong seed = (ulong)(options.Seed ?? Random.Shared.NextInt64(0, long.MaxValue));
@@ -87,11 +87,21 @@ internal sealed class DecodeLoop : IDisposable
         return true;
     }
 
+    /// <summary>Draws one token per row from softmax(scores); when filtering left few finite scores, only those are ranked and drawn from.</summary>
     private Tensor Sample(Tensor scores)                                        // (B, V) → (B)
     {
-        var probs = scores.to(ScalarType.Float32).softmax(-1);                  // (B, V)
-        if (_active.Length == 1) return probs.multinomial(1, generator: _rngs![_active[0]]).view(-1);
-        return torch.cat(_active.Select((row, b) => probs[b].multinomial(1, generator: _rngs![row])).ToArray(), 0);
+        long vocab = scores.shape[^1];
+        Tensor? order = null;
+        if (!_pipeline.IsEmpty)
+        {
+            long finite = scores.isfinite().sum(-1).max().item<long>();
+            if (finite * 4 <= vocab) (scores, order) = scores.topk((int)Math.Max(finite, 1), dim: -1);   // (B, F)
+        }
+        var probs = scores.to(ScalarType.Float32).softmax(-1);                  // (B, F)
+        var drawn = _active.Length == 1
+            ? probs.multinomial(1, generator: _rngs![_active[0]])
+            : torch.cat(_active.Select((row, b) => probs[b].multinomial(1, generator: _rngs![row]).view(1, 1)).ToArray(), 0);   // (B, 1)
+        return (order is null ? drawn : order.gather(-1, drawn)).view(-1);
     }
 
     /// <summary>Text of result row <paramref name="row"/> produced since the last call (streaming).</summary>

@@ -61,6 +61,12 @@ public sealed record GenerationOptions
     /// <summary>Reuse keys/values of earlier tokens (prefill once, then one token per step); false recomputes the whole sequence.</summary>
     [JsonPropertyName("use_cache")] public bool UseCache { get; init; } = true;
 
+    /// <summary>
+    /// Generate past the model's context as nanoGPT does, by cropping: when prompt + new tokens would not fit, decoding
+    /// runs in rounds, each conditioned on the last tokens that fit (at least half the context). Greedy/sampling only.
+    /// </summary>
+    [JsonPropertyName("sliding_window")] public bool SlidingWindow { get; init; }
+
     /// <summary>True when decoding picks the argmax (no sampling).</summary>
     [JsonIgnore] public bool IsGreedy => !DoSample || Temperature == 0;
 
@@ -95,6 +101,7 @@ public sealed record GenerationOptions
     /// </summary>
     public int PromptTokensToKeep(int promptLength, int contextLength)
     {
+        if (SlidingWindow) return Math.Min(promptLength, contextLength / 2);
         if (MaxNewTokens >= contextLength)
             throw new GenerationException($"max_new_tokens ({MaxNewTokens}) leaves no room for a prompt in the model's context ({contextLength} tokens)");
         if (promptLength + MaxNewTokens <= contextLength) return promptLength;

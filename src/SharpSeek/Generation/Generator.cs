@@ -22,6 +22,8 @@ public sealed class Generator(ICausalLM model, ITextTokenizer tokenizer)
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<IReadOnlyList<int>> promptIds, GenerationOptions options)
     {
         options.Validate();
+        if (options.SlidingWindow && promptIds.Any(p => p.Count + options.MaxNewTokens > model.MaxSequenceLength))
+            return SlidingWindow(promptIds, options);
         var prompts = GenerationSetup.Prompts(promptIds, options, model);
         if (options.NumBeams > 1) return BeamSearch.Run(model, tokenizer, prompts, options);
         using var loop = new DecodeLoop(model, tokenizer, prompts, options);
@@ -51,6 +53,49 @@ public sealed class Generator(ICausalLM model, ITextTokenizer tokenizer)
             if (delta.Length > 0) yield return delta;
         }
         await Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Generation longer than the context: per prompt and returned sequence, rounds of at most half the context, each
+    /// conditioned on the last tokens that fit (nanoGPT crops the same way). The text is decoded once at the end.
+    /// </summary>
+    private IReadOnlyList<GenerationResult> SlidingWindow(IReadOnlyList<IReadOnlyList<int>> promptIds, GenerationOptions options)
+    {
+        if (options.NumBeams > 1) throw new GenerationException("sliding_window works with greedy decoding and sampling, not beam search");
+        int context = model.MaxSequenceLength, chunk = Math.Max(1, context / 2);
+        var results = new List<GenerationResult>();
+        for (int p = 0; p < promptIds.Count; p++)
+        {
+            for (int r = 0; r < options.NumReturnSequences; r++)
+            {
+                var sequence = promptIds[p].ToList();
+                var generated = new List<int>();
+                var finish = FinishReason.Length;
+                for (int round = 0; generated.Count < options.MaxNewTokens; round++)
+                {
+                    int n = Math.Min(chunk, options.MaxNewTokens - generated.Count);
+                    var window = sequence.Skip(Math.Max(0, sequence.Count - (context - n))).ToArray();
+                    var roundOptions = options with
+                    {
+                        MaxNewTokens = n, NumReturnSequences = 1, SlidingWindow = false,
+                        Seed = options.Seed is long s ? s + 7919L * round + r : null,
+                    };
+                    var result = Generate([window], roundOptions)[0];
+                    generated.AddRange(result.TokenIds);
+                    sequence.AddRange(result.TokenIds);
+                    finish = result.FinishReason;
+                    if (finish != FinishReason.Length) break;
+                }
+                string text = tokenizer.Decode(generated);
+                if (finish == FinishReason.StopString)
+                {
+                    int cut = options.StopStrings!.Select(stop => text.IndexOf(stop, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(text.Length).Min();
+                    text = text[..cut];
+                }
+                results.Add(new GenerationResult(p, generated, text, finish));
+            }
+        }
+        return results;
     }
 
     private IReadOnlyList<int> Encode(string prompt, int index)
@@ -84,6 +129,10 @@ internal static class GenerationSetup
             if (id >= model.VocabSize) throw new GenerationException($"eos_token_id ({id}) is outside the model's vocabulary (0..{model.VocabSize - 1})");
         return result;
     }
+
+    /// <summary>The tokenizer's size when the model's (padded) vocabulary is larger, else null.</summary>
+    public static int? VocabularyLimit(ICausalLM model, ITextTokenizer tokenizer) =>
+        tokenizer.VocabSize < model.VocabSize ? tokenizer.VocabSize : null;
 
     public static HashSet<int> EosIds(GenerationOptions options, ITextTokenizer tokenizer) =>
         options.EosTokenId is { } ids ? ids.ToHashSet() : tokenizer.EosId is int eos ? [eos] : [];

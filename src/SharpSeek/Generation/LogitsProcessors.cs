@@ -29,12 +29,14 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
     public bool IsEmpty => _processors.Length == 0;
 
     /// <summary>
-    /// The pipeline for <paramref name="options"/> in Hugging Face order: repetition penalty, no-repeat n-gram, then (sampling only)
+    /// The pipeline for <paramref name="options"/> in Hugging Face order (after <see cref="VocabularyLimitProcessor"/> when
+    /// <paramref name="vocabularyLimit"/> is given): repetition penalty, no-repeat n-gram, then (sampling only)
     /// temperature, top-k, top-p, min-p. Processors that are off are left out. <paramref name="rowStarts"/>: first real (unpadded) column per row.
     /// </summary>
-    public static LogitsProcessorPipeline For(GenerationOptions options, IReadOnlyList<int>? rowStarts = null)
+    public static LogitsProcessorPipeline For(GenerationOptions options, IReadOnlyList<int>? rowStarts = null, int? vocabularyLimit = null)
     {
         var list = new List<ILogitsProcessor>();
+        if (vocabularyLimit is int limit) list.Add(new VocabularyLimitProcessor(limit));
         if (options.RepetitionPenalty != 1.0) list.Add(new RepetitionPenaltyProcessor(options.RepetitionPenalty));
         if (options.NoRepeatNgramSize > 0) list.Add(new NoRepeatNGramProcessor(options.NoRepeatNgramSize, rowStarts));
         if (!options.IsGreedy && options.NumBeams == 1)
@@ -63,6 +65,16 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
     }
 }
 
+/// <summary>
+/// Never picks ids ≥ <paramref name="limit"/>: a model's vocabulary is often padded past its tokenizer's (nanoGPT rounds
+/// 50257 up to 50304, char models to a multiple of 64), and those ids have no text.
+/// </summary>
+public sealed class VocabularyLimitProcessor(int limit) : ILogitsProcessor
+{
+    public Tensor Process(Tensor inputIds, Tensor logits) =>
+        limit >= logits.shape[^1] ? logits : logits.index_fill(-1, torch.arange(limit, logits.shape[^1], device: logits.device), double.NegativeInfinity);
+}
+
 /// <summary>Divides logits by the temperature (Hugging Face <c>TemperatureLogitsWarper</c>); T &lt; 1 sharpens, T &gt; 1 flattens.</summary>
 public sealed class TemperatureProcessor(double temperature) : ILogitsProcessor
 {
@@ -83,19 +95,24 @@ public sealed class TopKProcessor(int k) : ILogitsProcessor
 
 /// <summary>
 /// Nucleus filtering (Holtzman et al. 2019, Hugging Face <c>TopPLogitsWarper</c>): keeps the smallest set of most likely tokens whose
-/// cumulative probability is ≥ p, always at least the top token; the rest get −∞.
+/// cumulative probability is ≥ p (a token stays iff the mass of the tokens ranked above it is &lt; p, so the top token always
+/// stays); the rest get −∞. After top-k only the finite logits are ranked (partial sort) instead of the whole vocabulary.
 /// </summary>
 public sealed class TopPProcessor(double p) : ILogitsProcessor
 {
     public Tensor Process(Tensor inputIds, Tensor logits)                        // logits: (B, V)
     {
         using var scope = torch.NewDisposeScope();
-        var (sorted, order) = logits.sort(-1, descending: false);                // ascending, (B, V)
-        var cumulative = sorted.softmax(-1).cumsum(-1);                          // (B, V)
-        var removeSorted = cumulative <= (1 - p);
-        removeSorted.narrow(-1, removeSorted.shape[^1] - 1, 1).fill_(false);    // keep the most likely token
-        var remove = removeSorted.scatter(-1, order, removeSorted);              // back to vocabulary order
-        return logits.masked_fill(remove, double.NegativeInfinity).MoveToOuterDisposeScope();
+        long vocab = logits.shape[^1];
+        long finite = logits.isfinite().sum(-1).max().item<long>();              // most candidates in any row
+        var (ranked, order) = finite * 4 <= vocab
+            ? logits.topk((int)Math.Max(finite, 1), dim: -1)                     // (B, F), descending
+            : logits.sort(-1, descending: true);                                 // (B, V), descending
+        var probs = ranked.softmax(-1);
+        var massAbove = probs.cumsum(-1) - probs;                                 // probability of better-ranked tokens
+        var kept = ranked.masked_fill(massAbove >= p, double.NegativeInfinity);
+        var result = torch.full_like(logits, double.NegativeInfinity).scatter(-1, order, kept);
+        return result.MoveToOuterDisposeScope();
     }
 }
 

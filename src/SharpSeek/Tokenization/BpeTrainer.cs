@@ -48,7 +48,7 @@ public sealed record BpeTrainingResult(IReadOnlyDictionary<string, int> Vocab, I
     {
         Directory.CreateDirectory(dir);
         var byId = Vocab.OrderBy(v => v.Value).ToList();
-        AtomicFile.WriteAllText(Path.Combine(dir, "tokenizer.json"), Json(w =>
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer.json"), Json(w =>
         {
             w.WriteString("version", "1.0");
             w.WriteNull("truncation");
@@ -87,11 +87,11 @@ public sealed record BpeTrainingResult(IReadOnlyDictionary<string, int> Vocab, I
             w.WriteEndArray();
             w.WriteEndObject();
         }));
-        AtomicFile.WriteAllText(Path.Combine(dir, "vocab.json"), Json(w => { foreach (var (token, id) in byId) w.WriteNumber(token, id); }));
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "vocab.json"), Json(w => { foreach (var (token, id) in byId) w.WriteNumber(token, id); }));
         var merges = new StringBuilder("#version: 0.2\n");
         foreach (var (l, r) in Merges) merges.Append(l).Append(' ').Append(r).Append('\n');
-        AtomicFile.WriteAllText(Path.Combine(dir, "merges.txt"), merges.ToString());
-        AtomicFile.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), Json(w =>
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "merges.txt"), merges.ToString());
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer_config.json"), Json(w =>
         {
             w.WriteString("tokenizer_class", "GPT2TokenizerFast");
             w.WriteBoolean("add_bos_token", false);

@@ -77,7 +77,7 @@ public sealed class CharTokenizer : ITextTokenizer
     public void Save(string path)
     {
         var json = JsonSerializer.Serialize(new CharVocabFile("char", _chars), new JsonSerializerOptions { WriteIndented = false });
-        AtomicFile.WriteAllText(path, json);
+        SharpSeek.Data.AtomicFiles.WriteText(path, json);
     }
 
     public static CharTokenizer Load(string path)
@@ -94,21 +94,4 @@ public sealed class CharTokenizer : ITextTokenizer
     private sealed record CharVocabFile(
         [property: System.Text.Json.Serialization.JsonPropertyName("kind")] string Kind,
         [property: System.Text.Json.Serialization.JsonPropertyName("chars")] string[] Chars);
-}
-
-/// <summary>Writes files through a temporary name and a rename, so a failed write leaves no partial file.</summary>
-internal static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, text, new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
-    }
 }

@@ -13,6 +13,8 @@ public sealed record MetricsRecord
     [JsonPropertyName("lr")] public double Lr { get; init; }
     [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
     [JsonPropertyName("elapsed")] public double Elapsed { get; init; }
+    /// <summary>Mixture-of-Experts models: max/mean expert load per MoE layer in this step (<see cref="Common.IExpertLoadReport"/>).</summary>
+    [JsonPropertyName("moe_max_over_mean")] public double[]? MoeMaxOverMean { get; init; }
 }
 
 /// <summary>Append-only metrics file (JSON Lines) kept in memory too, for plots. On resume, lines past the checkpoint are dropped.</summary>

@@ -24,6 +24,20 @@ public sealed record TrainConfig
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; }
     [JsonPropertyName("dropout")] public double Dropout { get; init; }
 
+    // --- DeepSeek (arch = "deepseek"; DeepSeek-AI 2024) ---
+    /// <summary>DeepSeek preset (configs/deepseek-NAME.json, e.g. "tiny") or a path to a DeepseekV3Config .json; n_layer, n_head, n_embd, block_size and the keys below override it.</summary>
+    [JsonPropertyName("model_preset")] public string ModelPreset { get; init; } = "tiny";
+    /// <summary>Further DeepseekV3Config keys over the preset (e.g. n_routed_experts); <c>--set model.KEY=VALUE</c> sets one.</summary>
+    [JsonPropertyName("model")] public JsonObject? Model { get; init; }
+    /// <summary>γ of auxiliary-loss-free balancing: router bias step after each optimizer step; 0 disables.</summary>
+    [JsonPropertyName("bias_update_speed")] public double BiasUpdateSpeed { get; init; } = 1e-3;
+    /// <summary>α of the sequence-wise balance loss; 0 (default) disables (the paper uses 1e-4).</summary>
+    [JsonPropertyName("aux_loss_alpha")] public double AuxLossAlpha { get; init; }
+    /// <summary>λ of the multi-token-prediction loss; 0 disables.</summary>
+    [JsonPropertyName("mtp_loss_weight")] public double MtpLossWeight { get; init; } = 0.3;
+    /// <summary>D, the number of MTP modules (0 = none).</summary>
+    [JsonPropertyName("mtp_depth")] public int MtpDepth { get; init; } = 1;
+
     // --- data ---
     /// <summary>Folder written by <c>sharpseek data prepare</c> (train.bin, val.bin, meta).</summary>
     [JsonPropertyName("data_dir")] public string DataDir { get; init; } = "";
@@ -66,7 +80,7 @@ public sealed record TrainConfig
     [JsonPropertyName("out_dir")] public string OutDir { get; init; } = "out";
 
     /// <summary>Fields that fix the shape of the model: a checkpoint resumes only with the same values.</summary>
-    public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size"];
+    public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size", "model_preset", "model", "mtp_depth"];
 
     [JsonIgnore] public int DecaySteps => LrDecaySteps > 0 ? LrDecaySteps : MaxSteps;
     [JsonIgnore] public int TokensPerStep => BatchSize * BlockSize * GradAccum;
@@ -103,6 +117,10 @@ public sealed record TrainConfig
         Check(CheckpointInterval >= 0, $"checkpoint_interval must be 0 or positive, got {CheckpointInterval}");
         Check(KeepLast > 0, $"keep_last must be at least 1, got {KeepLast}");
         Check(OutDir.Length > 0, "out_dir must not be empty");
+        Check(BiasUpdateSpeed >= 0 && double.IsFinite(BiasUpdateSpeed), $"bias_update_speed must be 0 (off) or positive, got {BiasUpdateSpeed}");
+        Check(AuxLossAlpha >= 0 && double.IsFinite(AuxLossAlpha), $"aux_loss_alpha must be 0 (off) or positive, got {AuxLossAlpha}");
+        Check(MtpLossWeight >= 0 && double.IsFinite(MtpLossWeight), $"mtp_loss_weight must be 0 (off) or positive, got {MtpLossWeight}");
+        Check(MtpDepth >= 0, $"mtp_depth must be 0 or positive, got {MtpDepth}");
     }
 
     /// <summary>Reads a JSON config file (snake_case keys; unknown keys are an error).</summary>
@@ -134,10 +152,23 @@ public sealed record TrainConfig
             int eq = a.IndexOf('=');
             if (eq <= 0) throw new ConfigException($"--set '{a}': expected key=value");
             string key = a[..eq].Trim(), value = a[(eq + 1)..].Trim();
+            if (key.StartsWith("model.", StringComparison.Ordinal) && key.Length > "model.".Length)
+            {
+                var model = obj["model"] as JsonObject ?? new JsonObject();
+                model[key["model.".Length..]] = ParseJsonLiteral(value);
+                obj["model"] = model;
+                continue;
+            }
             if (!types.TryGetValue(key, out var type)) throw new ConfigException($"--set '{a}': unknown key '{key}' (known: {string.Join(", ", types.Keys)})");
             obj[key] = ParseValue(key, value, type);
         }
         return FromJson(obj, "--set");
+    }
+
+    private static JsonNode? ParseJsonLiteral(string value)
+    {
+        try { return JsonNode.Parse(value); }
+        catch (JsonException) { return JsonValue.Create(value); }                 // a bare word: a string
     }
 
     private static JsonNode? ParseValue(string key, string value, Type type)

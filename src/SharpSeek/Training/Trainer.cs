@@ -120,7 +120,10 @@ public sealed class Trainer
         while (true)
         {
             bool atResumePoint = resumeFrom is not null && step == startStep;
-            bool evalNow = (step % c.EvalInterval == 0 || step == c.MaxSteps) && !atResumePoint;
+            if (step >= c.MaxSteps) stop = TrainStopReason.Completed;
+            else if (cancel.IsCancellationRequested) stop = TrainStopReason.Cancelled;
+            else if (c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes) stop = TrainStopReason.TimeLimit;
+            bool evalNow = (step % c.EvalInterval == 0 || stop is not null) && !atResumePoint;   // the last weights are always evaluated
             if (evalNow)
             {
                 var val = Evaluator.EstimateLoss(model, _data, DataSplit.Val, c.EvalIters, c.BatchSize, c.BlockSize, (ulong)c.Seed);
@@ -130,9 +133,6 @@ public sealed class Trainer
                 LossPlot.Save(metrics.Records, Path.Combine(c.OutDir, LossPlot.FileName), $"{Path.GetFileName(Path.GetFullPath(c.OutDir))}: {c.Arch} {c.NLayer}L {c.NHead}H {c.NEmbd}C, {c.Precision}");
                 OnEval?.Invoke(step, val);
             }
-            if (step >= c.MaxSteps) stop = TrainStopReason.Completed;
-            else if (cancel.IsCancellationRequested) stop = TrainStopReason.Cancelled;
-            else if (c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes) stop = TrainStopReason.TimeLimit;
 
             bool checkpointNow = !atResumePoint && step > 0 &&
                                  (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
@@ -179,10 +179,12 @@ public sealed class Trainer
             windowTokens += c.TokensPerStep;
             double tokensPerSecond = windowTokens / windowSeconds;
             var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
+            if (c.MaxMinutes > 0) eta = TimeSpan.FromTicks(Math.Min(eta.Ticks, Math.Max(0, (TimeSpan.FromMinutes(c.MaxMinutes) - Elapsed()).Ticks)));
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {
-                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds });
+                metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
+                                                   MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
                 windowSeconds = 0; windowTokens = 0;
             }
         }

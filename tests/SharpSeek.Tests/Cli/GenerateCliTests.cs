@@ -94,3 +94,60 @@ public class GenerateCliTests
         Assert.Contains("nope", r.Stderr);
     }
 }
+
+public class BadModelFolderCliTests
+{
+    /// <summary>A tiny model folder with the GPT-2 tokenizer, damaged by <paramref name="damage"/>.</summary>
+    private static string DamagedModel(TempDir dir, Action<string> damage)
+    {
+        string m = dir["m"];
+        var r = CliHarness.Run("init", "--preset", "tiny", "--set", "n_positions=32", "--out", m, "--tokenizer", Path.Combine(Fixtures.Root, "tokenizer", "gpt2_bpe"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        damage(m);
+        return m;
+    }
+
+    private static void Resave(string m, Func<Dictionary<string, TorchSharp.torch.Tensor>, Dictionary<string, TorchSharp.torch.Tensor>> edit)
+    {
+        Dictionary<string, TorchSharp.torch.Tensor> tensors;
+        using (var f = SharpSeek.Checkpoints.SafeTensorsFile.Open(Path.Combine(m, "model.safetensors")))
+            tensors = f.Tensors.Keys.ToDictionary(k => k, f.Load);
+        SharpSeek.Checkpoints.SafeTensors.Save(Path.Combine(m, "model.safetensors"), edit(tensors));
+    }
+
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "missing-tensor", "missing tensor 'transformer.h.0.mlp.c_fc.bias'" },
+        { "extra-tensor", "unexpected tensor 'transformer.h.9.ln_1.weight'" },
+        { "wrong-shape", "config.json implies" },
+        { "unknown-activation", "activation_function 'swishy' is not supported" },
+        { "truncated-weights", "model.safetensors" },
+        { "no-config", "no config.json" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Generate_DamagedModelFolder_ExitsWith2NamingTheProblem(string damage, string expected)
+    {
+        using var dir = new TempDir();
+        string m = DamagedModel(dir, m =>
+        {
+            string cfg = Path.Combine(m, "config.json"), st = Path.Combine(m, "model.safetensors");
+            switch (damage)
+            {
+                case "missing-tensor": Resave(m, t => { t.Remove("transformer.h.0.mlp.c_fc.bias"); return t; }); break;
+                case "extra-tensor": Resave(m, t => { t["transformer.h.9.ln_1.weight"] = TorchSharp.torch.ones(64); return t; }); break;
+                case "wrong-shape": File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"n_embd\": 64", "\"n_embd\": 128")); break;
+                case "unknown-activation": File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("gelu_new", "swishy")); break;
+                case "truncated-weights": File.WriteAllBytes(st, File.ReadAllBytes(st)[..1000]); break;
+                case "no-config": File.Delete(cfg); break;
+            }
+        });
+        byte[] before = File.Exists(Path.Combine(m, "model.safetensors")) ? File.ReadAllBytes(Path.Combine(m, "model.safetensors")) : [];
+        var r = CliHarness.Run("generate", "--model", m, "--prompt", "hello");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(expected, r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.Equal(before, File.Exists(Path.Combine(m, "model.safetensors")) ? File.ReadAllBytes(Path.Combine(m, "model.safetensors")) : []);
+    }
+}

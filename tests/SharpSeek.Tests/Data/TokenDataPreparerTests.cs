@@ -126,6 +126,31 @@ public class TokenDataPreparerTests
     }
 
     [Fact]
+    public void Prepare_ParagraphFilters_DropShortAndSymbolHeavyParagraphs()
+    {
+        using var dir = new TempDir();
+        string input = dir.File("corpus.txt", "a real paragraph\n\n12345 !!! 678\n\nhi\n\nanother real one\n");
+        var report = TokenDataPreparer.Prepare(new PrepareOptions
+        {
+            Input = input, OutDir = Path.Combine(dir.Path, "out"), ValFraction = 0, MinParagraphChars = 5, MaxNonLetterRatio = 0.5,
+        }, new TestTokenizerFactory());
+        Assert.Equal("a real paragraph\n\nanother real one\n".Length, report.Meta.Characters);
+        Assert.Equal(5, TokenDataMeta.Load(Path.Combine(dir.Path, "out")).MinParagraphChars);
+    }
+
+    [Fact]
+    public void Prepare_EverythingFilteredOut_ThrowsEmptyAfterCleaning()
+    {
+        using var dir = new TempDir();
+        string input = dir.File("corpus.txt", "!!!\n\n???\n");
+        var e = Assert.Throws<DataException>(() => TokenDataPreparer.Prepare(new PrepareOptions
+        {
+            Input = input, OutDir = Path.Combine(dir.Path, "out"), MaxNonLetterRatio = 0.5,
+        }, new TestTokenizerFactory()));
+        Assert.Contains("empty after cleaning", e.Message);
+    }
+
+    [Fact]
     public void Prepare_IntoExistingFolder_ReplacesTokenFiles()
     {
         using var dir = new TempDir();

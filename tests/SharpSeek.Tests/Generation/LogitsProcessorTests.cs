@@ -66,6 +66,18 @@ public class LogitsProcessorTests
     }
 
     [Fact]
+    public void TopP_AfterTopK_SameAsOnFullVocabulary()
+    {
+        torch.manual_seed(5);
+        var logits = torch.randn(3, 400) * 3;
+        var afterTopK = new TopKProcessor(20).Process(Ids(0), logits);        // 20 finite of 400: partial-sort path
+        var expected = Values(new TopPProcessor(0.8).Process(Ids(0), afterTopK.masked_fill(afterTopK.isinf(), -1e4)));
+        var actual = Values(new TopPProcessor(0.8).Process(Ids(0), afterTopK));
+        Assert.Equal(expected.Select(v => v > -1e3), actual.Select(float.IsFinite));
+        Assert.True(actual.Count(float.IsFinite) is > 3 and < 60);
+    }
+
+    [Fact]
     public void MinP_04_DropsBelowFractionOfTop()
     {
         // threshold 0.4 × 0.5 = 0.2: 0.15 and 0.05 go.

@@ -46,6 +46,19 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void Train_ArchDeepSeek_TrainsAndCheckpointLoadsAsDeepSeek()
+    {
+        using var tmp = new TempDir();
+        var r = CliHarness.Run(TinyArgs(DataDir(tmp), tmp["out"], "--arch", "deepseek", "--set", "model_preset=tiny"));
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        string ckpt = Path.Combine(tmp["out"], CheckpointStore.DirName(4));
+        Assert.Equal("deepseek_v3", SharpSeek.Models.ModelLoader.ReadModelType(ckpt));
+        Assert.Contains("moe_max_over_mean", File.ReadAllText(Path.Combine(tmp["out"], MetricsLog.FileName)));
+        var eval = CliHarness.Run("eval", "--model", ckpt, "--data", tmp["data"]);
+        Assert.True(eval.ExitCode == 0, eval.Stderr);
+    }
+
+    [Fact]
     public void Train_InitFromPretrainedFolder_FineTunesThoseWeights()
     {
         using var tmp = new TempDir();

@@ -31,7 +31,7 @@ public sealed class Gpt2Attention : nn.Module
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
         int hd = _nEmbd / _nHead;
-        var qkv = _qkv.call(x);                                                    // (B, T, 3C)
+        var qkv = DecodeGemv.Linear(_qkv, x);                                      // (B, T, 3C)
         var q = qkv.narrow(2, 0, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);          // (B, H, T, d)
         var k = qkv.narrow(2, _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);     // (B, H, T, d)
         var v = qkv.narrow(2, 2 * _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2); // (B, H, T, d)
@@ -44,7 +44,7 @@ public sealed class Gpt2Attention : nn.Module
         else if (t == 1) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, false);
         else throw new InvalidOperationException("several new tokens after cached ones need an explicit mask");
         y = y.transpose(1, 2).contiguous().view(b, t, _nEmbd);                      // (B, T, C)
-        y = _proj.call(y);
+        y = DecodeGemv.Linear(_proj, y);
         if (training && _residDropout > 0) y = nn.functional.dropout(y, _residDropout, true);
         return y.MoveToOuterDisposeScope();
     }

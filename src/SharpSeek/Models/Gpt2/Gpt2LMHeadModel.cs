@@ -47,12 +47,12 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? TiedHead(h) : _lmHead.call(h);                          // (B, T, V)
+        var logits = _lmHead is null ? TiedHead(h) : DecodeGemv.Linear(_lmHead, h);          // (B, T, V)
         return logits.MoveToOuterDisposeScope();
     }
 
     private Tensor TiedHead(Tensor h) => _headDType is not { } dt || dt == h.dtype
-        ? nn.functional.linear(h, _transformer.TokenEmbedding)
+        ? DecodeGemv.Linear(h, _transformer.TokenEmbedding)
         : nn.functional.linear(h.to(dt), _transformer.TokenEmbedding.to(dt)).to(h.dtype);
 
     /// <summary>Runs the tied output head's matmul in <paramref name="dtype"/> (weights stay float32); see <see cref="Bf16Compute"/>.</summary>
@@ -140,6 +140,6 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         var tensors = HuggingFaceStateDict();
         try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
-        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), Config.ToJson());
+        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), Config.ToJson());
     }
 }

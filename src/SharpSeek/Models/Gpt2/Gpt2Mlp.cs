@@ -25,7 +25,7 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)                          // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();
-        var h = _fc.call(x);                                          // (B, T, 4C)
+        var h = DecodeGemv.Linear(_fc, x);                            // (B, T, 4C)
         h = _activation switch
         {
             "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(h, GELU.Approximate.tanh),
@@ -33,7 +33,7 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
             "relu" => nn.functional.relu(h),
             _ => throw new ConfigException($"activation_function '{_activation}' is not supported"),
         };
-        var y = _proj.call(h);                                        // (B, T, C)
+        var y = DecodeGemv.Linear(_proj, h);                          // (B, T, C)
         if (training && _dropout > 0) y = nn.functional.dropout(y, _dropout, true);
         return y.MoveToOuterDisposeScope();
     }

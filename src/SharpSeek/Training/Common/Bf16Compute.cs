@@ -21,8 +21,9 @@ public sealed class Bf16Compute : IDisposable
     public static Bf16Compute Enable(nn.Module model, ScalarType computeType = ScalarType.BFloat16)
     {
         var result = new Bf16Compute();
+        var seen = new HashSet<Linear>(ReferenceEqualityComparer.Instance);
         foreach (var (_, m) in model.named_modules())
-            if (m is Linear linear) result.Hook(linear, computeType);
+            if (m is Linear linear && seen.Add(linear)) result.Hook(linear, computeType);   // a module listed twice gets one hook pair
         if (model is IComputeDTypeModel custom)
         {
             custom.SetComputeDType(computeType);

@@ -11,6 +11,15 @@ public static class LanguageModelLoss
     public static Tensor Compute(nn.Module model, Tensor inputIds, Tensor targets)
     {
         if (model is ITrainableLM trainable) return trainable.ComputeLoss(inputIds, targets);
+        return NextTokenCrossEntropy(model, inputIds, targets);
+    }
+
+    /// <summary>
+    /// Mean cross-entropy of the main output head alone (what validation loss and perplexity report): no multi-token
+    /// prediction terms, no balance loss.
+    /// </summary>
+    public static Tensor NextTokenCrossEntropy(nn.Module model, Tensor inputIds, Tensor targets)
+    {
         if (model is not ICausalLM lm) throw new ArgumentException($"{model.GetType().Name} implements neither ICausalLM nor ITrainableLM", nameof(model));
         using var scope = NewDisposeScope();
         var logits = lm.Forward(inputIds);                                                 // (B, T, V)

@@ -1,0 +1,107 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Models.Gpt2;
+
+/// <summary>
+/// Matrix-vector product for one-token decode steps: y = W·x + b with W in the nn.Linear layout (out, in), fp32, CPU,
+/// no autograd. Batch-1 decode is bound by reading the weights once per token; LibTorch's MKL sgemm for one row
+/// with this layout spent about 1.5× the CPU time of this loop (bench/run decode, profile). Rows are split over up to
+/// torch.get_num_threads() threads, four rows per pass share the loads of x. Anything else goes to LibTorch.
+/// </summary>
+public static unsafe class DecodeGemv
+{
+    /// <summary>Below this many weights one thread is faster than waking a second.</summary>
+    private const long ParallelThreshold = 1 << 16;
+
+    /// <summary><paramref name="layer"/>(<paramref name="x"/>), through the fast path when <paramref name="x"/> is a single row.</summary>
+    public static Tensor Linear(Linear layer, Tensor x) =>
+        CanUse(x, layer.weight!) ? Apply(x, layer.weight!, layer.bias) : layer.call(x);
+
+    /// <summary>nn.functional.linear(<paramref name="x"/>, <paramref name="weight"/>, <paramref name="bias"/>), fast for a single row.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
+        CanUse(x, weight) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
+
+    private static bool CanUse(Tensor x, Tensor weight) =>
+        (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated)
+        && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32
+        && weight.dim() == 2 && x.shape[^1] == weight.shape[1] && x.NumberOfElements == weight.shape[1]
+        && weight.is_contiguous() && x.is_contiguous()
+        && !(torch.is_grad_enabled() && (weight.requires_grad || x.requires_grad));
+
+    private static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
+    {
+        int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
+        if (bias is not null && (!bias.is_contiguous() || bias.dtype != ScalarType.Float32 || bias.NumberOfElements != rows))
+            return nn.functional.linear(x, weight, bias);
+        long[] shape = [.. x.shape[..^1], rows];                              // (…, out)
+        var y = torch.empty(shape, ScalarType.Float32, x.device);
+        float* w = Ptr(weight), xp = Ptr(x), yp = Ptr(y), b = bias is null ? null : Ptr(bias);
+        int threads = (long)rows * cols < ParallelThreshold ? 1 : Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount);
+        if (threads == 1) Rows(w, xp, yp, b, cols, 0, rows);
+        else
+        {
+            int chunk = (rows + threads - 1) / threads;
+            chunk = (chunk + 3) / 4 * 4;
+            Parallel.For(0, threads, t =>
+            {
+                int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
+                if (r0 < r1) Rows(w, xp, yp, b, cols, r0, r1);
+            });
+        }
+        return y;
+    }
+
+    private static float* Ptr(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    private static void Rows(float* w, float* x, float* y, float* b, int cols, int r0, int r1)
+    {
+        int r = r0;
+        for (; r + 4 <= r1; r += 4)
+        {
+            float* w0 = w + (long)r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
+            float s0, s1, s2, s3;
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i + 16 <= cols; i += 16)
+                {
+                    var xv = Vector512.Load(x + i);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + i), xv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + i), xv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + i), xv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + i), xv, a3);
+                }
+                s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+            }
+            else
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; i + 8 <= cols; i += 8)
+                {
+                    var xv = Vector256.Load(x + i);
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w0 + i), xv, a0);
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), xv, a1);
+                    a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), xv, a2);
+                    a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), xv, a3);
+                }
+                s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+            }
+            for (; i < cols; i++) { s0 += w0[i] * x[i]; s1 += w1[i] * x[i]; s2 += w2[i] * x[i]; s3 += w3[i] * x[i]; }
+            if (b != null) { s0 += b[r]; s1 += b[r + 1]; s2 += b[r + 2]; s3 += b[r + 3]; }
+            y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;
+        }
+        for (; r < r1; r++)
+        {
+            float s = b != null ? b[r] : 0f;
+            float* wr = w + (long)r * cols;
+            for (int i = 0; i < cols; i++) s += wr[i] * x[i];
+            y[r] = s;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using SharpSeek.Evaluation;
+using SharpSeek.Models;
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Common;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Tests.Training;
+
+public class EvaluatorMainHeadTests
+{
+    [Fact]
+    public void EstimateLoss_DeepSeekWithMtp_ReportsMainHeadCrossEntropyOnly()
+    {
+        string json = ModelFactory.ResolveConfigJson("deepseek", "tiny", new Dictionary<string, System.Text.Json.Nodes.JsonNode?> { ["vocab_size"] = 64 });
+        var model = (nn.Module)ModelFactory.Create(json, seed: 2);
+        var tokens = Enumerable.Range(0, 400).Select(i => (i * 7 + i / 5) % 64).ToArray();
+        var data = new TokenArrayBatchSource(tokens, tokens, 64, seed: 3);
+        var eval = Evaluator.EstimateLoss(model, data, DataSplit.Val, iters: 2, batchSize: 2, blockSize: 16, seed: 3);
+
+        // The same batches, scored by the main head alone and by the training objective (main + λ·MTP).
+        data.Reseed(DataSplit.Val, 3);
+        double main = 0, objective = 0;
+        using (torch.no_grad())
+        {
+            model.eval();
+            for (int i = 0; i < 2; i++)
+            {
+                var (x, y) = data.SampleBatch(DataSplit.Val, 2, 16);
+                var logits = ((ICausalLM)model).Forward(x);
+                main += nn.functional.cross_entropy(logits.view(-1, 64), y.view(-1)).item<float>() / 2;
+                objective += LanguageModelLoss.Compute(model, x, y).item<float>() / 2;
+            }
+        }
+        Assert.Equal(main, eval.Loss, 4);
+        Assert.True(objective > main + 1e-3, $"the training objective ({objective}) should include the MTP term on top of {main}");
+    }
+}
