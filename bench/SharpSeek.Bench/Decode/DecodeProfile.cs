@@ -61,8 +61,15 @@ public static class DecodeProfile
         variants.Add(("linear_on_transposed_storage", weightBytes, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) nn.functional.linear(x2[i], wtT[i], w[i].B); }));
         var wc = w.Select(p => p.W.detach().contiguous()).ToList();
         var bc = w.Select(p => p.B?.detach().contiguous()).ToList();
-        variants.Add(("csharp_gemv_2_threads", weightBytes, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) CSharpGemv.Linear(x1[i], wc[i], bc[i], 2); }));
-        variants.Add(("csharp_gemv_1_thread", weightBytes, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) CSharpGemv.Linear(x1[i], wc[i], bc[i], 1); }));
+        foreach (int n in new[] { 2, 1 })    // the library's one-row GEMV (DecodeGemv uses torch.get_num_threads() threads)
+            variants.Add(($"csharp_gemv_{n}_thread{(n > 1 ? "s" : "")}", weightBytes, w.Count, () =>
+            {
+                using var s = torch.NewDisposeScope();
+                int before = torch.get_num_threads();
+                torch.set_num_threads(n);
+                using (torch.no_grad()) for (int i = 0; i < w.Count; i++) SharpSeek.Models.Gpt2.DecodeGemv.Linear(x1[i], wc[i], bc[i]);
+                torch.set_num_threads(before);
+            }));
         var wbf = w.Select(p => p.W.to(ScalarType.BFloat16)).ToList();
         var xbf = x2.Select(x => x.to(ScalarType.BFloat16)).ToList();
         variants.Add(("linear_bf16", weightBytes / 2, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) nn.functional.linear(xbf[i], wbf[i]); }));
