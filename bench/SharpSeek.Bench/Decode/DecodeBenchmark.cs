@@ -50,7 +50,7 @@ public sealed class DecodeBenchmark : IBenchmark
         int repeats = quick ? 2 : 3, promptLen = 8;
         int NewTokens(string config) => quick && config == "gpt2_124m" ? 16 : quick ? 32 : 64;
         string python = System.Environment.GetEnvironmentVariable("SHARPSEEK_BENCH_PYTHON") ?? "/usr/bin/python3";
-        string script = RepoFile("bench/baselines/decode_pytorch.py");
+        string script = Repo.File("bench/baselines/decode_pytorch.py");
         string[] configs = ["config_a", "gpt2_124m"];
 
         context.Log("read bandwidth (2 threads, 1 GiB)…");
@@ -161,14 +161,5 @@ public sealed class DecodeBenchmark : IBenchmark
         };
         result["runs"] = new JsonArray(runs.Select(r => (JsonNode)r).ToArray());
         return result;
-    }
-
-    /// <summary>A file of this repository, found from the working directory or the program's folder upwards.</summary>
-    private static string RepoFile(string relative)
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, relative))) return Path.Combine(dir.FullName, relative);
-        throw new FileNotFoundException($"{relative} not found above {Directory.GetCurrentDirectory()}");
     }
 }

@@ -47,7 +47,7 @@ public sealed class TrainBenchmark : IBenchmark
         bool quick = context.Quick;
         int steps = quick ? 3 : 6, warmup = 2;
         string python = System.Environment.GetEnvironmentVariable("SHARPSEEK_BENCH_PYTHON") ?? "/usr/bin/python3";
-        string script = RepoFile("bench/baselines/train_pytorch.py");
+        string script = Repo.File("bench/baselines/train_pytorch.py");
         string[] configs = ["config_a", "config_b"];
 
         var peaks = new List<JsonObject>();
@@ -154,13 +154,5 @@ public sealed class TrainBenchmark : IBenchmark
         };
         result["runs"] = new JsonArray(runs.Select(r => (JsonNode)r).ToArray());
         return result;
-    }
-
-    private static string RepoFile(string relative)
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, relative))) return Path.Combine(dir.FullName, relative);
-        throw new FileNotFoundException($"{relative} not found above {Directory.GetCurrentDirectory()}");
     }
 }

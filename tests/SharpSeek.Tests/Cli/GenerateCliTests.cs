@@ -33,7 +33,10 @@ public class GenerateCliTests
         using var dir = new TempDir();
         string m = NewModel(dir);
         string[] args = ["generate", "--model", m, "--prompt", "Once", "--max-new-tokens", "8", "--temperature", "1.0", "--seed", "42"];
-        Assert.Equal(CliHarness.Run(args).Stdout, CliHarness.Run(args).Stdout);
+        var first = CliHarness.Run(args);
+        var second = CliHarness.Run(args);
+        Assert.Equal(0, first.ExitCode);
+        Assert.Equal(first.Stdout, second.Stdout);
     }
 
     [Fact]
