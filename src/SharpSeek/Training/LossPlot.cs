@@ -30,13 +30,7 @@ public static class LossPlot
             s.Axes.YAxis = plot.Axes.Right;
             plot.Axes.Right.Label.Text = "learning rate";
         }
-        plot.Title(title);
-        plot.XLabel("step");
-        plot.YLabel("loss");
-        plot.ShowLegend();
-        string tmp = path + ".tmp.png";
-        plot.SavePng(tmp, 900, 540);
-        File.Move(tmp, path, overwrite: true);
+        Finish(plot, title, path);
     }
 
     /// <summary>Train (thin) and val (markers) loss of several runs on one axis, e.g. fp32 vs bf16 (temporary file + rename).</summary>
@@ -52,6 +46,12 @@ public static class LossPlot
             var v = plot.Add.Scatter(val.Select(r => (double)r.Step).ToArray(), val.Select(r => r.ValLoss!.Value).ToArray());
             v.LegendText = $"{name} val"; v.MarkerSize = 6; v.LineWidth = 2; v.LinePattern = LinePattern.Dashed;
         }
+        Finish(plot, title, path);
+    }
+
+    /// <summary>Titles and labels the plot, then writes it as a PNG through a temporary file and a rename.</summary>
+    private static void Finish(Plot plot, string title, string path)
+    {
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("loss");
