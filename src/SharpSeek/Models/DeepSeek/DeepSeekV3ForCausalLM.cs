@@ -89,7 +89,7 @@ public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, I
         new MlaKvCache(Config.NumHiddenLayers, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.weight!.dtype);
 
     /// <summary>
-    /// Training loss for ids (B, T) and next-token targets (B, T) (entries −1 ignored): CE of the main head
+    /// Training loss for ids (B, T) and next-token targets (B, T) (entries <see cref="LanguageModelLoss.IgnoreIndex"/> ignored): CE of the main head
     /// + λ/D·Σ_k CE of MTP depth k (predicting targets shifted by k) + the MoE sequence-wise balance losses (if α > 0).
     /// </summary>
     public Tensor ComputeLoss(Tensor ids, Tensor targets)
@@ -122,7 +122,7 @@ public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, I
     }
 
     private static Tensor CrossEntropy(Tensor logits, Tensor targets) =>
-        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), ignore_index: -1);
+        LanguageModelLoss.CrossEntropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1));   // (B·T, V)
 
     /// <summary>Per-expert token counts (one array per MoE layer) of the last completed optimizer step, for load statistics.</summary>
     public IReadOnlyList<long[]> LastStepExpertLoads { get; private set; } = [];

@@ -12,7 +12,7 @@ namespace SharpSeek.Models.Gpt2;
 /// GPT-2 language model (HF <c>GPT2LMHeadModel</c>; Radford et al. 2019): the trunk plus an output head tied to the
 /// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out].
 /// </summary>
-public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, IComputeDTypeModel
+public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, IComputeDTypeModel, ITrainableLM
 {
     [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;        // only when tie_word_embeddings is false
@@ -54,6 +54,22 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
     private Tensor TiedHead(Tensor h) => _headDType is not { } dt || dt == h.dtype
         ? DecodeGemv.Linear(h, _transformer.TokenEmbedding)
         : nn.functional.linear(h.to(dt), _transformer.TokenEmbedding.to(dt)).to(h.dtype);
+
+    /// <summary>
+    /// Training loss: next-token cross-entropy. In mixed precision with the tied head, the head and the loss are fused
+    /// (<see cref="LanguageModelLoss.LinearCrossEntropy"/>) so the (B·T, V) logits never exist in float32.
+    /// </summary>
+    public Tensor ComputeLoss(Tensor inputIds, Tensor targets)
+    {
+        if (_lmHead is not null || _headDType is not { } dt || !torch.is_grad_enabled())
+            return LanguageModelLoss.NextTokenCrossEntropy(this, inputIds, targets);
+        using var scope = torch.NewDisposeScope();
+        var h = _transformer.forward(inputIds, null, null, null);                         // (B, T, C)
+        var loss = LanguageModelLoss.LinearCrossEntropy(h.view(-1, h.shape[^1]), _transformer.TokenEmbedding, targets.view(-1), dt);   // (B·T, C)
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    public void AfterOptimizerStep() { }
 
     /// <summary>Runs the tied output head's matmul in <paramref name="dtype"/> (weights stay float32); see <see cref="Bf16Compute"/>.</summary>
     public void SetComputeDType(ScalarType dtype) => _headDType = dtype == ScalarType.Float32 ? null : dtype;
