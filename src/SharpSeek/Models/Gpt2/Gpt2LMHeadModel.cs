@@ -65,7 +65,7 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
             return LanguageModelLoss.NextTokenCrossEntropy(this, inputIds, targets);
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, null, null, null);                         // (B, T, C)
-        var loss = LanguageModelLoss.LinearCrossEntropy(h.view(-1, h.shape[^1]), _transformer.TokenEmbedding, targets.view(-1), dt);   // (B·T, C)
+        var loss = LanguageModelLoss.LinearCrossEntropy(h.view(-1, h.shape[^1]), _transformer.TokenEmbedding, targets.view(-1), dt);   // h as (B·T, C)
         return loss.MoveToOuterDisposeScope();
     }
 

@@ -40,23 +40,14 @@ public static class LanguageModelLoss
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, long ignoreIndex = IgnoreIndex)
     {
         using var scope = NewDisposeScope();
-        long n = logits.shape[0];
-        Tensor loss, grad;
         bool withGrad = logits.requires_grad && is_grad_enabled();
+        Tensor loss, grad;
         using (no_grad())
         {
-            var keep = targets.ne(ignoreIndex);                                            // (N) bool
-            bool all = keep.all().item<bool>();
-            var index = (all ? targets : targets.masked_fill(keep.logical_not(), 0)).unsqueeze(1);   // (N, 1)
-            var count = all ? n : keep.sum().item<long>();
-            var logp = logits.detach().to(ScalarType.Float32).log_softmax(-1);             // (N, V) float32
-            var picked = logp.gather(1, index).squeeze(1);                                 // (N)
-            loss = count == 0 ? zeros([], ScalarType.Float32) : -(all ? picked : picked.masked_fill(keep.logical_not(), 0)).sum() / count;
+            var (index, weight) = MeanWeights(targets, ignoreIndex);                       // (N, 1), (N, 1)
+            grad = logits.detach().to(ScalarType.Float32).log_softmax(-1);                 // (N, V) float32 log-probabilities
+            loss = LossAndGradient(grad, index, weight, withGrad);
             if (!withGrad) return loss.MoveToOuterDisposeScope();
-            grad = logp.exp_();                                                            // softmax, in place
-            grad.scatter_add_(1, index, full([n, 1], -1f, ScalarType.Float32));            // − one-hot
-            grad.div_(Math.Max(count, 1));
-            if (!all) grad.mul_(keep.unsqueeze(1));                                        // ignored rows get no gradient
             grad = grad.to(logits.dtype);
         }
         var surrogate = (logits * grad).sum();                                              // d/dlogits = grad
@@ -82,29 +73,49 @@ public static class LanguageModelLoss
         {
             var hc = h.detach().to(computeType);                                           // (N, C)
             var wc = weight.detach().to(computeType);                                      // (V, C)
-            var keep = targets.ne(ignoreIndex);                                            // (N) bool
-            var safe = targets.masked_fill(keep.logical_not(), 0);                         // (N)
-            long count = keep.sum().item<long>();
-            var scale = keep.to(ScalarType.Float32) / Math.Max(count, 1);                  // (N) 1/n, 0 where ignored
+            var (index, rowWeight) = MeanWeights(targets, ignoreIndex);                    // (N, 1), (N, 1)
             var g = empty([n, v], computeType);                                            // (N, V)
-            var lossSum = zeros([], ScalarType.Float32);
+            loss = zeros([], ScalarType.Float32);
             for (long start = 0; start < n; start += chunkRows)
             {
                 using var chunk = NewDisposeScope();
                 long len = Math.Min(chunkRows, n - start);
-                var index = safe.narrow(0, start, len).unsqueeze(1);                       // (len, 1)
-                var rowScale = scale.narrow(0, start, len).unsqueeze(1);                   // (len, 1)
                 var logp = mm(hc.narrow(0, start, len), wc.t()).to(ScalarType.Float32).log_softmax(-1);   // (len, V)
-                lossSum.sub_((logp.gather(1, index) * rowScale).sum());
-                var grad = logp.exp_();                                                    // softmax, in place
-                grad.scatter_add_(1, index, full([len, 1], -1f, ScalarType.Float32));      // − one-hot
-                g.narrow(0, start, len).copy_(grad.mul_(rowScale));
+                loss.add_(LossAndGradient(logp, index.narrow(0, start, len), rowWeight.narrow(0, start, len), withGradient: true));
+                g.narrow(0, start, len).copy_(logp);
             }
-            loss = lossSum;
             gradH = mm(g, wc).to(h.dtype);                                                 // (N, C)
             gradW = mm(g.t(), hc).to(weight.dtype);                                        // (V, C)
         }
         var surrogate = (h * gradH).sum() + (weight * gradW).sum();                        // d/dh = gradH, d/dW = gradW
         return (surrogate - surrogate.detach() + loss).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The mean over kept targets as per-row weights: (N, 1) indexes with ignored targets replaced by 0, and (N, 1)
+    /// weights 1/n where the target is kept and 0 where it is <paramref name="ignoreIndex"/> (all 0 when none is kept).
+    /// </summary>
+    private static (Tensor Index, Tensor Weight) MeanWeights(Tensor targets, long ignoreIndex)
+    {
+        var keep = targets.ne(ignoreIndex);                                                // (N) bool
+        var index = targets.masked_fill(keep.logical_not(), 0).unsqueeze(1);               // (N, 1)
+        var weight = (keep.to(ScalarType.Float32) / keep.sum().clamp_min(1)).unsqueeze(1); // (N, 1)
+        return (index, weight);
+    }
+
+    /// <summary>
+    /// Loss share −Σ weight·log p(target) of float32 log-probabilities <paramref name="logp"/> (n, V); with
+    /// <paramref name="withGradient"/>, also turns <paramref name="logp"/> in place into its gradient weight·(softmax − one-hot).
+    /// </summary>
+    private static Tensor LossAndGradient(Tensor logp, Tensor index, Tensor weight, bool withGradient)
+    {
+        var loss = -(logp.gather(1, index) * weight).sum();
+        if (withGradient)
+        {
+            logp.exp_();                                                                   // softmax, in place
+            logp.scatter_add_(1, index, full([logp.shape[0], 1], -1f, ScalarType.Float32)); // − one-hot
+            logp.mul_(weight);
+        }
+        return loss;
     }
 }
