@@ -31,6 +31,7 @@ public static class Program
         ["train"] = TrainWorker.Run,
         ["matmul"] = MatmulPeakWorker.Run,
         ["ops"] = OpProfileWorker.Run,
+        ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
     };
 
