@@ -54,4 +54,53 @@ public class Bf16ComputeTests
         var bf16 = new Trainer(config with { OutDir = TrainingTestData.TempDir(), Precision = "bf16" }, TrainingTestData.Data(), TrainingTestData.Factory(0)).Run();
         Assert.InRange(bf16.StepLosses[40], 0.9 * fp32.StepLosses[40], 1.1 * fp32.StepLosses[40]);
     }
+
+    [Fact]
+    public void Enable_Gpt2Training_GradientsCloseToFp32AndStayFp32()
+    {
+        manual_seed(7);
+        using var model = new SharpSeek.Models.Gpt2.Gpt2LMHeadModel(new SharpSeek.Models.Gpt2.Gpt2Config
+        {
+            VocabSize = 64, NPositions = 16, NEmbd = 32, NLayer = 2, NHead = 4, ResidPdrop = 0, EmbdPdrop = 0, AttnPdrop = 0,
+        });
+        model.train();
+        using var ids = randint(0, 64, [2, 16]);
+        using var targets = randint(0, 64, [2, 16]);
+        Dictionary<string, Tensor> Grads()
+        {
+            model.zero_grad();
+            using var loss = LanguageModelLoss.Compute(model, ids, targets);
+            loss.backward();
+            return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        }
+        var fp32 = Grads();
+        Dictionary<string, Tensor> bf16;
+        using (Bf16Compute.Enable(model)) bf16 = Grads();
+        double largest = 0;
+        foreach (var (name, g) in fp32)
+        {
+            Assert.Equal(ScalarType.Float32, bf16[name].dtype);
+            double scale = g.abs().max().item<float>();
+            double diff = (bf16[name] - g).abs().max().item<float>();
+            Assert.True(diff <= 0.05 * scale + 1e-6, $"{name}: max |bf16 − fp32| = {diff}, max |fp32| = {scale}");
+            largest = Math.Max(largest, diff);
+        }
+        Assert.True(largest > 0, "bf16 compute left every gradient bit-identical to fp32: the bf16 path did not run");
+    }
+
+    [Fact]
+    public void Enable_Gpt2_AttentionStaysCausal()
+    {
+        manual_seed(9);
+        using var model = new SharpSeek.Models.Gpt2.Gpt2LMHeadModel(new SharpSeek.Models.Gpt2.Gpt2Config { VocabSize = 64, NPositions = 16, NEmbd = 32, NLayer = 2, NHead = 4 });
+        model.eval();
+        using var ids = randint(0, 64, [1, 16]);
+        using var changed = ids.clone();
+        changed[0, 12] = (ids[0, 12] + 1) % 64;                    // a later token differs
+        using var _ = Bf16Compute.Enable(model);
+        using var a = model.call(ids);
+        using var b = model.call(changed);
+        Assert.Equal(0.0, (a.narrow(1, 0, 12) - b.narrow(1, 0, 12)).abs().max().item<float>());   // earlier positions untouched
+        Assert.True((a.narrow(1, 12, 4) - b.narrow(1, 12, 4)).abs().max().item<float>() > 0);
+    }
 }

@@ -22,6 +22,9 @@ public sealed class Gpt2Block : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Dtype of the attention and MLP matmuls in mixed-precision training; null = the weights' own.</summary>
+    internal ScalarType? ComputeDType { set { _attn.ComputeDType = value; _mlp.ComputeDType = value; } }
+
     public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask)   // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();

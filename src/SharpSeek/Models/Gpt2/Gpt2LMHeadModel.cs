@@ -47,7 +47,8 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? TiedHead(h) : DecodeGemv.Linear(_lmHead, h);          // (B, T, V)
+        var logits = _lmHead is null ? TiedHead(h)                                             // (B, T, V)
+            : _headDType is { } dt ? MixedLinear.Apply(_lmHead, h, dt).to(h.dtype) : DecodeGemv.Linear(_lmHead, h);
         return logits.MoveToOuterDisposeScope();
     }
 
@@ -71,8 +72,16 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
 
     public void AfterOptimizerStep() { }
 
-    /// <summary>Runs the tied output head's matmul in <paramref name="dtype"/> (weights stay float32); see <see cref="Bf16Compute"/>.</summary>
-    public void SetComputeDType(ScalarType dtype) => _headDType = dtype == ScalarType.Float32 ? null : dtype;
+    /// <summary>
+    /// Runs every matmul in <paramref name="dtype"/> (weights stay float32 masters): the blocks' projections and causal
+    /// attention, with activations in <paramref name="dtype"/> from each LayerNorm's output to the residual add, and the
+    /// output head; see <see cref="Bf16Compute"/>.
+    /// </summary>
+    public void SetComputeDType(ScalarType dtype)
+    {
+        _headDType = dtype == ScalarType.Float32 ? null : dtype;
+        _transformer.ComputeDType = _headDType;
+    }
 
     public KvCache CreateKvCache(int batchSize, int capacity) =>
         new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -22,10 +23,13 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Dtype of both projections and the activation in mixed-precision training; null = the weights' own.</summary>
+    internal ScalarType? ComputeDType { get; set; }
+
     public override Tensor forward(Tensor x)                          // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();
-        var h = DecodeGemv.Linear(_fc, x);                            // (B, T, 4C)
+        var h = Project(_fc, x);                                      // (B, T, 4C)
         h = _activation switch
         {
             "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(h, GELU.Approximate.tanh),
@@ -33,8 +37,11 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
             "relu" => nn.functional.relu(h),
             _ => throw new ConfigException($"activation_function '{_activation}' is not supported"),
         };
-        var y = DecodeGemv.Linear(_proj, h);                          // (B, T, C)
+        var y = Project(_proj, h);                                    // (B, T, C)
         if (training && _dropout > 0) y = nn.functional.dropout(y, _dropout, true);
-        return y.MoveToOuterDisposeScope();
+        return y.to(x.dtype).MoveToOuterDisposeScope();
     }
+
+    private Tensor Project(Linear layer, Tensor x) =>
+        ComputeDType is { } dt ? MixedLinear.Apply(layer, x, dt) : DecodeGemv.Linear(layer, x);
 }

@@ -24,6 +24,9 @@ public sealed class Gpt2Model : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Dtype of every block's matmuls in mixed-precision training; null = the weights' own.</summary>
+    internal ScalarType? ComputeDType { set { foreach (var block in _blocks) block.ComputeDType = value; } }
+
     /// <summary>Token embedding matrix (V, C), also the tied output head.</summary>
     public Parameter TokenEmbedding => _wte.weight!;
 

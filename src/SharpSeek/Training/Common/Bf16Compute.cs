@@ -5,10 +5,10 @@ using static TorchSharp.torch;
 namespace SharpSeek.Training.Common;
 
 /// <summary>
-/// Mixed precision without autocast (Micikevicius et al. 2018, "Mixed Precision Training"): every <see cref="Linear"/>
-/// of a model computes <c>linear(x.bf16, W.bf16, b.bf16).float32</c> while its parameters stay float32 master weights;
-/// autograd casts the gradients back to float32, so the optimizer state, norms, softmax and loss stay float32.
-/// Dispose to restore plain float32.
+/// Mixed precision without autocast (Micikevicius et al. 2018, "Mixed Precision Training"): a model that implements
+/// <see cref="IComputeDTypeModel"/> is switched to bf16 matmuls itself; in any other model every <see cref="Linear"/>
+/// computes <c>linear(x.bf16, W.bf16, b.bf16).float32</c> through hooks. Parameters stay float32 master weights; autograd
+/// casts the gradients back to float32, so the optimizer state, norms and loss stay float32. Dispose to restore plain float32.
 /// </summary>
 public sealed class Bf16Compute : IDisposable
 {
@@ -17,18 +17,19 @@ public sealed class Bf16Compute : IDisposable
 
     private Bf16Compute() { }
 
-    /// <summary>Installs the bf16 path on every Linear inside <paramref name="model"/>.</summary>
+    /// <summary>Switches <paramref name="model"/> to <paramref name="computeType"/> matmuls (itself, or through hooks on every Linear).</summary>
     public static Bf16Compute Enable(nn.Module model, ScalarType computeType = ScalarType.BFloat16)
     {
         var result = new Bf16Compute();
-        var seen = new HashSet<Linear>(ReferenceEqualityComparer.Instance);
-        foreach (var (_, m) in model.named_modules())
-            if (m is Linear linear && seen.Add(linear)) result.Hook(linear, computeType);   // a module listed twice gets one hook pair
         if (model is IComputeDTypeModel custom)
         {
             custom.SetComputeDType(computeType);
             result._model = custom;
+            return result;
         }
+        var seen = new HashSet<Linear>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, m) in model.named_modules())
+            if (m is Linear linear && seen.Add(linear)) result.Hook(linear, computeType);   // a module listed twice gets one hook pair
         return result;
     }
 
