@@ -38,6 +38,24 @@ public static class TrunkProfileWorker
         }
         long n = (long)batch * block;
         var bf = ScalarType.BFloat16;
+        if (a.Get("only", "") == "optim")
+        {
+            var c = TrainWorker.Configs["config_a"];
+            using var m = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
+            var groups = ParamGroups.Assign(m, c.DecayEmbeddings);
+            var ps = groups.All.ToList();
+            using var opt = groups.CreateAdamW(c);
+            using (var s0 = NewDisposeScope())
+            {
+                var l = LanguageModelLoss.Compute(m, torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64), torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64));
+                l.backward();
+            }
+            Time("clip_grad_norm", () => { using var s = NewDisposeScope(); nn.utils.clip_grad_norm_(ps, 1.0); });
+            Time("adamw_step", () => { using var s = NewDisposeScope(); opt.step(); });
+            Time("copy_all_params", () => { using var s = NewDisposeScope(); foreach (var p in ps) p.grad!.clone(); });
+            result["unit"] = "ms (best of 5)";
+            return result;
+        }
         if (a.Get("only", "") == "head")
         {
             int vocab = a.Int("vocab", 50304);

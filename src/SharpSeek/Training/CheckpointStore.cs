@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
+using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -131,7 +132,11 @@ public sealed class CheckpointStore
     public static void RestoreOptimizerAndRng(string dir, AdamW optimizer)
     {
         string optPath = Path.Combine(dir, OptimizerFile);
-        try { optimizer.load_state_dict(optPath); }
+        try
+        {
+            if (optimizer is FusedAdamW fused) fused.LoadStateFrom(optPath);   // also reads files of TorchSharp's AdamW
+            else optimizer.load_state_dict(optPath);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new CheckpointException($"{optPath}: corrupt optimizer state or a different model ({e.Message})");

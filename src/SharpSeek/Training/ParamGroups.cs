@@ -1,3 +1,4 @@
+using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,7 +38,7 @@ public sealed record ParamGroups(IReadOnlyList<(string Name, Parameter Param)> D
     /// <summary>All parameters in optimizer order (decay group first).</summary>
     public IEnumerable<Parameter> All => Decay.Concat(NoDecay).Select(x => x.Param);
 
-    /// <summary>A TorchSharp AdamW over both groups; the learning rate is set every step by the trainer.</summary>
+    /// <summary>AdamW over both groups (<see cref="FusedAdamW"/>: one pass per parameter); the learning rate is set every step by the trainer.</summary>
     public AdamW CreateAdamW(TrainConfig c)
     {
         var groups = new List<AdamW.ParamGroup>
@@ -45,6 +46,6 @@ public sealed record ParamGroups(IReadOnlyList<(string Name, Parameter Param)> D
             new(Decay.Select(x => x.Param), new AdamW.Options { LearningRate = c.Lr, beta1 = c.Beta1, beta2 = c.Beta2, eps = c.Eps, weight_decay = c.WeightDecay }),
             new(NoDecay.Select(x => x.Param), new AdamW.Options { LearningRate = c.Lr, beta1 = c.Beta1, beta2 = c.Beta2, eps = c.Eps, weight_decay = 0 }),
         };
-        return optim.AdamW(groups, c.Lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay);
+        return new FusedAdamW(groups, c.Lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay);
     }
 }
