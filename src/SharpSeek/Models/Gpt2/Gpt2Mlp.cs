@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace SharpSeek.Models.Gpt2;
 
-/// <summary>GPT-2 feed-forward block: Linear(C→4C), GELU (tanh form, "gelu_new"), Linear(4C→C). Radford et al. 2019.</summary>
+/// <summary>GPT-2 feed-forward block: Linear(C→4C), GELU (tanh form, "gelu_new"; <see cref="GeluTanh"/>), Linear(4C→C). Radford et al. 2019.</summary>
 public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "c_fc")] private readonly Linear _fc;       // HF key: mlp.c_fc
@@ -32,7 +32,7 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
         var h = Project(_fc, x);                                      // (B, T, 4C)
         h = _activation switch
         {
-            "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(h, GELU.Approximate.tanh),
+            "gelu_new" or "gelu_pytorch_tanh" => GeluTanh.Apply(h),
             "gelu" => nn.functional.gelu(h),
             "relu" => nn.functional.relu(h),
             _ => throw new ConfigException($"activation_function '{_activation}' is not supported"),
