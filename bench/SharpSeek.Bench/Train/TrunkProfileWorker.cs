@@ -69,6 +69,20 @@ public static class TrunkProfileWorker
                 var logits = torch.mm(hb, wb.t());
                 torch.mm(logits, wb); torch.mm(logits.t(), hb);
             });
+            using var gg = torch.mm(hb, wb.t());
+            Time("head_logits_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb, wb.t()); });
+            Time("head_grad_h_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg, wb); });
+            Time("head_grad_w_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg.t(), hb); });
+            Time("head_grad_w_mm_to_fp32", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg.t(), hb).to(ScalarType.Float32); });
+            using var ggT = gg.t().contiguous();
+            Time("head_grad_wT_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb.t(), gg); });
+            using var hbT = hb.t().contiguous();
+            Time("head_grad_wT_mm_hT_contig", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hbT, gg); });
+            using var wbT = wb.t().contiguous();
+            Time("head_logits_mm_wT_contig", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb, wbT); });
+            Time("head_grad_h_mm_wT_view", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg, wbT.t()); });
+            Time("transpose_copy_g", () => { using var s = NewDisposeScope(); gg.t().contiguous(); });
+            Time("head_grad_w_mm_pretransposed", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(ggT, hb); });
             Time("head_three_matmuls_bf16_chunked256", () =>
             {
                 using var s = NewDisposeScope(); using var g = no_grad();
@@ -85,6 +99,7 @@ public static class TrunkProfileWorker
             result["unit"] = "ms (best of 5)";
             return result;
         }
+        if (a.Get("only", "") != "block")
         foreach (var (inF, outF) in new[] { (width, 3 * width), (width, width), (width, 4 * width), (4 * width, width) })
         {
             using var x = torch.randn([n, inF]);
@@ -114,8 +129,9 @@ public static class TrunkProfileWorker
             Time($"linear_{tag}_pure_bf16_matmul_only", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.matmul(xb, wb.t()); });
         }
         using var act = torch.randn([n, width]);
+        bool blockOnly = a.Get("only", "") == "block";
         using var wide = torch.randn([n, 4 * width]);
-        foreach (var dt in new[] { ScalarType.Float32, bf })
+        foreach (var dt in blockOnly ? [] : new[] { ScalarType.Float32, bf })
         {
             string tag = dt == bf ? "bf16" : "fp32";
             using var xa = act.to(dt); using var xw = wide.to(dt);
@@ -172,6 +188,7 @@ public static class TrunkProfileWorker
             Time($"tanh_{tag}_fwd", () => { using var s = NewDisposeScope(); using var g = no_grad(); xw.tanh(); });
             Time($"sdpa_causal_{tag}_fwd", () => { using var s = NewDisposeScope(); using var g = no_grad(); nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true); });
         }
+        if (a.Get("only", "") == "block") result.Clear();
         // The whole block as the trainer runs it (Bf16Compute hooks), and plain fp32.
         var cfg = TrainWorker.Configs["config_a"];
         using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(cfg, cfg.VocabSize));
@@ -191,6 +208,20 @@ public static class TrunkProfileWorker
                 using var s = NewDisposeScope();
                 var xx = act.view(batch, block, width).detach().requires_grad_(true);
                 blk.forward(xx, null, 0, null);
+            });
+            var attn = blk.named_modules().Select(m => m.module).OfType<Gpt2Attention>().First();
+            var mlp = blk.named_modules().Select(m => m.module).OfType<Gpt2Mlp>().First();
+            Time($"attention_module_{prec}_fwd_bwd", () =>
+            {
+                using var s = NewDisposeScope();
+                var xx = act.view(batch, block, width).detach().requires_grad_(true);
+                var y = attn.forward(xx, null, 0, null); y.backward([torch.ones_like(y)]);
+            });
+            Time($"mlp_module_{prec}_fwd_bwd", () =>
+            {
+                using var s = NewDisposeScope();
+                var xx = act.view(batch, block, width).detach().requires_grad_(true);
+                var y = mlp.call(xx); y.backward([torch.ones_like(y)]);
             });
         }
         result["threads"] = torch.get_num_threads();
