@@ -1,4 +1,5 @@
 using SharpSeek.Training.Common;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,8 +33,7 @@ public sealed record ParamGroups(IReadOnlyList<(string Name, Parameter Param)> D
     }
 
     // Wrappers of one tensor may differ (tied weights, native getters); the address of its first element identifies it.
-    private static unsafe IntPtr DataPointer(Tensor t) =>
-        (IntPtr)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+    private static unsafe IntPtr DataPointer(Tensor t) => (IntPtr)TensorData.Pointer(t);
 
     /// <summary>All parameters in optimizer order (decay group first).</summary>
     public IEnumerable<Parameter> All => Decay.Concat(NoDecay).Select(x => x.Param);

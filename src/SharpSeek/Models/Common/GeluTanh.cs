@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
@@ -98,7 +97,7 @@ public static unsafe class GeluTanh
         return dx;
     }
 
-    private static void* Ptr(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    private static void* Ptr(Tensor t) => TensorData.Pointer(t);
 
     /// <summary>
     /// Runs <paramref name="body"/>(start, end) over [0, n) in blocks of <see cref="Block"/> elements, handed out to

@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,7 +55,7 @@ public static unsafe class DecodeGemv
         return y;
     }
 
-    private static float* Ptr(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    private static float* Ptr(Tensor t) => (float*)TensorData.Pointer(t);
 
     private static void Rows(float* w, float* x, float* y, float* b, int cols, int r0, int r1)
     {

@@ -1,7 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Text;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -133,5 +132,5 @@ public sealed unsafe class FusedAdamW : AdamW
         }
     }
 
-    private static float* Ptr(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+    private static float* Ptr(Tensor t) => (float*)TensorData.Pointer(t);
 }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -85,11 +86,7 @@ public static unsafe class SoftmaxCrossEntropyKernel
     }
 
     /// <summary>Address of the first element of a contiguous CPU tensor (through a one-element view: Tensor.bytes stops at 2 GB).</summary>
-    private static void* Data(Tensor t)
-    {
-        using var first = t.view(-1).narrow(0, 0, 1);
-        return Unsafe.AsPointer(ref MemoryMarshal.GetReference(first.bytes));
-    }
+    private static void* Data(Tensor t) => TensorData.Pointer(t);
 
     /// <summary>Rows [r0, r1) of x (T = float, or ushort holding bf16 bits); returns their loss share.</summary>
     /// <remarks>The three row passes are kept out of line: inlined here, the JIT's code for them ran ~15% slower (measured).</remarks>
