@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,9 +14,9 @@ namespace SharpSeek.Models.Common;
 /// </summary>
 /// <remarks>
 /// With z = 2·√(2/π)·(x + 0.044715·x³), 0.5·(1 + tanh(z/2)) = σ(z), so gelu = x·σ(z) and
-/// d gelu/dx = σ(z) + x·σ(z)·(1 − σ(z))·dz/dx. Both use a = exp(−|z|) ∈ [0, 1], which cannot overflow:
-/// σ(z) = 1/(1 + a) for z ≥ 0, a/(1 + a) otherwise, and σ(z)·(1 − σ(z)) = a/(1 + a)². Unlike 1 + tanh in fp32
-/// this keeps its relative accuracy for x &lt; −4 (LibTorch's fp32 result there is 0 or off by up to 2.6e−6).
+/// d gelu/dx = σ(z) + x·σ(z)·(1 − σ(z))·dz/dx. Both use a = exp(−|z|) ∈ [0, 1] (<see cref="SimdMath"/>), which
+/// cannot overflow: σ(z) = 1/(1 + a) for z ≥ 0, a/(1 + a) otherwise, and σ(z)·(1 − σ(z)) = a/(1 + a)². Unlike 1 + tanh
+/// in fp32 this keeps its relative accuracy for x &lt; −4 (LibTorch's fp32 result there is 0 or off by up to 2.6e−6).
 /// Large |x| give x and −0, x = ±inf gives LibTorch's values (+inf, NaN; gradients NaN), NaN stays NaN.
 /// </remarks>
 public static unsafe class GeluTanh
@@ -117,14 +116,11 @@ public static unsafe class GeluTanh
     // ---- kernels: 16 (AVX-512) or 8 lanes per step, then scalars for the tail. Jitted fully optimized at once: they
     // run once per 32k-element block, and tiered code would spend the first 1000 iterations of each call in tier 0. ----
 
-    /// <summary>Vector512 plus the AVX-512 instructions used directly: vscalefps (exp's 2^n), vpermw (bf16 stores).</summary>
-    private static bool Avx512 => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardF32(float* x, float* y, long n)
     {
         long i = 0;
-        if (Avx512)
+        if (SimdMath.Avx512)
             for (; i + 16 <= n; i += 16) Gelu(Vector512.Load(x + i)).Store(y + i);
         else if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= n; i += 8) Gelu(Vector256.Load(x + i)).Store(y + i);
@@ -135,7 +131,7 @@ public static unsafe class GeluTanh
     private static void BackwardF32(float* x, float* g, float* dx, long n)
     {
         long i = 0;
-        if (Avx512)
+        if (SimdMath.Avx512)
             for (; i + 16 <= n; i += 16) GeluGrad(Vector512.Load(x + i), Vector512.Load(g + i)).Store(dx + i);
         else if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= n; i += 8) GeluGrad(Vector256.Load(x + i), Vector256.Load(g + i)).Store(dx + i);
@@ -146,22 +142,22 @@ public static unsafe class GeluTanh
     private static void ForwardBf16(ushort* x, ushort* y, long n)
     {
         long i = 0;
-        if (Avx512)
-            for (; i + 16 <= n; i += 16) StoreBf16x16(Gelu(LoadBf16x16(x + i)), y + i);
+        if (SimdMath.Avx512)
+            for (; i + 16 <= n; i += 16) SimdMath.StoreBf16(Gelu(SimdMath.LoadBf16x16(x + i)), y + i);
         else if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8) StoreBf16x8(Gelu(LoadBf16x8(x + i)), y + i);
-        for (; i < n; i++) y[i] = ToBf16(Gelu(FromBf16(x[i])));
+            for (; i + 8 <= n; i += 8) SimdMath.StoreBf16(Gelu(SimdMath.LoadBf16x8(x + i)), y + i);
+        for (; i < n; i++) y[i] = SimdMath.ToBf16(Gelu(SimdMath.FromBf16(x[i])));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardBf16(ushort* x, ushort* g, ushort* dx, long n)
     {
         long i = 0;
-        if (Avx512)
-            for (; i + 16 <= n; i += 16) StoreBf16x16(GeluGrad(LoadBf16x16(x + i), LoadBf16x16(g + i)), dx + i);
+        if (SimdMath.Avx512)
+            for (; i + 16 <= n; i += 16) SimdMath.StoreBf16(GeluGrad(SimdMath.LoadBf16x16(x + i), SimdMath.LoadBf16x16(g + i)), dx + i);
         else if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8) StoreBf16x8(GeluGrad(LoadBf16x8(x + i), LoadBf16x8(g + i)), dx + i);
-        for (; i < n; i++) dx[i] = ToBf16(GeluGrad(FromBf16(x[i]), FromBf16(g[i])));
+            for (; i + 8 <= n; i += 8) SimdMath.StoreBf16(GeluGrad(SimdMath.LoadBf16x8(x + i), SimdMath.LoadBf16x8(g + i)), dx + i);
+        for (; i < n; i++) dx[i] = SimdMath.ToBf16(GeluGrad(SimdMath.FromBf16(x[i]), SimdMath.FromBf16(g[i])));
     }
 
     // ---- the maths, once per width (see the class remarks) ----
@@ -170,7 +166,7 @@ public static unsafe class GeluTanh
     private static Vector512<float> Gelu(Vector512<float> x)
     {
         var z = x * Vector512.FusedMultiplyAdd(Vector512.Create(C1), x * x, Vector512.Create(C0));
-        var a = ExpOfNonPositive(-Vector512.Abs(z));
+        var a = SimdMath.ExpOfNonPositive(-Vector512.Abs(z));
         var r = Vector512<float>.One / (Vector512<float>.One + a);
         var s = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), r, a * r);   // σ(z)
         return x * s;
@@ -181,7 +177,7 @@ public static unsafe class GeluTanh
     {
         var x2 = x * x;
         var z = x * Vector512.FusedMultiplyAdd(Vector512.Create(C1), x2, Vector512.Create(C0));
-        var a = ExpOfNonPositive(-Vector512.Abs(z));
+        var a = SimdMath.ExpOfNonPositive(-Vector512.Abs(z));
         var r = Vector512<float>.One / (Vector512<float>.One + a);
         var ar = a * r;
         var s = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), r, ar);    // σ(z)
@@ -189,30 +185,11 @@ public static unsafe class GeluTanh
         return g * Vector512.FusedMultiplyAdd(dz, ar * r, s);                                                  // σ + x·σ(1−σ)·dz/dx
     }
 
-    /// <summary>
-    /// exp(y) for y ≤ 0 (−inf → 0): Cephes expf's range reduction y = n·ln2 + f, a degree-5 polynomial for e^f, and
-    /// vscalefps for 2^n, which rounds results below 2^−126 to subnormals and below 2^−150 to 0 as MathF.Exp does.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpOfNonPositive(Vector512<float> y)
-    {
-        var yc = Vector512.MaxNative(y, Vector512.Create(-104f));                                              // e^−104 < 2^−150
-        var n = Vector512.Round(yc * Vector512.Create(Log2E));
-        var f = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), yc);
-        f = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), f);                                        // f ∈ [−ln2/2, ln2/2]
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P5), f, Vector512.Create(P4));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P3));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(P2));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512<float>.One);                                            // e^f
-        return Avx512F.Scale(p, n);                                                                            // e^f·2^n
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Gelu(Vector256<float> x)
     {
         var z = x * Vector256.FusedMultiplyAdd(Vector256.Create(C1), x * x, Vector256.Create(C0));
-        var a = ExpOfNonPositive(-Vector256.Abs(z));
+        var a = SimdMath.ExpOfNonPositive(-Vector256.Abs(z));
         var r = Vector256<float>.One / (Vector256<float>.One + a);
         var s = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(z, Vector256<float>.Zero), r, a * r);
         return x * s;
@@ -223,86 +200,24 @@ public static unsafe class GeluTanh
     {
         var x2 = x * x;
         var z = x * Vector256.FusedMultiplyAdd(Vector256.Create(C1), x2, Vector256.Create(C0));
-        var a = ExpOfNonPositive(-Vector256.Abs(z));
+        var a = SimdMath.ExpOfNonPositive(-Vector256.Abs(z));
         var r = Vector256<float>.One / (Vector256<float>.One + a);
         var s = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(z, Vector256<float>.Zero), r, a * r);
         var dz = x * Vector256.FusedMultiplyAdd(Vector256.Create(C3), x2, Vector256.Create(C0));
         return g * Vector256.FusedMultiplyAdd(dz, a * r * r, s);
     }
 
-    /// <summary>exp(y) for y ≤ 0 as above, 2^n built from its bits: results below 2^−126 (e^−87.3) are flushed to 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ExpOfNonPositive(Vector256<float> y)
-    {
-        var yc = Vector256.MaxNative(y, Vector256.Create(ExpMin));
-        var n = Vector256.Round(yc * Vector256.Create(Log2E));
-        var f = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), yc);
-        f = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), f);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(P5), f, Vector256.Create(P4));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(P3));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(P2));
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256<float>.One);
-        p = Vector256.FusedMultiplyAdd(p, f, Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.ConditionalSelect(Vector256.LessThan(y, Vector256.Create(ExpMin)), Vector256<float>.Zero, p * scale);
-    }
-
     private static float Gelu(float x)
     {
         float z = x * (C0 + C1 * x * x);
-        float a = MathF.Exp(-MathF.Abs(z)), r = 1 / (1 + a);
+        float a = SimdMath.ExpOfNonPositive(-MathF.Abs(z)), r = 1 / (1 + a);
         return x * (z >= 0 ? r : a * r);
     }
 
     private static float GeluGrad(float x, float g)
     {
         float z = x * (C0 + C1 * x * x);
-        float a = MathF.Exp(-MathF.Abs(z)), r = 1 / (1 + a);
+        float a = SimdMath.ExpOfNonPositive(-MathF.Abs(z)), r = 1 / (1 + a);
         return g * ((z >= 0 ? r : a * r) + x * (C0 + C3 * x * x) * a * r * r);
-    }
-
-    private const float ExpMin = -87.3f;                   // e^−87.3 ≈ 1.2e−38, just above the smallest normal float
-    private const float Log2E = 1.44269504088896341f;
-    private const float Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
-    // e^f ≈ 1 + f + P2·f² + … + P5·f⁵ on [−ln2/2, ln2/2], relative error 1.1e−7 (minimax fit for this file).
-    private const float P2 = 4.9999231100e-01f, P3 = 1.6667114198e-01f, P4 = 4.1890114546e-02f, P5 = 8.3125270903e-03f;
-
-    // ---- bf16 ↔ fp32: a bf16 is the top half of a float, rounded to nearest even as c10::BFloat16 does. Unlike c10
-    // there is no NaN test: a NaN here is a bf16 input's (low 16 bits 0) or x86's default 0xFFC00000, so adding at most
-    // 0x8000 cannot carry into the exponent; it stays a NaN (0xFFC0 where c10 writes 0x7FC0). ----
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LoadBf16x16(ushort* p) =>
-        Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)), 16).AsSingle();
-
-    /// <summary>Rounds to nearest even and stores the top halves (vpermw picks the odd 16-bit words).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreBf16x16(Vector512<float> v, ushort* p)
-    {
-        var bits = v.AsUInt32();
-        bits += Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One);
-        var highHalves = Vector512.Create(
-            (ushort)1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        Avx512BW.PermuteVar32x16(bits.AsUInt16(), highHalves).GetLower().Store(p);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> LoadBf16x8(ushort* p) =>
-        Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).ToVector256Unsafe()), 16).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreBf16x8(Vector256<float> v, ushort* p)
-    {
-        var bits = v.AsUInt32();
-        var rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
-        Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(p);
-    }
-
-    private static float FromBf16(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
-
-    private static ushort ToBf16(float f)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(f);
-        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
     }
 }

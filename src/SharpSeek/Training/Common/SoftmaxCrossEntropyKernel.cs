@@ -20,15 +20,6 @@ public static unsafe class SoftmaxCrossEntropyKernel
     /// <summary>Logits per unit of work handed to a thread (whole rows): small enough that a thread the OS delays holds up little.</summary>
     private const int BlockElements = 1 << 18;
 
-    // exp(x) = 2^k · exp(r), k = round(x / ln 2), r = x − k·ln 2 ∈ [−ln2/2, ln2/2]; Cephes expf's ln 2 split and polynomial.
-    // Measured on [−87.3, 0]: ≤ 1.24 ulp, exp(0) = 1 exactly, ~0.35 ns per float; .NET 10's Vector512.Exp gave ≤ 1.77 ulp,
-    // exp(0) = 1.0000001 and ~0.6 ns (it widens to double).
-    private const float Log2E = 1.44269504f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
-    private const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f,
-        P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
-    /// <summary>ln of float32's smallest normal: exp of anything below (−inf included) is taken as 0.</summary>
-    private const float MinExpArg = -87.33654f;
-
     // One row of exp(x − max) per thread, written by pass 2 and scaled by pass 3: 2048 × 50304 bf16 took 46 ms on one
     // thread this way against 80 ms recomputing the exps in pass 3.
     [ThreadStatic] private static float[]? _exps;
@@ -37,8 +28,8 @@ public static unsafe class SoftmaxCrossEntropyKernel
     /// Returns Σᵢ wᵢ·(logsumexp(xᵢ) − xᵢ[tᵢ]) over the rows xᵢ of <paramref name="logits"/> (n, V) and overwrites each row
     /// with wᵢ·(softmax(xᵢ) − onehot(tᵢ)) in the logits' dtype (bf16 rounded to nearest even). <paramref name="targets"/> (n)
     /// Int64 in [0, V), <paramref name="rowWeights"/> (n) float32; a row of weight 0 becomes zeros and adds nothing.
-    /// Elements are float32, each row's loss and the total are double. Exp values below float32's smallest normal
-    /// (~1.2e-38) are flushed to 0. Blocks of rows are shared among torch.get_num_threads() threads; the result does not
+    /// Elements are float32 (exp from <see cref="SimdMath"/>: subnormal below ~1.2e-38, 0 below ~1.4e-45), each row's loss
+    /// and the total are double. Blocks of rows are shared among torch.get_num_threads() threads; the result does not
     /// depend on the thread count.
     /// </summary>
     public static double LossAndGradientInPlace(Tensor logits, Tensor targets, Tensor rowWeights)
@@ -117,7 +108,7 @@ public static unsafe class SoftmaxCrossEntropyKernel
     {
         int i = 0;
         float max = float.NegativeInfinity;
-        if (Vector512.IsHardwareAccelerated)
+        if (SimdMath.Avx512)
         {
             Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
             for (; i + 32 <= v; i += 32) { m0 = Vector512.MaxNative(m0, Load512(x + i)); m1 = Vector512.MaxNative(m1, Load512(x + i + 16)); }
@@ -143,20 +134,20 @@ public static unsafe class SoftmaxCrossEntropyKernel
     {
         int i = 0;
         double sum = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (SimdMath.Avx512)
         {
             var m = Vector512.Create(max);
             Vector512<float> s0 = default, s1 = default;
             for (; i + 32 <= v; i += 32)
             {
-                var e0 = Exp(Load512(x + i) - m);
-                var e1 = Exp(Load512(x + i + 16) - m);
+                var e0 = SimdMath.ExpOfNonPositive(Load512(x + i) - m);
+                var e1 = SimdMath.ExpOfNonPositive(Load512(x + i + 16) - m);
                 e0.Store(exps + i);
                 e1.Store(exps + i + 16);
                 s0 += e0;
                 s1 += e1;
             }
-            for (; i + 16 <= v; i += 16) { var e = Exp(Load512(x + i) - m); e.Store(exps + i); s0 += e; }
+            for (; i + 16 <= v; i += 16) { var e = SimdMath.ExpOfNonPositive(Load512(x + i) - m); e.Store(exps + i); s0 += e; }
             sum = Vector512.Sum(s0 + s1);
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -165,17 +156,17 @@ public static unsafe class SoftmaxCrossEntropyKernel
             Vector256<float> s0 = default, s1 = default;
             for (; i + 16 <= v; i += 16)
             {
-                var e0 = Exp(Load256(x + i) - m);
-                var e1 = Exp(Load256(x + i + 8) - m);
+                var e0 = SimdMath.ExpOfNonPositive(Load256(x + i) - m);
+                var e1 = SimdMath.ExpOfNonPositive(Load256(x + i + 8) - m);
                 e0.Store(exps + i);
                 e1.Store(exps + i + 8);
                 s0 += e0;
                 s1 += e1;
             }
-            for (; i + 8 <= v; i += 8) { var e = Exp(Load256(x + i) - m); e.Store(exps + i); s0 += e; }
+            for (; i + 8 <= v; i += 8) { var e = SimdMath.ExpOfNonPositive(Load256(x + i) - m); e.Store(exps + i); s0 += e; }
             sum = Vector256.Sum(s0 + s1);
         }
-        for (; i < v; i++) sum += exps[i] = Exp(Load(x + i) - max);
+        for (; i < v; i++) sum += exps[i] = SimdMath.ExpOfNonPositive(Load(x + i) - max);
         return (float)sum;
     }
 
@@ -184,7 +175,7 @@ public static unsafe class SoftmaxCrossEntropyKernel
     private static void RowWrite<T>(T* x, int v, float scale, float* exps) where T : unmanaged
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (SimdMath.Avx512)
         {
             var s = Vector512.Create(scale);
             for (; i + 16 <= v; i += 16) Store512(x + i, Vector512.Load(exps + i) * s);
@@ -197,83 +188,38 @@ public static unsafe class SoftmaxCrossEntropyKernel
         for (; i < v; i++) Store(x + i, exps[i] * scale);
     }
 
-    // ---- exp(d) for d ≤ 0, float32, within 2 ulp; below MinExpArg (and −inf) it is 0 ----
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp(Vector512<float> d)
-    {
-        var x = Vector512.MaxNative(d, Vector512.Create(MinExpArg));                    // −inf → MinExpArg, so no NaN
-        var k = Vector512.Round(x * Log2E);
-        var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Hi), x);
-        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P0), r, Vector512.Create(P1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);                  // exp(r)
-        var twoK = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(k) + Vector512.Create(127), 23).AsSingle();   // 2^k, k ≥ −126
-        return Vector512.AndNot(p * twoK, Vector512.LessThan(d, Vector512.Create(MinExpArg)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> d)
-    {
-        var x = Vector256.MaxNative(d, Vector256.Create(MinExpArg));
-        var k = Vector256.Round(x * Log2E);
-        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Hi), x);
-        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Lo), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(P0), r, Vector256.Create(P1));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P5));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var twoK = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(k) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.AndNot(p * twoK, Vector256.LessThan(d, Vector256.Create(MinExpArg)));
-    }
-
-    private static float Exp(float d) => d < MinExpArg ? 0 : MathF.Exp(d);
-
-    // ---- loads and stores of float, or bf16 as ushort bits (read: bits << 16; write: round to nearest even) ----
+    // ---- loads and stores of float, or of bf16 held as ushort bits (SimdMath: exact widening, round to nearest even) ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Load512<T>(T* p) where T : unmanaged =>
-        typeof(T) == typeof(float) ? Vector512.Load((float*)p)
-            : Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load((ushort*)p).ToVector512Unsafe()), 16).AsSingle();
+        typeof(T) == typeof(float) ? Vector512.Load((float*)p) : SimdMath.LoadBf16x16((ushort*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Load256<T>(T* p) where T : unmanaged =>
-        typeof(T) == typeof(float) ? Vector256.Load((float*)p)
-            : Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load((ushort*)p).ToVector256Unsafe()), 16).AsSingle();
+        typeof(T) == typeof(float) ? Vector256.Load((float*)p) : SimdMath.LoadBf16x8((ushort*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Load<T>(T* p) where T : unmanaged =>
-        typeof(T) == typeof(float) ? *(float*)p : BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
+        typeof(T) == typeof(float) ? *(float*)p : SimdMath.FromBf16(*(ushort*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store512<T>(T* p, Vector512<float> g) where T : unmanaged
     {
-        if (typeof(T) == typeof(float)) { g.Store((float*)p); return; }
-        var bits = g.AsUInt32();
-        bits += Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One);            // round to nearest even
-        Vector512.Narrow(bits >> 16, Vector512<uint>.Zero).GetLower().Store((ushort*)p);
+        if (typeof(T) == typeof(float)) g.Store((float*)p);
+        else SimdMath.StoreBf16(g, (ushort*)p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store256<T>(T* p, Vector256<float> g) where T : unmanaged
     {
-        if (typeof(T) == typeof(float)) { g.Store((float*)p); return; }
-        var bits = g.AsUInt32();
-        bits += Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One);
-        Vector256.Narrow(bits >> 16, Vector256<uint>.Zero).GetLower().Store((ushort*)p);
+        if (typeof(T) == typeof(float)) g.Store((float*)p);
+        else SimdMath.StoreBf16(g, (ushort*)p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store<T>(T* p, float g) where T : unmanaged
     {
-        if (typeof(T) == typeof(float)) { *(float*)p = g; return; }
-        uint bits = BitConverter.SingleToUInt32Bits(g);
-        *(ushort*)p = (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
+        if (typeof(T) == typeof(float)) *(float*)p = g;
+        else *(ushort*)p = SimdMath.ToBf16(g);
     }
 }
