@@ -148,6 +148,12 @@ public static class TrunkProfileWorker
                 var xx = xw.detach().requires_grad_(true);
                 var y = nn.functional.gelu(xx, TorchSharp.Modules.GELU.Approximate.tanh); y.backward([torch.ones_like(y)]);
             });
+            Time($"gelu_tanh_sharpseek_{tag}_fwd_bwd", () =>
+            {
+                using var s = NewDisposeScope();
+                var xx = xw.detach().requires_grad_(true);
+                var y = SharpSeek.Models.Common.GeluTanh.Apply(xx); y.backward([torch.ones_like(y)]);
+            });
             Time($"residual_add_{tag}", () => { using var s = NewDisposeScope(); using var g = no_grad(); var _ = xa + xa; });
             Time($"cast_act_{tag}_to_other", () => { using var s = NewDisposeScope(); xa.to(dt == bf ? ScalarType.Float32 : bf); });
             Time($"cast_wide_{tag}_to_other", () => { using var s = NewDisposeScope(); xw.to(dt == bf ? ScalarType.Float32 : bf); });

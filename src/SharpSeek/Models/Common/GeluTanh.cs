@@ -10,7 +10,8 @@ namespace SharpSeek.Models.Common;
 /// GELU, tanh form ("gelu_new", PyTorch gelu(approximate='tanh'); Hendrycks &amp; Gimpel 2016):
 /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), differentiable, with vectorized C# forward and backward kernels for
 /// contiguous fp32/bf16 CPU tensors; anything else goes to LibTorch, whose CPU tanh is slow on Zen 4: forward +
-/// backward of a (2048, 1536) activation, 2 threads, OMP_WAIT_POLICY=PASSIVE, fp32 5.9 → 1.6 ms, bf16 6.6 → 1.8 ms.
+/// backward of a (2048, 1536) activation, 2 threads, OMP_WAIT_POLICY=PASSIVE, fp32 6.3 → 2.5–2.8 ms, bf16 6.5 → 2.4 ms
+/// (<c>SharpSeek.Bench worker trunk</c>, gradient into a leaf).
 /// </summary>
 /// <remarks>
 /// With z = 2·√(2/π)·(x + 0.044715·x³), 0.5·(1 + tanh(z/2)) = σ(z), so gelu = x·σ(z) and
