@@ -55,7 +55,7 @@ public static class LossPlot
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("loss");
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);                   // curves fall from the upper left: that corner stays clear
         string tmp = path + ".tmp.png";
         plot.SavePng(tmp, 900, 540);
         File.Move(tmp, path, overwrite: true);
