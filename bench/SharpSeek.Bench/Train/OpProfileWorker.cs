@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
+using SharpSeek.Bench.Harness;
 using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace SharpSeek.Bench.Train;
 
 /// <summary>
-/// Per-op timings of the config-A training step's heavy pieces (<c>SharpSeek.Bench worker ops</c>): the tied 50k-vocab
-/// head matmul and the cross-entropy (forward + backward) in fp32 and bf16, to see where a step's time goes.
+/// Per-op timings of the config-A training step's output side (<c>SharpSeek.Bench worker ops</c>, seconds): the tied
+/// 50k-vocab head matmuls and the cross-entropy (forward + backward) in fp32 and bf16, and the fused head + loss
+/// (<see cref="LanguageModelLoss.LinearCrossEntropy"/>) with its three matmuls one by one.
 /// </summary>
 public static class OpProfileWorker
 {
@@ -21,19 +22,7 @@ public static class OpProfileWorker
         if (a.Get("retain-heap", "1") == "1") NativeHeap.RetainFreedMemory();
         torch.manual_seed(1);
         var result = new JsonObject();
-        double Time(string name, Action body)
-        {
-            body();                                                                   // warm-up
-            var best = double.MaxValue;
-            for (int i = 0; i < 3; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                body();
-                best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            }
-            result[name] = Math.Round(best, 4);
-            return best;
-        }
+        void Time(string name, Action body) => result[name] = Math.Round(BestOf.Seconds(body, warmup: 1, repeats: 3), 4);
         using var h = torch.randn([rows, width]);
         using var w = torch.randn([vocab, width]) * 0.02;
         using var y = torch.randint(0, vocab, [rows], ScalarType.Int64);
@@ -71,6 +60,19 @@ public static class OpProfileWorker
             using var s = NewDisposeScope();
             var hh = h.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true);
             nn.functional.cross_entropy(nn.functional.linear(hh, ww), y).backward();
+        });
+        // The fused tied head + loss as bf16 training runs it, and its three matmuls one by one.
+        using var hb = h.to(ScalarType.BFloat16);
+        using var wb = w.to(ScalarType.BFloat16);
+        using var logits16 = torch.mm(hb, wb.t());
+        Time("head_logits_mm_bf16", () => { using var s = NewDisposeScope(); using var _ = no_grad(); torch.mm(hb, wb.t()); });
+        Time("head_grad_h_mm_bf16", () => { using var s = NewDisposeScope(); using var _ = no_grad(); torch.mm(logits16, wb); });
+        Time("head_grad_w_mm_bf16", () => { using var s = NewDisposeScope(); using var _ = no_grad(); torch.mm(logits16.t(), hb); });
+        Time("linear_cross_entropy_bf16_fwd_bwd", () =>
+        {
+            using var s = NewDisposeScope();
+            var hh = h.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true);
+            LanguageModelLoss.LinearCrossEntropy(hh, ww, y, ScalarType.BFloat16).backward();
         });
         result["threads"] = torch.get_num_threads();
         return result;

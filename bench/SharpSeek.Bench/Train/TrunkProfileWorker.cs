@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
+using SharpSeek.Bench.Harness;
 using SharpSeek.Models.Gpt2;
 using SharpSeek.Training;
 using SharpSeek.Training.Common;
@@ -16,90 +16,39 @@ namespace SharpSeek.Bench.Train;
 /// </summary>
 public static class TrunkProfileWorker
 {
+    /// <summary>Sections, each selectable with <c>--only NAME</c>; all by default.</summary>
+    private static readonly string[] Sections = ["ops", "block", "optim"];
+
     public static JsonObject Run(string[] args)
     {
         var a = WorkerArgs.Parse(args);
-        int threads = a.Int("threads", 2), batch = a.Int("batch", 8), block = a.Int("block", 256), width = a.Int("width", 384), heads = a.Int("heads", 6);
-        torch.set_num_threads(threads);
+        var shape = new Shape(a.Int("batch", 8), a.Int("block", 256), a.Int("width", 384), a.Int("heads", 6));
+        torch.set_num_threads(a.Int("threads", 2));
         if (a.Get("retain-heap", "1") == "1") NativeHeap.RetainFreedMemory();
         torch.manual_seed(1);
+        string only = a.Get("only", "");
+        if (only.Length > 0 && !Sections.Contains(only)) throw new ArgumentException($"--only {only}: expected one of {string.Join(", ", Sections)}");
         var result = new JsonObject();
-        void Time(string name, Action body)
-        {
-            body(); body();
-            var best = double.MaxValue;
-            for (int i = 0; i < 5; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                body();
-                best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            }
-            result[name] = Math.Round(best * 1000, 2);
-        }
-        long n = (long)batch * block;
+        void Time(string name, Action body) => result[name] = Math.Round(BestOf.Seconds(body, warmup: 2, repeats: 5) * 1000, 2);
+        if (only is "" or "ops") Ops(shape, Time);
+        if (only is "" or "block") Block(shape, Time);
+        if (only is "" or "optim") Optim(Time);
+        result["threads"] = torch.get_num_threads();
+        result["unit"] = "ms (best of 5)";
+        return result;
+    }
+
+    private sealed record Shape(int Batch, int Block, int Width, int Heads)
+    {
+        public long Rows => (long)Batch * Block;
+    }
+
+    /// <summary>Each Linear of a block, LayerNorm, GELU, residual add, casts and causal attention, fp32 and bf16.</summary>
+    private static void Ops(Shape shape, Action<string, Action> Time)
+    {
+        var (batch, block, width, heads) = (shape.Batch, shape.Block, shape.Width, shape.Heads);
+        long n = shape.Rows;
         var bf = ScalarType.BFloat16;
-        if (a.Get("only", "") == "optim")
-        {
-            var c = TrainWorker.Configs["config_a"];
-            using var m = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
-            var groups = ParamGroups.Assign(m, c.DecayEmbeddings);
-            var ps = groups.All.ToList();
-            using var opt = groups.CreateAdamW(c);
-            using (var s0 = NewDisposeScope())
-            {
-                var l = LanguageModelLoss.Compute(m, torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64), torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64));
-                l.backward();
-            }
-            Time("clip_grad_norm", () => { using var s = NewDisposeScope(); nn.utils.clip_grad_norm_(ps, 1.0); });
-            Time("adamw_step", () => { using var s = NewDisposeScope(); opt.step(); });
-            Time("copy_all_params", () => { using var s = NewDisposeScope(); foreach (var p in ps) p.grad!.clone(); });
-            result["unit"] = "ms (best of 5)";
-            return result;
-        }
-        if (a.Get("only", "") == "head")
-        {
-            int vocab = a.Int("vocab", 50304);
-            using var hh0 = torch.randn([n, width]);
-            using var ww0 = torch.randn([vocab, width]) * 0.02;
-            using var yy = torch.randint(0, vocab, [n], ScalarType.Int64);
-            using var hb = hh0.to(ScalarType.BFloat16); using var wb = ww0.to(ScalarType.BFloat16);
-            Time("head_three_matmuls_bf16", () =>
-            {
-                using var s = NewDisposeScope(); using var g = no_grad();
-                var logits = torch.mm(hb, wb.t());
-                torch.mm(logits, wb); torch.mm(logits.t(), hb);
-            });
-            using var gg = torch.mm(hb, wb.t());
-            Time("head_logits_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb, wb.t()); });
-            Time("head_grad_h_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg, wb); });
-            Time("head_grad_w_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg.t(), hb); });
-            Time("head_grad_w_mm_to_fp32", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg.t(), hb).to(ScalarType.Float32); });
-            using var ggT = gg.t().contiguous();
-            Time("head_grad_wT_mm", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb.t(), gg); });
-            using var hbT = hb.t().contiguous();
-            Time("head_grad_wT_mm_hT_contig", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hbT, gg); });
-            using var wbT = wb.t().contiguous();
-            Time("head_logits_mm_wT_contig", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(hb, wbT); });
-            Time("head_grad_h_mm_wT_view", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(gg, wbT.t()); });
-            Time("transpose_copy_g", () => { using var s = NewDisposeScope(); gg.t().contiguous(); });
-            Time("head_grad_w_mm_pretransposed", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.mm(ggT, hb); });
-            Time("head_three_matmuls_bf16_chunked256", () =>
-            {
-                using var s = NewDisposeScope(); using var g = no_grad();
-                var buf = torch.empty([n, vocab], ScalarType.BFloat16);
-                for (long st = 0; st < n; st += 256) buf.narrow(0, st, 256).copy_(torch.mm(hb.narrow(0, st, 256), wb.t()));
-                torch.mm(buf, wb); torch.mm(buf.t(), hb);
-            });
-            Time("linear_cross_entropy_bf16_fwd_bwd", () =>
-            {
-                using var s = NewDisposeScope();
-                var h = hh0.detach().requires_grad_(true); var w = ww0.detach().requires_grad_(true);
-                LanguageModelLoss.LinearCrossEntropy(h, w, yy, ScalarType.BFloat16).backward();
-            });
-            result["unit"] = "ms (best of 5)";
-            return result;
-        }
-        if (a.Get("only", "") != "block")
         foreach (var (inF, outF) in new[] { (width, 3 * width), (width, width), (width, 4 * width), (4 * width, width) })
         {
             using var x = torch.randn([n, inF]);
@@ -129,9 +78,8 @@ public static class TrunkProfileWorker
             Time($"linear_{tag}_pure_bf16_matmul_only", () => { using var s = NewDisposeScope(); using var g = no_grad(); torch.matmul(xb, wb.t()); });
         }
         using var act = torch.randn([n, width]);
-        bool blockOnly = a.Get("only", "") == "block";
         using var wide = torch.randn([n, 4 * width]);
-        foreach (var dt in blockOnly ? [] : new[] { ScalarType.Float32, bf })
+        foreach (var dt in new[] { ScalarType.Float32, bf })
         {
             string tag = dt == bf ? "bf16" : "fp32";
             using var xa = act.to(dt); using var xw = wide.to(dt);
@@ -194,44 +142,57 @@ public static class TrunkProfileWorker
             Time($"tanh_{tag}_fwd", () => { using var s = NewDisposeScope(); using var g = no_grad(); xw.tanh(); });
             Time($"sdpa_causal_{tag}_fwd", () => { using var s = NewDisposeScope(); using var g = no_grad(); nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true); });
         }
-        if (a.Get("only", "") == "block") result.Clear();
-        // The whole block as the trainer runs it (Bf16Compute hooks), and plain fp32.
+    }
+
+    /// <summary>One block of a config-A model as the trainer runs it, fp32 and bf16 (<see cref="Bf16Compute"/>), whole and by module.</summary>
+    private static void Block(Shape shape, Action<string, Action> Time)
+    {
+        var (batch, block, width) = (shape.Batch, shape.Block, shape.Width);
+        using var act = torch.randn([shape.Rows, width]);
         var cfg = TrainWorker.Configs["config_a"];
         using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(cfg, cfg.VocabSize));
         model.train();
         var blk = model.named_modules().Select(m => m.module).OfType<Gpt2Block>().First();
+        var attn = blk.named_modules().Select(m => m.module).OfType<Gpt2Attention>().First();
+        var mlp = blk.named_modules().Select(m => m.module).OfType<Gpt2Mlp>().First();
+        Tensor Input() => act.view(batch, block, width).detach().requires_grad_(true);        // (B, T, C)
         foreach (var prec in new[] { "fp32", "bf16" })
         {
             using var mixed = prec == "bf16" ? Bf16Compute.Enable(model) : null;
             Time($"block_{prec}_fwd_bwd", () =>
             {
                 using var s = NewDisposeScope();
-                var xx = act.view(batch, block, width).detach().requires_grad_(true);
-                var y = blk.forward(xx, null, 0, null); y.backward([torch.ones_like(y)]);
+                var y = blk.forward(Input(), null, 0, null); y.backward([torch.ones_like(y)]);
             });
-            Time($"block_{prec}_fwd", () =>
-            {
-                using var s = NewDisposeScope();
-                var xx = act.view(batch, block, width).detach().requires_grad_(true);
-                blk.forward(xx, null, 0, null);
-            });
-            var attn = blk.named_modules().Select(m => m.module).OfType<Gpt2Attention>().First();
-            var mlp = blk.named_modules().Select(m => m.module).OfType<Gpt2Mlp>().First();
+            Time($"block_{prec}_fwd", () => { using var s = NewDisposeScope(); blk.forward(Input(), null, 0, null); });
             Time($"attention_module_{prec}_fwd_bwd", () =>
             {
                 using var s = NewDisposeScope();
-                var xx = act.view(batch, block, width).detach().requires_grad_(true);
-                var y = attn.forward(xx, null, 0, null); y.backward([torch.ones_like(y)]);
+                var y = attn.forward(Input(), null, 0, null); y.backward([torch.ones_like(y)]);
             });
             Time($"mlp_module_{prec}_fwd_bwd", () =>
             {
                 using var s = NewDisposeScope();
-                var xx = act.view(batch, block, width).detach().requires_grad_(true);
-                var y = mlp.call(xx); y.backward([torch.ones_like(y)]);
+                var y = mlp.call(Input()); y.backward([torch.ones_like(y)]);
             });
         }
-        result["threads"] = torch.get_num_threads();
-        result["unit"] = "ms (best of 5)";
-        return result;
+    }
+
+    /// <summary>Clip and AdamW on config A's parameters, with real gradients from one small batch.</summary>
+    private static void Optim(Action<string, Action> Time)
+    {
+        var c = TrainWorker.Configs["config_a"];
+        using var m = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
+        var groups = ParamGroups.Assign(m, c.DecayEmbeddings);
+        var ps = groups.All.ToList();
+        using var opt = groups.CreateAdamW(c);
+        using (var s0 = NewDisposeScope())
+        {
+            var l = LanguageModelLoss.Compute(m, torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64), torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64));
+            l.backward();
+        }
+        Time("clip_grad_norm", () => { using var s = NewDisposeScope(); nn.utils.clip_grad_norm_(ps, 1.0); });
+        Time("adamw_step", () => { using var s = NewDisposeScope(); opt.step(); });
+        Time("copy_all_grads", () => { using var s = NewDisposeScope(); foreach (var p in ps) p.grad!.clone(); });   // memory-bound yardstick
     }
 }

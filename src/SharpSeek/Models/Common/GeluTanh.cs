@@ -22,9 +22,6 @@ namespace SharpSeek.Models.Common;
 /// </remarks>
 public static unsafe class GeluTanh
 {
-    /// <summary>Below this many elements one thread is faster than waking a second.</summary>
-    private const long ParallelThreshold = 1 << 16;
-
     /// <summary>Elements per parallel work item: ~10 µs of work, a multiple of the vector width.</summary>
     private const long Block = 1 << 15;
 
@@ -99,20 +96,9 @@ public static unsafe class GeluTanh
 
     private static void* Ptr(Tensor t) => TensorData.Pointer(t);
 
-    /// <summary>
-    /// Runs <paramref name="body"/>(start, end) over [0, n) in blocks of <see cref="Block"/> elements, handed out to
-    /// up to torch.get_num_threads() threads as they come. A helper thread can start late (without
-    /// OMP_WAIT_POLICY=PASSIVE, LibTorch's OpenMP workers spin on the other core after each op): it then takes fewer
-    /// blocks instead of holding up the end, as a fixed split would.
-    /// </summary>
-    private static void ForEachBlock(long n, Action<long, long> body)
-    {
-        int threads = n < ParallelThreshold ? 1 : Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount);
-        if (threads == 1) { body(0, n); return; }
-        long blocks = (n + Block - 1) / Block;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        Parallel.For(0, blocks, options, b => body(b * Block, Math.Min(n, (b + 1) * Block)));
-    }
+    /// <summary>Runs <paramref name="body"/>(start, end) over [0, n) in blocks of <see cref="Block"/> elements (<see cref="KernelThreads.For"/>).</summary>
+    private static void ForEachBlock(long n, Action<long, long> body) =>
+        KernelThreads.For(n, (n + Block - 1) / Block, b => body(b * Block, Math.Min(n, (b + 1) * Block)));
 
     // ---- kernels: 16 (AVX-512) or 8 lanes per step, then scalars for the tail. Jitted fully optimized at once: they
     // run once per 32k-element block, and tiered code would spend the first 1000 iterations of each call in tier 0. ----

@@ -14,12 +14,16 @@ namespace SharpSeek.Models.Gpt2;
 /// </summary>
 public static unsafe class DecodeGemv
 {
-    /// <summary>Below this many weights one thread is faster than waking a second.</summary>
-    private const long ParallelThreshold = 1 << 16;
-
     /// <summary><paramref name="layer"/>(<paramref name="x"/>), through the fast path when <paramref name="x"/> is a single row.</summary>
     public static Tensor Linear(Linear layer, Tensor x) =>
         CanUse(x, layer.weight!) ? Apply(x, layer.weight!, layer.bias) : layer.call(x);
+
+    /// <summary>
+    /// <paramref name="layer"/>(<paramref name="x"/>) computed in <paramref name="computeType"/> (<see cref="MixedLinear"/>,
+    /// result left in it) when one is given, else as <see cref="Linear(Linear, Tensor)"/>.
+    /// </summary>
+    public static Tensor Linear(Linear layer, Tensor x, ScalarType? computeType) =>
+        computeType is { } dt ? MixedLinear.Apply(layer, x, dt) : Linear(layer, x);
 
     /// <summary>nn.functional.linear(<paramref name="x"/>, <paramref name="weight"/>, <paramref name="bias"/>), fast for a single row.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
@@ -40,7 +44,7 @@ public static unsafe class DecodeGemv
         long[] shape = [.. x.shape[..^1], rows];                              // (…, out)
         var y = torch.empty(shape, ScalarType.Float32, x.device);
         float* w = Ptr(weight), xp = Ptr(x), yp = Ptr(y), b = bias is null ? null : Ptr(bias);
-        int threads = (long)rows * cols < ParallelThreshold ? 1 : Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount);
+        int threads = KernelThreads.Count((long)rows * cols);
         if (threads == 1) Rows(w, xp, yp, b, cols, 0, rows);
         else
         {

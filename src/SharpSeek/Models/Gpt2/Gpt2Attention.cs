@@ -1,4 +1,3 @@
-using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -36,7 +35,7 @@ public sealed class Gpt2Attention : nn.Module
         long b = x.shape[0], t = x.shape[1];
         int hd = _nEmbd / _nHead;
         bool plainCausal = cache is null && mask is null;
-        var qkv = Project(_qkv, x);                                                 // (B, T, 3C)
+        var qkv = DecodeGemv.Linear(_qkv, x, ComputeDType);                         // (B, T, 3C)
         if (!plainCausal) qkv = qkv.to(x.dtype);                                    // a cache or a mask keeps the model's dtype
         var q = qkv.narrow(2, 0, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);          // (B, H, T, d)
         var k = qkv.narrow(2, _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);     // (B, H, T, d)
@@ -51,14 +50,11 @@ public sealed class Gpt2Attention : nn.Module
         else if (t == 1) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, false);
         else throw new InvalidOperationException("several new tokens after cached ones need an explicit mask");
         y = y.transpose(1, 2).contiguous().view(b, t, _nEmbd);                      // (B, T, C)
-        y = Project(_proj, y);
+        y = DecodeGemv.Linear(_proj, y, ComputeDType);
         if (training && _residDropout > 0) y = nn.functional.dropout(y, _residDropout, true);
         y = y.to(x.dtype);
         return y.MoveToOuterDisposeScope();
     }
-
-    private Tensor Project(Linear layer, Tensor x) =>
-        ComputeDType is { } dt ? MixedLinear.Apply(layer, x, dt) : DecodeGemv.Linear(layer, x);
 
     /// <summary>
     /// softmax(q·kᵀ/√d, causal)·v with plain batched matmuls, for q, k, v (B, H, T, d) in a low-precision dtype: in bf16 on

@@ -47,8 +47,7 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
         using var scope = torch.NewDisposeScope();
         var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? TiedHead(h)                                             // (B, T, V)
-            : _headDType is { } dt ? MixedLinear.Apply(_lmHead, h, dt).to(h.dtype) : DecodeGemv.Linear(_lmHead, h);
+        var logits = _lmHead is null ? TiedHead(h) : DecodeGemv.Linear(_lmHead, h, _headDType).to(h.dtype);   // (B, T, V)
         return logits.MoveToOuterDisposeScope();
     }
 

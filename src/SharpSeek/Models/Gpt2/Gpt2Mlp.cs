@@ -29,7 +29,7 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)                          // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();
-        var h = Project(_fc, x);                                      // (B, T, 4C)
+        var h = DecodeGemv.Linear(_fc, x, ComputeDType);              // (B, T, 4C)
         h = _activation switch
         {
             "gelu_new" or "gelu_pytorch_tanh" => GeluTanh.Apply(h),
@@ -37,11 +37,8 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
             "relu" => nn.functional.relu(h),
             _ => throw new ConfigException($"activation_function '{_activation}' is not supported"),
         };
-        var y = Project(_proj, h);                                    // (B, T, C)
+        var y = DecodeGemv.Linear(_proj, h, ComputeDType);            // (B, T, C)
         if (training && _dropout > 0) y = nn.functional.dropout(y, _dropout, true);
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
-
-    private Tensor Project(Linear layer, Tensor x) =>
-        ComputeDType is { } dt ? MixedLinear.Apply(layer, x, dt) : DecodeGemv.Linear(layer, x);
 }

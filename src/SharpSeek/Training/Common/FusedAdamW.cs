@@ -15,9 +15,6 @@ namespace SharpSeek.Training.Common;
 /// </summary>
 public sealed unsafe class FusedAdamW : AdamW
 {
-    /// <summary>Below this many elements one thread is faster than waking a second.</summary>
-    private const long ParallelThreshold = 1 << 16;
-
     public FusedAdamW(IEnumerable<ParamGroup> groups, double lr, double beta1, double beta2, double eps, double weightDecay)
         : base(groups, lr, beta1, beta2, eps, weightDecay) { }
 
@@ -74,12 +71,13 @@ public sealed unsafe class FusedAdamW : AdamW
 
     private IEnumerable<TorchSharp.Modules.ParamGroup> Groups => ParamGroups.Cast<TorchSharp.Modules.ParamGroup>();
 
+    // Weights and moments are updated in place, so they must be contiguous; the gradient is made contiguous if needed.
     private bool CanFuse() => Groups.All(g =>
         g.Options is Options { amsgrad: not true, maximize: not true }
-        && g.Parameters.All(p => p.grad is null || (Fusable(p) && p.grad.device_type == DeviceType.CPU && p.grad.dtype == ScalarType.Float32
-                                                      && ((State)_state[p.Handle]).exp_avg is { } m && Fusable(m) && Fusable(((State)_state[p.Handle]).exp_avg_sq))));
+        && g.Parameters.All(p => p.grad is null || (_state[p.Handle] is State s && Float32Cpu(p.grad)
+                                                      && new[] { p, s.exp_avg, s.exp_avg_sq }.All(t => Float32Cpu(t) && t.is_contiguous()))));
 
-    private static bool Fusable(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32 && t.is_contiguous();
+    private static bool Float32Cpu(Tensor? t) => t is not null && t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
 
     private struct Coefficients
     {
@@ -90,15 +88,9 @@ public sealed unsafe class FusedAdamW : AdamW
     {
         long n = param.NumberOfElements;
         float* p = Ptr(param), g = Ptr(grad), mp = Ptr(m), vp = Ptr(v);
-        int threads = n < ParallelThreshold ? 1 : Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount);
-        if (threads == 1) { Range(p, g, mp, vp, 0, n, k); return; }
-        long chunk = (n + threads - 1) / threads;
-        chunk = (chunk + 63) / 64 * 64;
-        Parallel.For(0, threads, t =>
-        {
-            long i0 = t * chunk, i1 = Math.Min(n, i0 + chunk);
-            if (i0 < i1) Range(p, g, mp, vp, i0, i1, k);
-        });
+        int threads = KernelThreads.Count(n);
+        long chunk = ((n + threads - 1) / threads + 63) / 64 * 64;   // one contiguous share per thread: faster here than small blocks handed out
+        KernelThreads.For(n, threads, t => Range(p, g, mp, vp, Math.Min(n, t * chunk), Math.Min(n, (t + 1) * chunk), k));
     }
 
     // Per element, in TorchSharp's AdamW order: p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;

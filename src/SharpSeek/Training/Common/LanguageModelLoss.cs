@@ -46,7 +46,7 @@ public static class LanguageModelLoss
         using (no_grad())
         {
             var (index, weight) = MeanWeights(targets, ignoreIndex);                       // (N, 1), (N, 1)
-            grad = logits.detach().clone().contiguous();                                // (N, V), becomes the gradient
+            grad = empty(logits.shape, logits.dtype, logits.device).copy_(logits);         // (N, V) contiguous copy, becomes the gradient
             loss = LossAndGradientInPlace(grad, index, weight);
         }
         var result = withGrad ? KnownGradient.Apply(loss, (logits, grad)) : tensor((float)loss);

@@ -14,9 +14,6 @@ namespace SharpSeek.Training.Common;
 /// </summary>
 public static unsafe class SoftmaxCrossEntropyKernel
 {
-    /// <summary>Below this many logits one thread is faster than waking a second.</summary>
-    private const long ParallelThreshold = 1 << 16;
-
     /// <summary>Logits per unit of work handed to a thread (whole rows): small enough that a thread the OS delays holds up little.</summary>
     private const int BlockElements = 1 << 18;
 
@@ -47,14 +44,11 @@ public static unsafe class SoftmaxCrossEntropyKernel
 
         int rowsPerBlock = Math.Max(1, BlockElements / v), blocks = (n + rowsPerBlock - 1) / rowsPerBlock;
         var partial = new double[blocks];                                   // per block, summed in order: same for any thread count
-        void Block(int b)
+        KernelThreads.For((long)n * v, blocks, b =>
         {
-            int r0 = b * rowsPerBlock, r1 = Math.Min(n, r0 + rowsPerBlock);
+            int r0 = (int)b * rowsPerBlock, r1 = Math.Min(n, r0 + rowsPerBlock);
             partial[b] = bf16 ? Rows((ushort*)x, t, w, v, r0, r1) : Rows((float*)x, t, w, v, r0, r1);
-        }
-        int threads = (long)n * v < ParallelThreshold ? 1 : Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount);
-        if (threads == 1 || blocks == 1) for (int b = 0; b < blocks; b++) Block(b);
-        else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block);
+        });
         return partial.Sum();
     }
 
