@@ -5,6 +5,7 @@ using SharpSeek.Models.Common;
 using SharpSeek.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Bench.Decode;
 
@@ -67,7 +68,7 @@ public static class DecodeProfile
                 using var s = torch.NewDisposeScope();
                 int before = torch.get_num_threads();
                 torch.set_num_threads(n);
-                using (torch.no_grad()) for (int i = 0; i < w.Count; i++) SharpSeek.Models.Gpt2.DecodeGemv.Linear(x1[i], wc[i], bc[i]);
+                using (torch.no_grad()) for (int i = 0; i < w.Count; i++) SharpSeek.Kernels.DecodeGemv.Linear(x1[i], wc[i], bc[i]);
                 torch.set_num_threads(before);
             }));
         var wbf = w.Select(p => p.W.to(ScalarType.BFloat16)).ToList();

@@ -7,9 +7,9 @@ using SharpSeek.Generation;
 using SharpSeek.Models.Common;
 using SharpSeek.Models.DeepSeek;
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Data;
 
 namespace SharpSeek.Bench.Moe;
 

@@ -1,9 +1,10 @@
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Bench.Train;
 

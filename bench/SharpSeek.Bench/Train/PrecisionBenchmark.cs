@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Harness;
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
+using SharpSeek.Data;
 
 namespace SharpSeek.Bench.Train;
 

@@ -3,9 +3,10 @@ using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Models.Gpt2;
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Bench.Train;
 

@@ -3,9 +3,10 @@ using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
 using SharpSeek.Models.Gpt2;
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Bench.Train;
 
@@ -100,7 +101,7 @@ public static class TrunkProfileWorker
             {
                 using var s = NewDisposeScope();
                 var xx = xw.detach().requires_grad_(true);
-                var y = SharpSeek.Models.Common.GeluTanh.Apply(xx); y.backward([torch.ones_like(y)]);
+                var y = SharpSeek.Kernels.GeluTanh.Apply(xx); y.backward([torch.ones_like(y)]);
             });
             Time($"residual_add_{tag}", () => { using var s = NewDisposeScope(); using var g = no_grad(); var _ = xa + xa; });
             Time($"cast_act_{tag}_to_other", () => { using var s = NewDisposeScope(); xa.to(dt == bf ? ScalarType.Float32 : bf); });

@@ -4,8 +4,8 @@ using SharpSeek.Data;
 using SharpSeek.Evaluation;
 using SharpSeek.Models;
 using SharpSeek.Tokenization;
-using SharpSeek.Training.Common;
 using TorchSharp;
+using SharpSeek.Training;
 
 namespace SharpSeek.Cli.Commands;
 

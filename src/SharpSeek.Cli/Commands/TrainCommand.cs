@@ -3,8 +3,8 @@ using System.Globalization;
 using SharpSeek.Evaluation;
 using SharpSeek.Tokenization;
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 using Spectre.Console;
+using SharpSeek.Data;
 
 namespace SharpSeek.Cli.Commands;
 

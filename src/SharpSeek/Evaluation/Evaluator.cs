@@ -1,6 +1,7 @@
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Data;
 
 namespace SharpSeek.Evaluation;
 

@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,8 +1,8 @@
-using SharpSeek.Training.Common;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Training;
 

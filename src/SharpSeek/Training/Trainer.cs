@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using SharpSeek.Evaluation;
 using SharpSeek.Models.Common;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Kernels;
+using SharpSeek.Data;
 
 namespace SharpSeek.Training;
 

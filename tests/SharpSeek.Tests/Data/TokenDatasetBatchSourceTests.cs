@@ -1,5 +1,4 @@
 using SharpSeek.Data;
-using SharpSeek.Training.Common;
 
 namespace SharpSeek.Tests.Data;
 

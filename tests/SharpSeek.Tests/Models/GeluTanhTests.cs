@@ -2,6 +2,7 @@ using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Tests.Models;
 

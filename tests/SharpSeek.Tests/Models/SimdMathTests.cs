@@ -2,6 +2,7 @@ using System.Runtime.Intrinsics;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Tests.Models;
 

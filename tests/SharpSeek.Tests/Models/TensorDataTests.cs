@@ -1,5 +1,6 @@
 using SharpSeek.Models.Common;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Tests.Models;
 

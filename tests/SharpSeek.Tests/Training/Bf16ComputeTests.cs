@@ -1,7 +1,7 @@
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
 
 namespace SharpSeek.Tests.Training;
 

@@ -1,9 +1,10 @@
 using SharpSeek.Evaluation;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Data;
 
 namespace SharpSeek.Tests.Training;
 

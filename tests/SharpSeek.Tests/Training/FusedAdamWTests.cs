@@ -1,7 +1,7 @@
-using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SharpSeek.Training;
 
 namespace SharpSeek.Tests.Training;
 

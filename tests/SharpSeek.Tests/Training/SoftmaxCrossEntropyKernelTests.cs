@@ -1,6 +1,6 @@
-using SharpSeek.Training.Common;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Tests.Training;
 

@@ -1,5 +1,4 @@
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
 
 namespace SharpSeek.Tests.Training;
 

@@ -1,5 +1,5 @@
 using SharpSeek.Training;
-using SharpSeek.Training.Common;
+using SharpSeek.Data;
 
 namespace SharpSeek.Tests.Training;
 

@@ -1,4 +1,4 @@
-using SharpSeek.Training.Common;
+using SharpSeek.Training;
 
 namespace SharpSeek.Models.DeepSeek;
 

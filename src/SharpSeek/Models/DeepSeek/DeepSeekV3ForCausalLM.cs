@@ -1,9 +1,10 @@
 using SharpSeek.Models.Common;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Training;
 
 namespace SharpSeek.Models.DeepSeek;
 

@@ -1,10 +1,12 @@
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
-using SharpSeek.Training.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using SharpSeek.Training.Objectives;
+using SharpSeek.Training;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Models.Gpt2;
 

@@ -1,6 +1,7 @@
 using SharpSeek.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
+using SharpSeek.Kernels;
 
 namespace SharpSeek.Tests.Models.Gpt2;
 

@@ -1,4 +1,4 @@
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Data;
 
 /// <summary>SplitMix64 (Steele, Lea &amp; Flood 2014): a tiny seeded generator whose whole state is one ulong, so it checkpoints exactly.</summary>
 public sealed class SplitMix64

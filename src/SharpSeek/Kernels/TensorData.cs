@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Models.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>Raw address of a CPU tensor's first element, for the C# kernels (TorchSharp exposes only a byte span, capped at 2 GB).</summary>
 public static unsafe class TensorData

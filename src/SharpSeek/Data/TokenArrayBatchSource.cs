@@ -1,7 +1,7 @@
 using System.Globalization;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Data;
 
 /// <summary>An <see cref="IBatchSource"/> over token arrays held in memory (tests, small corpora, <c>sharpseek eval</c> on a text).</summary>
 public sealed class TokenArrayBatchSource : IBatchSource

@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Models.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// GELU, tanh form ("gelu_new", PyTorch gelu(approximate='tanh'); Hendrycks &amp; Gimpel 2016):

@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Models.Gpt2;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// Matrix-vector product for one-token decode steps: y = W·x + b with W in the nn.Linear layout (out, in), fp32, CPU,

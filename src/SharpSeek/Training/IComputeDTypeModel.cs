@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Training;
 
 /// <summary>
 /// A model that runs all its matmuls (its Linear layers and any others, e.g. GPT-2's output head tied to the embedding)

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// Keeps LibTorch's freed CPU memory in the process (glibc <c>mallopt</c>, see mallopt(3)). By default glibc serves every

@@ -1,4 +1,4 @@
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Training;
 
 /// <summary>
 /// A Mixture-of-Experts model that reports how evenly its routed experts were loaded in the last optimizer step

@@ -1,8 +1,9 @@
+using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Training.Objectives;
 
 /// <summary>The training objective: the model's own (<see cref="ITrainableLM"/>) or mean next-token cross-entropy on its logits.</summary>
 public static class LanguageModelLoss

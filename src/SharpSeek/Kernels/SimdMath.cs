@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace SharpSeek.Models.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>float32 SIMD maths for the C# kernels: exp of y ≤ 0 (table-driven, Tang 1989) and bf16 ↔ float32 (round to nearest even, as c10::BFloat16).</summary>
 /// <remarks>

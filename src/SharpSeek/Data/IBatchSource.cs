@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Data;
 
 /// <summary>Which part of a data set a batch comes from.</summary>
 public enum DataSplit { Train, Val }

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Training;
 
 /// <summary>
 /// Mixed precision without autocast (Micikevicius et al. 2018, "Mixed Precision Training"): a model that implements

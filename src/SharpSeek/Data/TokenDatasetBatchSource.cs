@@ -2,7 +2,7 @@ using System.Text.Json;
 using SharpSeek.Data;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Data;
 
 /// <summary>
 /// An <see cref="IBatchSource"/> over a prepared, memory-mapped <see cref="TokenDataset"/> (nanoGPT's <c>get_batch</c>), one seeded

@@ -5,7 +5,7 @@ using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// Softmax cross-entropy loss and gradient w·(softmax − one-hot) of (n, V) float32 or bfloat16 logits, written over the

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace SharpSeek.Training.Common;
+namespace SharpSeek.Training;
 
 /// <summary>
 /// A model that computes its own training loss (e.g. DeepSeek-V3: main + multi-token-prediction + balance loss,

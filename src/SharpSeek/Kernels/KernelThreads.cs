@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace SharpSeek.Models.Common;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// How SharpSeek's C# kernels split work over threads: as many as LibTorch's intra-op pool (torch.get_num_threads(),
