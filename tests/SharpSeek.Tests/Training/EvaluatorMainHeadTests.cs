@@ -5,6 +5,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Training.Objectives;
 using SharpSeek.Data;
+using SharpSeek.Models.DeepSeek;
+using SharpSeek.Tests.Models.DeepSeek;
 
 namespace SharpSeek.Tests.Training;
 
@@ -19,9 +21,10 @@ public class EvaluatorMainHeadTests
         var data = new TokenArrayBatchSource(tokens, tokens, 64, seed: 3);
         var eval = Evaluator.EstimateLoss(model, data, DataSplit.Val, iters: 2, batchSize: 2, blockSize: 16, seed: 3);
 
-        // The same batches, scored by the main head alone and by the training objective (main + λ·MTP).
+        // The same batches, scored by the main head alone, by the training objective, and by CE_main + λ/D·Σ_k CE_k by hand.
         data.Reseed(DataSplit.Val, 3);
-        double main = 0, objective = 0;
+        var deepSeek = (DeepSeekV3ForCausalLM)model;
+        double main = 0, objective = 0, byHand = 0;
         using (torch.no_grad())
         {
             model.eval();
@@ -31,9 +34,13 @@ public class EvaluatorMainHeadTests
                 var logits = ((ICausalLM)model).Forward(x);
                 main += nn.functional.cross_entropy(logits.view(-1, 64), y.view(-1)).item<float>() / 2;
                 objective += LanguageModelLoss.Compute(model, x, y).item<float>() / 2;
+                var (ceMain, depths) = DeepSeekObjective.CrossEntropiesByHand(deepSeek, x, y);
+                byHand += (ceMain + deepSeek.Config.MtpLossWeight / depths.Length * depths.Sum()) / 2;
             }
         }
         Assert.Equal(main, eval.Loss, 4);
-        Assert.True(objective > main + 1e-3, $"the training objective ({objective}) should include the MTP term on top of {main}");
+        Assert.True(deepSeek.Config.NumNextnPredictLayers > 0 && deepSeek.Config.MtpLossWeight > 0, "the preset has no MTP term to leave out");
+        Assert.Equal(byHand, objective, 5);                                              // the objective includes the MTP terms …
+        Assert.True(objective - main > 1e-3, $"the MTP terms add only {objective - main}");   // … which are not negligible here
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using SharpSeek.Models.DeepSeek;
 
 namespace SharpSeek.Tests.Models.DeepSeek;
@@ -33,12 +34,31 @@ public sealed class DeepSeekConfigTests
     [Fact]
     public void Load_FixtureConfigWithNullQLoraAndYarn_ParsesFields()
     {
-        var c = DeepSeekV3Config.Load(Path.Combine(DeepSeekFixtures.CaseDir("dsv3_noqlora_yarn4_long"), "config.json"));
+        string dir = DeepSeekFixtures.CaseDir("dsv3_noqlora_yarn4_long");
+        var c = DeepSeekV3Config.Load(Path.Combine(dir, "config.json"));
         Assert.Equal(0, c.QRank);
         Assert.NotNull(c.RopeScaling);
         Assert.Equal(4.0, c.RopeScaling!.Factor);
         Assert.Equal(32, c.RopeScaling.OriginalMaxPositionEmbeddings);
-        Assert.Equal(0.2646422579642267, c.SoftmaxScale, 12);
+
+        // softmax_scale = (n + r)^-0.5 · m², m = 0.1 · mscale_all_dim · ln(factor) + 1 (YaRN), from the raw config.json fields:
+        // (16 + 8)^-0.5 · (0.1 · 1 · ln 4 + 1)² = 0.2041241 · 1.1386294² = 0.2646423.
+        using var raw = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
+        var json = raw.RootElement;
+        var yarn = json.GetProperty("rope_scaling");
+        int headDim = json.GetProperty("qk_nope_head_dim").GetInt32() + json.GetProperty("qk_rope_head_dim").GetInt32();
+        double m = 0.1 * yarn.GetProperty("mscale_all_dim").GetDouble() * Math.Log(yarn.GetProperty("factor").GetDouble()) + 1;
+        double derived = Math.Pow(headDim, -0.5) * m * m;
+        Assert.Equal(derived, c.SoftmaxScale, 12);
+        using var caseJson = DeepSeekFixtures.CaseJson("dsv3_noqlora_yarn4_long");             // the scale the reference code used
+        Assert.Equal(caseJson.RootElement.GetProperty("derived").GetProperty("softmax_scale").GetDouble(), c.SoftmaxScale, 12);
+    }
+
+    [Fact]
+    public void SoftmaxScale_NoRopeScaling_IsInverseSqrtOfQkHeadDim()
+    {
+        var c = new DeepSeekV3Config { QkNopeHeadDim = 16, QkRopeHeadDim = 8 };
+        Assert.Equal(1 / Math.Sqrt(16 + 8), c.SoftmaxScale, 15);
     }
 
     [Fact]

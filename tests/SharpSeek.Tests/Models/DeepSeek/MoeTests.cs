@@ -70,7 +70,50 @@ public sealed class MoeTests
     }
 
     [Fact]
-    public void ComputeLoss_WithBalanceAlpha_AddsPositiveBalanceTerm()
+    public void BalanceLoss_TwoSequencesFourExpertsTop2_MatchesHandComputedValue()
+    {
+        // α·mean_b Σ_i f_i·P_i with E = 4, k = 2, T = 2, α = 0.1; f_i = E/(k·T)·count_i = count_i, P_i = mean_t of s_t,i / Σ_j s_t,j.
+        // Sequence 0: s = [0.4, 0.3, 0.2, 0.1] (Σ 1)   → [0.4, 0.3, 0.2, 0.1], experts {0, 1}
+        //             s = [0.05, 0.05, 0.2, 0.2] (Σ 0.5) → [0.1, 0.1, 0.4, 0.4], experts {2, 3}
+        //             P = [0.25, 0.2, 0.3, 0.25], counts [1, 1, 1, 1] → f = [1, 1, 1, 1]; Σ f·P = 1.0
+        // Sequence 1: s = [1.2, 0.4, 0.2, 0.2] (Σ 2)   → [0.6, 0.2, 0.1, 0.1], experts {0, 1}
+        //             s = [0.5, 0.1, 0.3, 0.1] (Σ 1)   → [0.5, 0.1, 0.3, 0.1], experts {0, 2}
+        //             P = [0.55, 0.15, 0.2, 0.1], counts [2, 1, 1, 0] → f = [2, 1, 1, 0]; Σ f·P = 1.1 + 0.15 + 0.2 = 1.45
+        // loss = 0.1 · (1.0 + 1.45) / 2 = 0.1225
+        using var moe = new DeepSeekMoe(new DeepSeekV3Config
+        {
+            HiddenSize = 8, MoeIntermediateSize = 4, NRoutedExperts = 4, NGroup = 1, TopkGroup = 1, NumExpertsPerTok = 2, AuxLossAlpha = 0.1,
+        });
+        using var scores = torch.tensor(new float[]
+        {
+            0.4f, 0.3f, 0.2f, 0.1f,   0.05f, 0.05f, 0.2f, 0.2f,
+            1.2f, 0.4f, 0.2f, 0.2f,   0.5f, 0.1f, 0.3f, 0.1f,
+        }, new long[] { 2, 2, 4 });
+        using var indices = torch.tensor(new long[] { 0, 1, 2, 3, 0, 1, 0, 2 }, new long[] { 2, 2, 2 });
+        using var loss = moe.BalanceLoss(scores, indices);
+        Assert.Empty(loss.shape);
+        Assert.Equal(0.1225, loss.item<float>(), 6);
+    }
+
+    [Fact]
+    public void BalanceLoss_OneToken_GradientMatchesHandDerivative()
+    {
+        // d/ds of α/B·Σ_i f_i·mean_t(s_t,i/Σ_j s_t,j) for one sequence (B = 1), one token (T = 1), k = 1,
+        // E = 2, α = 1: s = [1, 3] (Σ 4), expert 1 chosen → f = E/(k·T)·[0, 1] = [0, 2]; loss = 2·s_1/(s_0 + s_1) = 1.5;
+        // ∂/∂s_0 = −2·s_1/Σ² = −0.375, ∂/∂s_1 = 2·s_0/Σ² = 0.125.
+        using var moe = new DeepSeekMoe(new DeepSeekV3Config
+        {
+            HiddenSize = 8, MoeIntermediateSize = 4, NRoutedExperts = 2, NGroup = 1, TopkGroup = 1, NumExpertsPerTok = 1, AuxLossAlpha = 1.0,
+        });
+        using var scores = torch.tensor(new float[] { 1f, 3f }, new long[] { 1, 1, 2 }).requires_grad_();
+        using var loss = moe.BalanceLoss(scores, torch.tensor(new long[] { 1 }, new long[] { 1, 1, 1 }));
+        Assert.Equal(1.5, loss.item<float>(), 6);
+        loss.backward();
+        Assert.Equal(new[] { -0.375f, 0.125f }, scores.grad!.data<float>().ToArray(), new FloatTolerance(1e-6f));
+    }
+
+    [Fact]
+    public void ComputeLoss_WithBalanceAlpha_AddsEachMoeLayersBalanceLoss()
     {
         using var ids = torch.randint(0, 512, new long[] { 2, 8 }, generator: new Generator(4));
         using var targets = torch.randint(0, 512, new long[] { 2, 8 }, generator: new Generator(5));
@@ -79,8 +122,20 @@ public sealed class MoeTests
         torch.manual_seed(7);
         using var balanced = new DeepSeekV3ForCausalLM(new DeepSeekV3Config { AuxLossAlpha = 0.1 });
         plain.train(); balanced.train();
-        double l0 = plain.ComputeLoss(ids, targets).item<float>(), l1 = balanced.ComputeLoss(ids, targets).item<float>();
-        // Σ_i f_i P_i ≥ ... > 0 per layer; two MoE layers at α = 0.1 add a clearly visible amount.
-        Assert.True(l1 - l0 > 0.01, $"balance term {l1 - l0} not added");
+
+        // The balance terms of the same forward, one per MoE layer (their values are checked by hand above).
+        double terms = 0;
+        using (torch.no_grad())
+        {
+            balanced.forward(ids).Dispose();
+            foreach (var moe in balanced.MoeLayers)
+                foreach (var term in moe.TakeBalanceLosses()) { terms += term.item<float>(); term.Dispose(); }
+        }
+        Assert.Equal(2, balanced.MoeLayers.Count());
+        Assert.True(terms > 0, "no balance term was recorded");
+
+        using var l0 = DeepSeekObjective.Loss(plain, ids, targets);
+        using var l1 = DeepSeekObjective.Loss(balanced, ids, targets);
+        Assert.Equal(l0.item<float>() + terms, l1.item<float>(), 5);
     }
 }

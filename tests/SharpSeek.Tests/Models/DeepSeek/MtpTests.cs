@@ -30,19 +30,33 @@ public sealed class MtpTests
         Assert.DoesNotContain(sd.Keys, k => k.StartsWith("model.layers.4.", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void ComputeLoss_WithMtp_ScalarThatDiffersFromMainCe()
+    /// <summary>
+    /// DeepSeek-V3 eq. 25: loss = CE_main + (λ/D)·Σ_{k=1..D} CE_k, each CE computed here with log_softmax + gather from the
+    /// main head's logits and MTP depth k's logits against the targets shifted by k; masked (−100) targets count in no mean.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 0.3)]
+    [InlineData(2, 0.3)]
+    [InlineData(3, 0.5)]
+    [InlineData(2, 0.0)]
+    public void ComputeLoss_MtpDepthsWithMaskedTargets_EqualsMainPlusWeightedSumOfDepthCrossEntropies(int depth, double lambda)
     {
         torch.manual_seed(2);
-        using var model = new DeepSeekV3ForCausalLM(Tiny(2));
+        using var model = new DeepSeekV3ForCausalLM(Tiny(depth, lambda));
+        model.train();
         using var ids = torch.randint(0, 32, new long[] { 2, 12 });
-        using var targets = torch.randint(0, 32, new long[] { 2, 12 });
-        using var loss = model.ComputeLoss(ids, targets);
+        var t = torch.randint(0, 32, new long[] { 2, 12 }).data<long>().ToArray();
+        foreach (int i in new[] { 0, 1, 2, 12 + 7, 12 + 11 }) t[i] = -100;              // row 0's first three, row 1's 8th and last
+        using var targets = torch.tensor(t, new long[] { 2, 12 });
+
+        var (main, depths) = DeepSeekObjective.CrossEntropiesByHand(model, ids, targets);
+        Assert.Equal(depth, depths.Length);
+        double expected = main + lambda / depth * depths.Sum();
+        using var loss = DeepSeekObjective.Loss(model, ids, targets);
         Assert.Empty(loss.shape);
-        using var logits = model.forward(ids);
-        Assert.Equal(new long[] { 2, 12, 32 }, logits.shape);
-        using var main = nn.functional.cross_entropy(logits.view(-1, 32), targets.view(-1));
-        Assert.True(Math.Abs(loss.item<float>() - main.item<float>()) > 1e-4, "MTP terms missing from the loss");
+        double got = loss.item<float>();
+        Assert.True(Math.Abs(got - expected) <= 1e-5,
+            $"loss {got:R} vs CE_main {main:R} + {lambda}/{depth}·Σ[{string.Join(", ", depths.Select(d => d.ToString("F6")))}] = {expected:R}");
     }
 
     [Fact]
@@ -60,7 +74,7 @@ public sealed class MtpTests
         {
             using var scope = torch.NewDisposeScope();
             opt.zero_grad();
-            var loss = model.ComputeLoss(ids, targets);
+            var loss = DeepSeekObjective.Loss(model, ids, targets);
             loss.backward();
             opt.step();
             model.AfterOptimizerStep();
@@ -87,13 +101,13 @@ public sealed class MlaTrainingTests
 
         model.AttentionImpl = AttentionImpl.Naive;
         model.zero_grad();
-        using var naive = model.ComputeLoss(ids, targets);
+        using var naive = DeepSeekObjective.Loss(model, ids, targets);
         naive.backward();
         using var naiveGrad = kvB.grad!.clone();
 
         model.AttentionImpl = AttentionImpl.Absorbed;
         model.zero_grad();
-        using var absorbed = model.ComputeLoss(ids, targets);
+        using var absorbed = DeepSeekObjective.Loss(model, ids, targets);
         absorbed.backward();
 
         Assert.Equal(naive.item<float>(), absorbed.item<float>(), 5);
