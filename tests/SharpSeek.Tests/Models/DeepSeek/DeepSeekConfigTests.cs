@@ -122,6 +122,36 @@ public sealed class DeepSeekPresetTests
         long expert = 3L * c.HiddenSize * c.MoeIntermediateSize;
         long inactive = model.MoeLayers.Count() * (long)(c.NRoutedExperts - c.NumExpertsPerTok) * expert;
         _out.WriteLine($"deepseek-small: {total:N0} parameters, {total - inactive:N0} active per token (MTP module included)");
+        Assert.Equal(ParameterCount(c), total);
         Assert.InRange(total, 10_000_000, 20_000_000);
+    }
+
+    [Theory]
+    [InlineData(32, 0)]
+    [InlineData(null, 2)]
+    public void Model_TinyConfigs_ParameterCountFollowsFormula(int? qLoraRank, int mtpDepth)
+    {
+        var c = new DeepSeekV3Config { QLoraRank = qLoraRank, NumNextnPredictLayers = mtpDepth, NSharedExperts = 2 };
+        using var model = new DeepSeekV3ForCausalLM(c);
+        Assert.Equal(ParameterCount(c), model.parameters().Sum(p => p.NumberOfElements));
+    }
+
+    /// <summary>
+    /// Trainable parameters from the config (DeepSeek-V3 §2, no biases; the gate's correction bias is a buffer): embedding and
+    /// untied head, final norm, and per decoder layer (main stack, then one per MTP module) two norms, MLA and a dense MLP or
+    /// the MoE; each MTP module adds enorm, hnorm, eh_proj (D × 2D) and its shared head's norm.
+    /// </summary>
+    private static long ParameterCount(DeepSeekV3Config c)
+    {
+        long d = c.HiddenSize, h = c.NumAttentionHeads, qk = c.QkNopeHeadDim + c.QkRopeHeadDim, kl = c.KvLoraRank;
+        long query = c.QRank > 0 ? d * c.QRank + c.QRank + c.QRank * h * qk : d * h * qk;        // q_a, q_a_layernorm, q_b | q_proj
+        long attention = query + d * (kl + c.QkRopeHeadDim) + kl + kl * h * (c.QkNopeHeadDim + c.VHeadDim) + h * c.VHeadDim * d;
+        long Mlp(long width) => 3 * d * width;                                                   // gate, up, down
+        long moe = c.NRoutedExperts * d + c.NRoutedExperts * Mlp(c.MoeIntermediateSize) + Mlp((long)c.MoeIntermediateSize * c.NSharedExperts);
+        long Layer(int i) => 2 * d + attention + (c.IsMoeLayer(i) ? moe : Mlp(c.IntermediateSize));
+        long total = 2L * c.VocabSize * d + d;
+        for (int i = 0; i < c.NumHiddenLayers; i++) total += Layer(i);
+        for (int k = 0; k < c.NumNextnPredictLayers; k++) total += Layer(c.NumHiddenLayers + k) + 2 * d + 2 * d * d + d;
+        return total;
     }
 }
