@@ -5,7 +5,6 @@ using SharpSeek.Tests.TestSupport;
 using SharpSeek.Training;
 using SharpSeek.Training.Objectives;
 using TorchSharp;
-using TorchSharp.Modules;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
