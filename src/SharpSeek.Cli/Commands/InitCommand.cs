@@ -2,8 +2,6 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using SharpSeek.Data;
 using SharpSeek.Models;
-using SharpSeek.Models.DeepSeek;
-using SharpSeek.Models.Gpt2;
 using SharpSeek.Tokenization;
 
 namespace SharpSeek.Cli.Commands;
@@ -33,13 +31,17 @@ public static class InitCommand
             string archName = parse.GetValue(arch)!;
             var overrides = ParseOverrides(parse.GetValue(set) ?? []);
             string json = ModelFactory.ResolveConfigJson(archName == "deepseek" ? "deepseek" : archName, parse.GetValue(preset)!, overrides);
-            var (modelType, vocabSize) = VocabularyOf(json);
-            string? tokSpec = parse.GetValue(tokenizer) ?? DefaultTokenizer(modelType, vocabSize);
-            var tok = tokSpec is null ? null : OpenTokenizer(tokSpec, vocabSize);      // checked before anything is written
+            var (modelType, jsonVocab) = Peek(json);
+            var tok = parse.GetValue(tokenizer) is { } spec ? OpenTokenizer(spec, jsonVocab) : null;   // checked before anything is written
             string outDir = parse.GetValue(output)!;
             bool existed = Directory.Exists(outDir);
             var model = ModelFactory.CreateAndSave(json, outDir, parse.GetValue(seed));  // outDir was missing or empty
-            try { tok?.WriteInto(outDir); }
+            int vocabSize = model.VocabSize;
+            try
+            {
+                tok ??= DefaultTokenizer(modelType, vocabSize) is { } name ? OpenTokenizer(name, null) : null;
+                if (tok is not null) { CheckFits(tok, vocabSize); tok.WriteInto(outDir); }    // gpt2 is fetched here
+            }
             catch (SharpSeekException)
             {
                 (model as IDisposable)?.Dispose();
@@ -62,28 +64,17 @@ public static class InitCommand
     /// <summary>A tokenizer chosen for the new folder: its name, size, and how its files get there.</summary>
     private sealed record InitTokenizer(string Name, int VocabSize, Action<string> WriteInto);
 
-    /// <summary>model_type and vocab_size (the family's default when the key is absent) of a config; vocab_size is null when unreadable.</summary>
-    private static (string? ModelType, int? VocabSize) VocabularyOf(string json)
+    /// <summary>model_type and vocab_size as the config states them (null when absent: ModelFactory applies the defaults).</summary>
+    private static (string? ModelType, int? VocabSize) Peek(string json)
     {
-        try
-        {
-            string? modelType = System.Text.Json.Nodes.JsonNode.Parse(json)?["model_type"]?.GetValue<string>();
-            int? vocab = modelType switch
-            {
-                "gpt2" => System.Text.Json.JsonSerializer.Deserialize<Gpt2Config>(json)?.VocabSize,
-                "deepseek_v3" => System.Text.Json.JsonSerializer.Deserialize<DeepSeekV3Config>(json)?.VocabSize,
-                _ => null,
-            };
-            return (modelType, vocab);
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
-        {
-            return (null, null);                                                        // ModelFactory reports the bad config
-        }
+        var node = JsonNode.Parse(json);
+        string? type = node?["model_type"] is JsonValue t && t.TryGetValue<string>(out var s) ? s : null;
+        int? vocab = node?["vocab_size"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : null;
+        return (type, vocab);
     }
 
     /// <summary>gpt2 for GPT-2 models with the GPT-2 vocabulary (50257, or padded past it), byte where 257 ids fit, else none.</summary>
-    private static string? DefaultTokenizer(string? modelType, int? vocabSize) => vocabSize switch
+    private static string? DefaultTokenizer(string? modelType, int vocabSize) => vocabSize switch
     {
         >= Gpt2VocabSize when modelType == "gpt2" => "gpt2",
         >= ByteTokenizerFiles.VocabSize => "byte",
@@ -93,8 +84,8 @@ public static class InitCommand
     private const int Gpt2VocabSize = 50257;
 
     /// <summary>
-    /// The tokenizer <paramref name="spec"/> names, checked to fit <paramref name="vocabSize"/>. Folders are read here; gpt2 is
-    /// fetched (or taken from the cache) only when written, so a bad config or output folder fails without the network.
+    /// The tokenizer <paramref name="spec"/> names, checked to fit <paramref name="vocabSize"/> when known. Folders are read here;
+    /// gpt2 is fetched (or taken from the cache) only when written, so a bad config or output folder fails without the network.
     /// </summary>
     private static InitTokenizer OpenTokenizer(string spec, int? vocabSize)
     {
@@ -105,10 +96,15 @@ public static class InitCommand
             _ when Directory.Exists(spec) => new InitTokenizer(spec, TokenizerLoader.Load(spec).VocabSize, dir => TokenizerFiles.CopyInto(spec, dir)),
             _ => throw new SharpSeekException($"--tokenizer '{spec}' is neither gpt2, byte nor an existing tokenizer folder"),
         };
+        if (vocabSize is int v) CheckFits(tok, v);
+        return tok;
+    }
+
+    private static void CheckFits(InitTokenizer tok, int vocabSize)
+    {
         if (tok.VocabSize > vocabSize)
             throw new ConfigException($"the tokenizer {tok.Name} has {tok.VocabSize:N0} ids but the model's vocab_size is {vocabSize:N0}: "
                 + "pass a smaller --tokenizer (byte has 257 ids) or --set vocab_size");
-        return tok;
     }
 
     /// <summary>GPT-2 BPE files into <paramref name="dir"/>, as <c>data prepare --tokenizer gpt2</c> fetches and caches them.</summary>
