@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using SharpSeek.Evaluation;
 using SharpSeek.Tokenization;
 using SharpSeek.Training;
@@ -22,7 +23,7 @@ public static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in out_dir." };
         var resumeFrom = new Option<string?>("--resume-from") { Description = "Continue from this checkpoint folder." };
         var plain = new Option<bool>("--plain") { Description = "Plain log lines instead of a progress bar." };
-        var command = new Command("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C saves a checkpoint and stops.")
+        var command = new Command("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C or SIGTERM (timeout, schedulers, containers) finishes the step, saves a checkpoint and exits 0; --resume continues from it.")
             { config, set, arch, data, initFrom, output, resume, resumeFrom, plain };
         command.SetSafeAction((parse, stdout) =>
         {
@@ -49,6 +50,7 @@ public static class TrainCommand
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
+            using var onTerm = OnSigterm(cts);
             try
             {
                 bool interactive = !parse.GetValue(plain) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
@@ -59,6 +61,13 @@ public static class TrainCommand
             finally { Console.CancelKeyPress -= onCancel; }
         });
         return command;
+    }
+
+    /// <summary>SIGTERM handled like Ctrl-C (the step finishes and a checkpoint is written); null where the OS has no SIGTERM.</summary>
+    private static PosixSignalRegistration? OnSigterm(CancellationTokenSource cts)
+    {
+        try { return PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); }); }
+        catch (PlatformNotSupportedException) { return null; }
     }
 
     private static TrainResult RunPlain(Trainer trainer, TrainConfig c, string? resumeDir, CancellationToken cancel, TextWriter stdout)

@@ -81,8 +81,9 @@ public class GenerateCliTests
     public void Generate_TokenizerLargerThanModelVocab_ExitsWith2()
     {
         using var dir = new TempDir();
-        string m = NewModel(dir, "--set", "vocab_size=1000");
-        var r = CliHarness.Run("generate", "--model", m, "--prompt", "x");
+        string m = dir["m"];
+        Assert.Equal(0, CliHarness.Run("init", "--preset", "tiny", "--set", "vocab_size=1000", "--set", "n_positions=32", "--out", m).ExitCode);
+        var r = CliHarness.Run("generate", "--model", m, "--tokenizer", GptVocabDir, "--prompt", "x");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("50257", r.Stderr);
         Assert.Contains("1000", r.Stderr);

@@ -93,16 +93,14 @@ public class DeepSeekCliTests
     {
         using var dir = new TempDir();
         string m = dir["ds"];
-        var init = CliHarness.Run("init", "--arch", "deepseek", "--preset", "tiny", "--set", "vocab_size=512", "--out", m,
-            "--tokenizer", Path.Combine(Fixtures.Root, "tokenizer", "gpt2_bpe"));
+        var init = CliHarness.Run("init", "--arch", "deepseek", "--preset", "tiny", "--set", "vocab_size=512", "--out", m);
         Assert.True(init.ExitCode == 0, init.Stderr);
         var inspect = CliHarness.Run("inspect", "--model", m);
         Assert.Equal(0, inspect.ExitCode);
         Assert.Contains("active parameters per token", inspect.Stdout);
         Assert.Contains("model.layers.1.mlp.experts.0.gate_proj.weight", inspect.Stdout);
-        // The GPT-2 tokenizer (50257 ids) does not fit this 512-token model: a clear error, not garbage.
-        var gen = CliHarness.Run("generate", "--model", m, "--prompt", "x");
-        Assert.Equal(2, gen.ExitCode);
-        Assert.Contains("512", gen.Stderr);
+        var gen = CliHarness.Run("generate", "--model", m, "--prompt", "Hello", "--max-new-tokens", "6");
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+        Assert.StartsWith("Hello", gen.Stdout);
     }
 }

@@ -1,4 +1,5 @@
 using SharpSeek.Generation;
+using SharpSeek.Models.Common;
 
 namespace SharpSeek.Tests.Generation;
 
@@ -62,10 +63,10 @@ public class BeamSearchTests
         Assert.Equal(Math.Log(0.4), r.Score!.Value, 4);
     }
 
-    [Fact]
-    public void BeamSearch_BatchOfPrompts_EachAsAlone()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void BeamSearch_BatchOfPrompts_EachAsAlone(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var options = new GenerationOptions { MaxNewTokens = 8, NumBeams = 3, EosTokenId = [], NoRepeatNgramSize = 2 };
         string[] prompts = ["Hello", "a", "The quick"];
         var batched = gen.Generate(prompts, options);
@@ -73,17 +74,18 @@ public class BeamSearchTests
             Assert.Equal(gen.Generate([prompts[i]], options)[0].TokenIds, batched[i].TokenIds);
     }
 
-    [Fact]
-    public void BeamSearch_ScoreAtLeastGreedy()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void BeamSearch_ScoreAtLeastGreedy(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var model = TestModels.Create(family);
+        var gen = new Generator(model, Bytes);
         var options = new GenerationOptions { MaxNewTokens = 6, EosTokenId = [] };
         var greedy = gen.Generate(["Hello"], options)[0];
         var beam = gen.Generate(["Hello"], options with { NumBeams = 4 })[0];
-        Assert.True(beam.Score >= SumLogProb(new TinyCausalLM(), "Hello", greedy.TokenIds) / 6 - 1e-5);
+        Assert.True(beam.Score >= SumLogProb(model, "Hello", greedy.TokenIds) / 6 - 1e-5);
     }
 
-    private static double SumLogProb(TinyCausalLM model, string prompt, IReadOnlyList<int> generated)
+    private static double SumLogProb(ICausalLM model, string prompt, IReadOnlyList<int> generated)
     {
         var ids = Bytes.Encode(prompt).Concat(generated).Select(i => (long)i).ToArray();
         using var _ = TorchSharp.torch.no_grad();

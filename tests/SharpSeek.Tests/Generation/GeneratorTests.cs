@@ -1,6 +1,5 @@
 using SharpSeek.Generation;
 using SharpSeek.Models.Common;
-using SharpSeek.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
 using Generator = SharpSeek.Generation.Generator;
@@ -12,34 +11,15 @@ public class GeneratorTests
     private static readonly ByteTokenizer Bytes = new();
     private static readonly string[] Prompts = ["Hello", "a", "The quick brown fox"];
 
-    /// <summary>"tiny": the test-only one-block model; "gpt2": GPT-2 with a tiny config (256 ids, 2 layers), random init.</summary>
-    private static ICausalLM Model(string kind) => kind switch
-    {
-        "tiny" => new TinyCausalLM(),
-        "gpt2" => Gpt2(),
-        _ => throw new ArgumentException(kind),
-    };
-
-    private static Gpt2LMHeadModel Gpt2()
-    {
-        torch.manual_seed(7);
-        var model = new Gpt2LMHeadModel(new Gpt2Config
-        {
-            VocabSize = 256, NPositions = 64, NEmbd = 32, NLayer = 2, NHead = 2, InitializerRange = 0.2,
-        });
-        model.eval();
-        return model;
-    }
-
     private static GenerationOptions Greedy(int n = 12) => new() { MaxNewTokens = n, EosTokenId = [] };
 
     private static GenerationOptions Sampling(long seed, int n = 16) =>
         new() { MaxNewTokens = n, DoSample = true, TopK = 0, Seed = seed, EosTokenId = [] };
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Forward_CachedStepsWithLeftPadding_EqualUncachedLogits(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Forward_CachedStepsWithLeftPadding_EqualUncachedLogits(string family)
     {
-        var model = Model(kind);
+        var model = TestModels.Create(family);
         using var _ = torch.no_grad();
         torch.manual_seed(3);
         var ids = torch.randint(0, 256, [2, 10], dtype: ScalarType.Int64);
@@ -56,28 +36,28 @@ public class GeneratorTests
         Assert.True(cached[1, TensorIndex.Slice(3)].allclose(full[1, TensorIndex.Slice(3)], rtol: 0, atol: 1e-4));
     }
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Generate_CacheOff_SameTokensAsCached(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_CacheOff_SameTokensAsCached(string family)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var cached = gen.Generate(Prompts, Greedy());
         var uncached = gen.Generate(Prompts, Greedy() with { UseCache = false });
         Assert.Equal(cached.Select(r => r.TokenIds), uncached.Select(r => r.TokenIds));
     }
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Generate_BatchOfDifferentLengths_EqualsEachAlone(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_BatchOfDifferentLengths_EqualsEachAlone(string family)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var batched = gen.Generate(Prompts, Greedy());
         for (int i = 0; i < Prompts.Length; i++)
             Assert.Equal(gen.Generate([Prompts[i]], Greedy())[0].TokenIds, batched[i].TokenIds);
     }
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Generate_TopK1Sampling_EqualsGreedy(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_TopK1Sampling_EqualsGreedy(string family)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var greedy = gen.Generate(Prompts, Greedy());
         foreach (long seed in new long[] { 1, 2, 3 })
         {
@@ -86,10 +66,10 @@ public class GeneratorTests
         }
     }
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Generate_SameSeed_SameText(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_SameSeed_SameText(string family)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var a = gen.Generate(Prompts, Sampling(42));
         var b = gen.Generate(Prompts, Sampling(42));
         var c = gen.Generate(Prompts, Sampling(43));
@@ -97,10 +77,12 @@ public class GeneratorTests
         Assert.NotEqual(a.Select(r => r.TokenIds), c.Select(r => r.TokenIds));
     }
 
-    [Theory, InlineData("tiny", 1), InlineData("tiny", 2), InlineData("tiny", 3), InlineData("gpt2", 2)]
-    public void Generate_NoRepeatNgram_NoNgramRepeats(string kind, int n)
+    [Theory]
+    [InlineData(TestModels.Gpt2, 1), InlineData(TestModels.Gpt2, 2), InlineData(TestModels.Gpt2, 3)]
+    [InlineData(TestModels.DeepSeek, 1), InlineData(TestModels.DeepSeek, 2), InlineData(TestModels.DeepSeek, 3)]
+    public void Generate_NoRepeatNgram_NoNgramRepeats(string family, int n)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         foreach (var options in new[] { Greedy(40), Sampling(5, 40) with { Temperature = 0.5 } })
         {
             var results = gen.Generate(Prompts, options with { NoRepeatNgramSize = n });
@@ -128,10 +110,10 @@ public class GeneratorTests
         Assert.Equal(grams.Count, grams.Distinct().Count());
     }
 
-    [Theory, InlineData("tiny"), InlineData("gpt2")]
-    public void Generate_StopStrings_NeverInTextAndCutThere(string kind)
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_StopStrings_NeverInTextAndCutThere(string family)
     {
-        var gen = new Generator(Model(kind), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         foreach (long seed in new long[] { 1, 2, 3, 4 })
         {
             var free = gen.Generate(Prompts, Sampling(seed, 24));
@@ -147,10 +129,10 @@ public class GeneratorTests
         }
     }
 
-    [Fact]
-    public void Generate_EosToken_StopsRowBeforeIt()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_EosToken_StopsRowBeforeIt(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var free = gen.Generate(["Hello"], Greedy(20))[0];
         int eos = free.TokenIds[2];
         int first = free.TokenIds.ToList().IndexOf(eos);
@@ -160,10 +142,10 @@ public class GeneratorTests
         Assert.Equal(FinishReason.Length, free.FinishReason);
     }
 
-    [Fact]
-    public void Generate_EosInOneRow_OtherRowsContinueUnchanged()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_EosInOneRow_OtherRowsContinueUnchanged(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         var free = gen.Generate(Prompts, Greedy(16));
         int eos = free[0].TokenIds[1];
         var stopped = gen.Generate(Prompts, Greedy(16) with { EosTokenId = [eos] });
@@ -174,34 +156,34 @@ public class GeneratorTests
         }
     }
 
-    [Fact]
-    public void Generate_NumReturnSequences_GroupedByPromptAndDistinct()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_NumReturnSequences_GroupedByPromptAndDistinct(string family)
     {
-        var results = new Generator(new TinyCausalLM(), Bytes).Generate(Prompts, Sampling(9) with { NumReturnSequences = 3 });
+        var results = new Generator(TestModels.Create(family), Bytes).Generate(Prompts, Sampling(9) with { NumReturnSequences = 3 });
         Assert.Equal(new[] { 0, 0, 0, 1, 1, 1, 2, 2, 2 }, results.Select(r => r.PromptIndex));
         Assert.True(results.Take(3).Select(r => r.Text).Distinct().Count() > 1);
     }
 
-    [Fact]
-    public void Generate_MaxNewTokens_ExactlyThatMany()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_MaxNewTokens_ExactlyThatMany(string family)
     {
-        var results = new Generator(new TinyCausalLM(), Bytes).Generate(Prompts, Greedy(7));
+        var results = new Generator(TestModels.Create(family), Bytes).Generate(Prompts, Greedy(7));
         Assert.All(results, r => Assert.Equal(7, r.TokenIds.Count));
         Assert.All(results, r => Assert.Equal(Bytes.Decode(r.TokenIds), r.Text));
     }
 
-    [Fact]
-    public void Generate_PromptLongerThanContext_Throws()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_PromptLongerThanContext_Throws(string family)
     {
-        var gen = new Generator(new TinyCausalLM(positions: 16), Bytes);
+        var gen = new Generator(TestModels.Create(family, positions: 16), Bytes);
         var e = Assert.Throws<GenerationException>(() => gen.Generate(["0123456789abcdef"], Greedy(4)));
         Assert.Contains("context", e.Message);
     }
 
-    [Fact]
-    public void Generate_PromptTooLongWithTruncation_KeepsLastTokens()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_PromptTooLongWithTruncation_KeepsLastTokens(string family)
     {
-        var gen = new Generator(new TinyCausalLM(positions: 16), Bytes);
+        var gen = new Generator(TestModels.Create(family, positions: 16), Bytes);
         var truncated = gen.Generate(["0123456789abcdef"], Greedy(4) with { TruncatePrompt = true })[0];
         var tail = gen.Generate(["456789abcdef"], Greedy(4))[0];
         Assert.Equal(tail.TokenIds, truncated.TokenIds);
@@ -214,25 +196,25 @@ public class GeneratorTests
     [InlineData(1.0, 0, 1.5, "top_p")]
     public void Generate_InvalidSamplingValue_ThrowsNamingIt(double temperature, int topK, double topP, string name)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var gen = new Generator(TestModels.Create(TestModels.Gpt2), Bytes);
         var options = new GenerationOptions { DoSample = true, Temperature = temperature, TopK = topK, TopP = topP };
         var e = Assert.Throws<GenerationException>(() => gen.Generate(["a"], options));
         Assert.StartsWith(name, e.Message);
     }
 
-    [Fact]
-    public void Generate_TokenIdOutsideVocabulary_Throws()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_TokenIdOutsideVocabulary_Throws(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), Bytes);
+        var gen = new Generator(TestModels.Create(family), Bytes);
         Assert.Throws<GenerationException>(() => gen.Generate(new[] { new[] { 1, 300 } }, Greedy()));
     }
 
-    [Fact]
-    public void Generate_TrainingModel_RestoredToTraining()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_TrainingModel_RestoredToTraining(string family)
     {
-        var model = new TinyCausalLM();
+        var model = (TorchSharp.torch.nn.Module)TestModels.Create(family);
         model.train();
-        new Generator(model, Bytes).Generate(["a"], Greedy(3));
+        new Generator((ICausalLM)model, Bytes).Generate(["a"], Greedy(3));
         Assert.True(model.training);
     }
 }

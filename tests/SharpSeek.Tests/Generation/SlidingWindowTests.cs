@@ -1,5 +1,5 @@
 using SharpSeek.Generation;
-using SharpSeek.Models.Gpt2;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using Generator = SharpSeek.Generation.Generator;
 
@@ -7,19 +7,12 @@ namespace SharpSeek.Tests.Generation;
 
 public class SlidingWindowTests
 {
-    private static Gpt2LMHeadModel Model()
-    {
-        torch.manual_seed(11);
-        var m = new Gpt2LMHeadModel(new Gpt2Config { VocabSize = 256, NPositions = 16, NEmbd = 32, NLayer = 2, NHead = 2 });
-        m.eval();
-        return m;
-    }
+    private static ICausalLM Model(string family) => TestModels.Create(family, positions: 16, seed: 11);
 
-    [Fact]
-    public void Generate_PastContextWithSlidingWindow_ProducesAllTokensAndStartsLikePlainGreedy()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_PastContextWithSlidingWindow_ProducesAllTokensAndStartsLikePlainGreedy(string family)
     {
-        using var model = Model();
-        var gen = new Generator(model, new ByteTokenizer());
+        var gen = new Generator(Model(family), new ByteTokenizer());
         var plain = gen.Generate([[1, 2, 3, 4]], new GenerationOptions { MaxNewTokens = 8 })[0];
         var slid = gen.Generate([[1, 2, 3, 4]], new GenerationOptions { MaxNewTokens = 40, SlidingWindow = true })[0];
         Assert.Equal(40, slid.TokenIds.Count);
@@ -27,20 +20,18 @@ public class SlidingWindowTests
         Assert.Equal(plain.TokenIds, slid.TokenIds.Take(8));
     }
 
-    [Fact]
-    public void Generate_PastContextWithoutSlidingWindow_ThrowsNamingContext()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_PastContextWithoutSlidingWindow_ThrowsNamingContext(string family)
     {
-        using var model = Model();
-        var gen = new Generator(model, new ByteTokenizer());
+        var gen = new Generator(Model(family), new ByteTokenizer());
         var e = Assert.Throws<GenerationException>(() => gen.Generate([[1, 2, 3, 4]], new GenerationOptions { MaxNewTokens = 40 }));
         Assert.Contains("context", e.Message);
     }
 
-    [Fact]
-    public void Generate_SlidingWindowSampling_SameSeedSameTokens()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_SlidingWindowSampling_SameSeedSameTokens(string family)
     {
-        using var model = Model();
-        var gen = new Generator(model, new ByteTokenizer());
+        var gen = new Generator(Model(family), new ByteTokenizer());
         var o = new GenerationOptions { MaxNewTokens = 30, SlidingWindow = true, DoSample = true, Seed = 5 };
         Assert.Equal(gen.Generate([[7, 8]], o)[0].TokenIds, gen.Generate([[7, 8]], o)[0].TokenIds);
     }
@@ -57,13 +48,10 @@ public class VocabularyLimitTests
         Assert.True(float.IsNegativeInfinity(masked[0, 4].item<float>()));
     }
 
-    [Fact]
-    public void Generate_ModelVocabLargerThanTokenizer_NeverEmitsPaddingIds()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public void Generate_ModelVocabLargerThanTokenizer_NeverEmitsPaddingIds(string family)
     {
-        torch.manual_seed(3);
-        using var model = new Gpt2LMHeadModel(new Gpt2Config { VocabSize = 320, NPositions = 64, NEmbd = 32, NLayer = 1, NHead = 2 });
-        model.eval();
-        var gen = new Generator(model, new ByteTokenizer());                         // 256 ids
+        var gen = new Generator(TestModels.Create(family, vocabSize: 320, seed: 3), new ByteTokenizer());   // 256 ids
         var results = gen.Generate([[1, 2, 3]], new GenerationOptions { MaxNewTokens = 40, DoSample = true, TopK = 0, Temperature = 5, Seed = 1, NumReturnSequences = 4 });
         Assert.All(results.SelectMany(r => r.TokenIds), id => Assert.InRange(id, 0, 255));
     }

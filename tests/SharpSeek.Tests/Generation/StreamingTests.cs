@@ -28,10 +28,10 @@ public class StreamingTests
         Assert.Equal(new[] { "é", "€", "😀", "!" }, deltas);
     }
 
-    [Fact]
-    public async Task StreamAsync_ConcatenatedDeltas_EqualGenerateText()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public async Task StreamAsync_ConcatenatedDeltas_EqualGenerateText(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), new ByteTokenizer());
+        var gen = new Generator(TestModels.Create(family), new ByteTokenizer());
         var options = new GenerationOptions { MaxNewTokens = 30, DoSample = true, Seed = 11, EosTokenId = [] };
         var deltas = await Collect(gen.StreamAsync("Hello", options));
         Assert.Equal(gen.Generate(["Hello"], options)[0].Text, string.Concat(deltas));
@@ -53,10 +53,10 @@ public class StreamingTests
         Assert.Equal(new[] { "é", "€😀", "!" }, deltas);
     }
 
-    [Fact]
-    public async Task StreamAsync_Cancelled_StopsWithOperationCanceled()
+    [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
+    public async Task StreamAsync_Cancelled_StopsWithOperationCanceled(string family)
     {
-        var gen = new Generator(new TinyCausalLM(), new ByteTokenizer());
+        var gen = new Generator(TestModels.Create(family), new ByteTokenizer());
         using var cts = new CancellationTokenSource();
         var options = new GenerationOptions { MaxNewTokens = 50, EosTokenId = [] };
         int received = 0;

@@ -1,8 +1,9 @@
 using System.Text;
 using SharpSeek.Models.Common;
+using SharpSeek.Models.DeepSeek;
+using SharpSeek.Models.Gpt2;
 using SharpSeek.Tokenization;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Tests.Generation;
@@ -18,103 +19,41 @@ internal sealed class ByteTokenizer(int? eosId = null) : ITextTokenizer
     public int? PadId => null;
 }
 
-/// <summary>Test model: tiny one-block pre-LN transformer (2 heads) with learned positions and its own KV cache; random init.</summary>
-internal sealed class TinyCausalLM : nn.Module<Tensor, Tensor>, ICausalLM
+/// <summary>
+/// The tiny random-weight models every generation test runs on, one per model family. Tests create models only through
+/// <see cref="Create"/>, so a change of the model API touches this one place.
+/// </summary>
+internal static class TestModels
 {
-    private const int Embd = 32, Heads = 2;
-    private readonly Embedding _wte, _wpe;
-    private readonly LayerNorm _ln1, _ln2, _lnF;
-    private readonly Linear _qkv, _proj, _fc, _out, _head;
+    public const string Gpt2 = "gpt2", DeepSeek = "deepseek";
 
-    public TinyCausalLM(int vocabSize = 256, int positions = 64, long seed = 1234) : base(nameof(TinyCausalLM))
+    /// <summary>
+    /// A tiny <paramref name="family"/> model in eval mode with random weights from <paramref name="seed"/>: "gpt2" (2 layers,
+    /// 2 heads, C = 32) or "deepseek" (DeepSeek-V3: MLA with compressed queries, layer 0 dense, layer 1 MoE with 4 routed
+    /// experts top-2 in 2 groups + 1 shared, no MTP; configs/deepseek-tiny.json shrunk). Init std 0.2 keeps greedy free of near-ties.
+    /// </summary>
+    public static ICausalLM Create(string family, int vocabSize = 256, int positions = 64, long seed = 7)
     {
         torch.manual_seed(seed);
-        VocabSize = vocabSize;
-        MaxSequenceLength = positions;
-        _wte = nn.Embedding(vocabSize, Embd);
-        _wpe = nn.Embedding(positions, Embd);
-        _ln1 = nn.LayerNorm(Embd);
-        _ln2 = nn.LayerNorm(Embd);
-        _lnF = nn.LayerNorm(Embd);
-        _qkv = nn.Linear(Embd, 3 * Embd);
-        _proj = nn.Linear(Embd, Embd);
-        _fc = nn.Linear(Embd, 4 * Embd);
-        _out = nn.Linear(4 * Embd, Embd);
-        _head = nn.Linear(Embd, vocabSize);
-        RegisterComponents();
-        eval();
+        nn.Module model = family switch
+        {
+            Gpt2 => new Gpt2LMHeadModel(new Gpt2Config
+            {
+                VocabSize = vocabSize, NPositions = positions, NEmbd = 32, NLayer = 2, NHead = 2, InitializerRange = 0.2,
+            }),
+            DeepSeek => new DeepSeekV3ForCausalLM(new DeepSeekV3Config
+            {
+                VocabSize = vocabSize, MaxPositionEmbeddings = positions, HiddenSize = 32, IntermediateSize = 64, MoeIntermediateSize = 16,
+                NumHiddenLayers = 2, NumAttentionHeads = 2, NumKeyValueHeads = 2, FirstKDenseReplace = 1,
+                NRoutedExperts = 4, NSharedExperts = 1, NumExpertsPerTok = 2, NGroup = 2, TopkGroup = 1,
+                KvLoraRank = 16, QLoraRank = 16, QkRopeHeadDim = 8, QkNopeHeadDim = 8, VHeadDim = 8,
+                NumNextnPredictLayers = 0, InitializerRange = 0.2,
+            }),
+            _ => throw new ArgumentException($"unknown model family '{family}'", nameof(family)),
+        };
+        model.eval();
+        return (ICausalLM)model;
     }
-
-    public int VocabSize { get; }
-    public int MaxSequenceLength { get; }
-    public Device Device => CPU;
-    public int ForwardCalls { get; private set; }
-
-    public override Tensor forward(Tensor ids) => Forward(ids);
-
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
-    {
-        using var scope = torch.NewDisposeScope();
-        ForwardCalls++;
-        long b = inputIds.shape[0], t = inputIds.shape[1];
-        int past = cache?.Length ?? 0;
-        var pos = attentionMask is null
-            ? torch.arange(past, past + t, dtype: ScalarType.Int64).expand(b, t)
-            : (attentionMask.cumsum(1) - 1).clamp_min(0).narrow(1, past, t);                          // (B, T)
-        var x = _wte.call(inputIds) + _wpe.call(pos);                                                   // (B, T, C)
-        var qkv = _qkv.call(_ln1.call(x)).view(b, t, 3, Heads, Embd / Heads).permute(2, 0, 3, 1, 4);    // (3, B, H, T, D)
-        Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-        if (cache is TinyKvCache c) (k, v) = c.Append(k, v);                                            // (B, H, S, D)
-        long s = k.shape[2];
-        var qi = torch.arange(past, past + t).view(t, 1);
-        var kj = torch.arange(s).view(1, s);
-        var allowed = (kj <= qi).view(1, 1, t, s);                                                      // causal
-        if (attentionMask is not null)
-            allowed = allowed.logical_and(attentionMask.narrow(1, 0, s).to(ScalarType.Bool).view(b, 1, 1, s))
-                .logical_or((kj == qi).view(1, 1, t, s));                                              // pad queries see themselves
-        var y = nn.functional.scaled_dot_product_attention(q, k, v, allowed.expand(b, Heads, t, s));   // (B, H, T, D)
-        x = x + _proj.call(y.transpose(1, 2).reshape(b, t, Embd));                                     // (B, T, C)
-        x = x + _out.call(nn.functional.gelu(_fc.call(_ln2.call(x))));
-        return _head.call(_lnF.call(x)).MoveToOuterDisposeScope();                                      // (B, T, V)
-    }
-
-    public KvCache CreateKvCache(int batchSize, int capacity) => new TinyKvCache(batchSize, capacity, Heads, Embd / Heads);
-
-    public void SavePretrained(string directory) => throw new NotSupportedException();
-}
-
-internal sealed class TinyKvCache : KvCache
-{
-    private Tensor _k, _v;                                                     // (B, H, capacity, D)
-
-    public TinyKvCache(int batch, int capacity, int heads, int headDim)
-    {
-        _k = torch.zeros(batch, heads, capacity, headDim).DetachFromDisposeScope();
-        _v = torch.zeros(batch, heads, capacity, headDim).DetachFromDisposeScope();
-    }
-
-    public override int Capacity => (int)_k.shape[2];
-    public override int BatchSize => (int)_k.shape[0];
-    public override long BytesPerToken => 2 * _k.shape[1] * _k.shape[3] * 4;
-
-    public (Tensor K, Tensor V) Append(Tensor k, Tensor v)                     // (B, H, T, D) each
-    {
-        long t = k.shape[2];
-        _k.narrow(2, Length, t).copy_(k);
-        _v.narrow(2, Length, t).copy_(v);
-        Length += (int)t;
-        return (_k.narrow(2, 0, Length), _v.narrow(2, 0, Length));
-    }
-
-    public override void Reorder(Tensor rowIndices)
-    {
-        var k = _k.index_select(0, rowIndices).DetachFromDisposeScope();
-        var v = _v.index_select(0, rowIndices).DetachFromDisposeScope();
-        _k.Dispose(); _v.Dispose();
-        _k = k; _v = v;
-    }
-
-    public override void Dispose() { _k.Dispose(); _v.Dispose(); }
 }
 
 /// <summary>Test model whose next-token log-probabilities depend only on the last token: logits[t] = table[ids[t]].</summary>

@@ -1,3 +1,4 @@
+using SharpSeek.Tests.Cli;
 using SharpSeek.Tests.TestSupport;
 using SharpSeek.Training;
 
@@ -81,6 +82,28 @@ public class TrainCliTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("resuming from step 4", r.Stdout);
         Assert.Contains("finished at step 6", r.Stdout);
+    }
+
+    [Fact]
+    public void Train_Sigterm_CheckpointsWhereItStoppedAndResumeContinues()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp);
+        string[] longRun = ["--set", "max_steps=1000000", "--set", "eval_interval=1000000"];   // only SIGTERM ends it
+        using var train = CliProcess.Start(TinyArgs(data, tmp["out"], longRun));
+        Assert.True(train.WaitForLine(l => l.StartsWith("step 3/", StringComparison.Ordinal), TimeSpan.FromSeconds(20)), train.Stderr + train.Stdout);
+        train.Terminate();
+        Assert.Equal(0, train.WaitForExit(TimeSpan.FromSeconds(20)));                      // as after Ctrl-C
+        var stopped = System.Text.RegularExpressions.Regex.Match(train.Stdout, @"interrupted at step (\d+)");
+        Assert.True(stopped.Success, train.Stdout + train.Stderr);
+        int step = int.Parse(stopped.Groups[1].Value);
+        Assert.True(step >= 3, $"stopped at step {step}");
+        Assert.True(File.Exists(Path.Combine(tmp["out"], CheckpointStore.DirName(step), CheckpointStore.StateFile)));
+
+        var resumed = CliHarness.Run(TinyArgs(data, tmp["out"], "--resume", "--set", $"max_steps={step + 2}", "--set", "eval_interval=1000000"));
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains($"resuming from step {step}", resumed.Stdout);
+        Assert.Contains($"finished at step {step + 2}", resumed.Stdout);
     }
 
     [Fact]

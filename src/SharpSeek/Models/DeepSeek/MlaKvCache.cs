@@ -60,8 +60,8 @@ public sealed class MlaKvCache : KvCache
         using var idx = rowIndices.to(ScalarType.Int64).to(_ckv[0].device);
         for (int l = 0; l < _ckv.Length; l++)
         {
-            var c = _ckv[l].index_select(0, idx); _ckv[l].Dispose(); _ckv[l] = c;
-            var k = _kpe[l].index_select(0, idx); _kpe[l].Dispose(); _kpe[l] = k;
+            var c = _ckv[l].index_select(0, idx); _ckv[l].Dispose(); _ckv[l] = c.DetachFromDisposeScope();   // outlives the caller's step scope
+            var k = _kpe[l].index_select(0, idx); _kpe[l].Dispose(); _kpe[l] = k.DetachFromDisposeScope();
         }
         _batch = (int)idx.shape[0];
     }
