@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
 
-namespace SharpSeek.Tests.Models;
+namespace SharpSeek.Tests.Kernels;
 
 /// <summary>
 /// SimdMath's exp and bf16 conversions, each through its Vector512, Vector256 and scalar form (width 512, 256, 1). A vector

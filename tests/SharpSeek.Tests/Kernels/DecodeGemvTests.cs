@@ -2,8 +2,9 @@ using SharpSeek.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
+using SharpSeek.Tests.Models.Gpt2;
 
-namespace SharpSeek.Tests.Models.Gpt2;
+namespace SharpSeek.Tests.Kernels;
 
 public class DecodeGemvTests
 {

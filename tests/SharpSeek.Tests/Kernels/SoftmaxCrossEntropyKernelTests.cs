@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
 
-namespace SharpSeek.Tests.Training;
+namespace SharpSeek.Tests.Kernels;
 
 public class SoftmaxCrossEntropyKernelTests
 {
