@@ -44,7 +44,7 @@ public static class SimdPaths
     public static string? Requested { get; } = Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } s ? s.Trim() : null;
 
     /// <summary>The path from the environment, 0 when <see cref="Requested"/> is not a path name (reported when a kernel runs).</summary>
-    private static readonly SimdPath Configured = Parse(Requested) is { } p ? (CanRun(p) ? p : Widest) : Requested is null ? Widest : 0;
+    private static readonly SimdPath Configured = Resolve(Requested) ?? 0;
 
     /// <summary>A path set by <see cref="Force"/>, 0 when none.</summary>
     private static int _forced;
@@ -75,6 +75,13 @@ public static class SimdPaths
         SimdPath.Scalar => true,
         _ => false,
     };
+
+    /// <summary>
+    /// The path for a <c>SHARPSEEK_SIMD</c> value: <see cref="Widest"/> when it is unset or names a path this CPU cannot
+    /// run (see <see cref="Describe"/>), null when it names none.
+    /// </summary>
+    internal static SimdPath? Resolve(string? requested) =>
+        string.IsNullOrWhiteSpace(requested) ? Widest : Parse(requested) is { } p ? (CanRun(p) ? p : Widest) : null;
 
     /// <summary><paramref name="text"/> (512, 256 or scalar; also Vector512, Vector256, any case) as a path, null if it is none.</summary>
     public static SimdPath? Parse(string? text) => text?.Trim().ToLowerInvariant() switch
