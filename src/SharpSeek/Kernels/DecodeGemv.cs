@@ -12,7 +12,9 @@ namespace SharpSeek.Kernels;
 /// no autograd. Batch-1 decode is bound by reading the weights once per token; LibTorch's MKL sgemm for one row
 /// with this layout spent about 1.5× the CPU time of this loop (bench/run decode, profile). Rows are split over up to
 /// torch.get_num_threads() threads, four rows per pass share the loads of x; Vector512, Vector256 or scalar as
-/// <see cref="SimdPaths"/> says (the scalar path, the reference, sums in double). Anything else goes to LibTorch.
+/// <see cref="SimdPaths"/> says. The scalar path, the reference, sums in double and is ~30× slower than Vector512 here
+/// (latency-bound): where it is only the CPU's default, not asked for, LibTorch's vectorized GEMV runs instead. Anything
+/// else goes to LibTorch.
 /// </summary>
 public static unsafe class DecodeGemv
 {
@@ -31,8 +33,10 @@ public static unsafe class DecodeGemv
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
         CanUse(x, weight) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);
 
+    // On a CPU without Vector256 (e.g. ARM64) LibTorch's GEMV beats the scalar loop, which then runs only when asked for.
     private static bool CanUse(Tensor x, Tensor weight) =>
-        x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32
+        (SimdPaths.Current != SimdPath.Scalar || SimdPaths.IsExplicit)
+        && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32
         && weight.dim() == 2 && x.shape[^1] == weight.shape[1] && x.NumberOfElements == weight.shape[1]
         && weight.is_contiguous() && x.is_contiguous()
         && !(torch.is_grad_enabled() && (weight.requires_grad || x.requires_grad));

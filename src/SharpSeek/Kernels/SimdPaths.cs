@@ -63,6 +63,9 @@ public static class SimdPaths
         }
     }
 
+    /// <summary>True when the path was asked for (<see cref="Force"/> or <c>SHARPSEEK_SIMD</c>), not picked for this CPU.</summary>
+    public static bool IsExplicit => Volatile.Read(ref _forced) != 0 || Requested is not null;
+
     /// <summary>
     /// Whether this CPU runs <paramref name="path"/> in hardware: Vector512 needs AVX-512 F and BW (vpermw, vpermps,
     /// vscalefps), Vector256 needs AVX2 (vpermps). .NET would run a Vector512 op in software where it is not

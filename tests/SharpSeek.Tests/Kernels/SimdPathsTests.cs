@@ -47,11 +47,13 @@ public class SimdPathsTests
         using (SimdPaths.Force(SimdPath.Scalar))
         {
             Assert.Equal(SimdPath.Scalar, SimdPaths.Current);
+            Assert.True(SimdPaths.IsExplicit);
             Assert.Equal("Scalar (forced by a test)", SimdPaths.Describe());
             using (SimdPaths.Force(SimdPaths.Widest)) Assert.Equal(SimdPaths.Widest, SimdPaths.Current);
             Assert.Equal(SimdPath.Scalar, SimdPaths.Current);
         }
         Assert.Equal(before, SimdPaths.Current);
+        Assert.Equal(SimdPaths.Requested is not null, SimdPaths.IsExplicit);
     }
 
     [Fact]
