@@ -45,6 +45,7 @@ public static class Machine
             ["cpu"] = CpuModel(),
             ["logical_cpus"] = Environment.ProcessorCount,
             ["avx512"] = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated,
+            ["simd"] = SharpSeek.Kernels.SimdPaths.Describe(),                  // the C# kernels' path (SHARPSEEK_SIMD)
             ["os"] = RuntimeInformation.OSDescription,
             ["dotnet"] = RuntimeInformation.FrameworkDescription,
             ["load"] = samples,

@@ -9,7 +9,8 @@ namespace SharpSeek.Kernels;
 /// <summary>
 /// GELU, tanh form ("gelu_new", PyTorch gelu(approximate='tanh'); Hendrycks &amp; Gimpel 2016):
 /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), differentiable, with vectorized C# forward and backward kernels for
-/// contiguous fp32/bf16 CPU tensors; anything else goes to LibTorch, whose CPU tanh is slow on Zen 4: forward +
+/// contiguous fp32/bf16 CPU tensors (Vector512, Vector256 or scalar as <see cref="SimdPaths"/> says; the scalar path is the
+/// reference); anything else goes to LibTorch, whose CPU tanh is slow on Zen 4: forward +
 /// backward of a (2048, 1536) activation, 2 threads, OMP_WAIT_POLICY=PASSIVE, fp32 6.3 → 2.5–2.8 ms, bf16 6.5 → 2.4 ms
 /// (<c>SharpSeek.Bench worker trunk</c>, gradient into a leaf).
 /// </summary>
@@ -64,15 +65,16 @@ public static unsafe class GeluTanh
     {
         var y = torch.empty_like(x);
         long n = x.NumberOfElements;
+        var path = SimdPaths.Current;
         if (x.dtype == ScalarType.Float32)
         {
             float* xp = (float*)Ptr(x), yp = (float*)Ptr(y);
-            ForEachBlock(n, (i0, i1) => ForwardF32(xp + i0, yp + i0, i1 - i0));
+            ForEachBlock(n, (i0, i1) => ForwardF32(xp + i0, yp + i0, i1 - i0, path));
         }
         else
         {
             ushort* xp = (ushort*)Ptr(x), yp = (ushort*)Ptr(y);
-            ForEachBlock(n, (i0, i1) => ForwardBf16(xp + i0, yp + i0, i1 - i0));
+            ForEachBlock(n, (i0, i1) => ForwardBf16(xp + i0, yp + i0, i1 - i0, path));
         }
         return y;
     }
@@ -81,15 +83,16 @@ public static unsafe class GeluTanh
     {
         var dx = torch.empty_like(x);
         long n = x.NumberOfElements;
+        var path = SimdPaths.Current;
         if (x.dtype == ScalarType.Float32)
         {
             float* xp = (float*)Ptr(x), gp = (float*)Ptr(grad), dp = (float*)Ptr(dx);
-            ForEachBlock(n, (i0, i1) => BackwardF32(xp + i0, gp + i0, dp + i0, i1 - i0));
+            ForEachBlock(n, (i0, i1) => BackwardF32(xp + i0, gp + i0, dp + i0, i1 - i0, path));
         }
         else
         {
             ushort* xp = (ushort*)Ptr(x), gp = (ushort*)Ptr(grad), dp = (ushort*)Ptr(dx);
-            ForEachBlock(n, (i0, i1) => BackwardBf16(xp + i0, gp + i0, dp + i0, i1 - i0));
+            ForEachBlock(n, (i0, i1) => BackwardBf16(xp + i0, gp + i0, dp + i0, i1 - i0, path));
         }
         return dx;
     }
@@ -100,49 +103,50 @@ public static unsafe class GeluTanh
     private static void ForEachBlock(long n, Action<long, long> body) =>
         KernelThreads.For(n, (n + Block - 1) / Block, b => body(b * Block, Math.Min(n, (b + 1) * Block)));
 
-    // ---- kernels: 16 (AVX-512) or 8 lanes per step, then scalars for the tail. Jitted fully optimized at once: they
-    // run once per 32k-element block, and tiered code would spend the first 1000 iterations of each call in tier 0. ----
+    // ---- kernels: 16 (Vector512) or 8 (Vector256) lanes per step as SimdPaths says, then scalars for the tail (the
+    // Scalar path: all scalars). Jitted fully optimized at once: they run once per 32k-element block, and tiered code
+    // would spend the first 1000 iterations of each call in tier 0. ----
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardF32(float* x, float* y, long n)
+    private static void ForwardF32(float* x, float* y, long n, SimdPath path)
     {
         long i = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
             for (; i + 16 <= n; i += 16) Gelu(Vector512.Load(x + i)).Store(y + i);
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
             for (; i + 8 <= n; i += 8) Gelu(Vector256.Load(x + i)).Store(y + i);
         for (; i < n; i++) y[i] = Gelu(x[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardF32(float* x, float* g, float* dx, long n)
+    private static void BackwardF32(float* x, float* g, float* dx, long n, SimdPath path)
     {
         long i = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
             for (; i + 16 <= n; i += 16) GeluGrad(Vector512.Load(x + i), Vector512.Load(g + i)).Store(dx + i);
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
             for (; i + 8 <= n; i += 8) GeluGrad(Vector256.Load(x + i), Vector256.Load(g + i)).Store(dx + i);
         for (; i < n; i++) dx[i] = GeluGrad(x[i], g[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardBf16(ushort* x, ushort* y, long n)
+    private static void ForwardBf16(ushort* x, ushort* y, long n, SimdPath path)
     {
         long i = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
             for (; i + 16 <= n; i += 16) SimdMath.StoreBf16(Gelu(SimdMath.LoadBf16x16(x + i)), y + i);
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
             for (; i + 8 <= n; i += 8) SimdMath.StoreBf16(Gelu(SimdMath.LoadBf16x8(x + i)), y + i);
         for (; i < n; i++) y[i] = SimdMath.ToBf16(Gelu(SimdMath.FromBf16(x[i])));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardBf16(ushort* x, ushort* g, ushort* dx, long n)
+    private static void BackwardBf16(ushort* x, ushort* g, ushort* dx, long n, SimdPath path)
     {
         long i = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
             for (; i + 16 <= n; i += 16) SimdMath.StoreBf16(GeluGrad(SimdMath.LoadBf16x16(x + i), SimdMath.LoadBf16x16(g + i)), dx + i);
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
             for (; i + 8 <= n; i += 8) SimdMath.StoreBf16(GeluGrad(SimdMath.LoadBf16x8(x + i), SimdMath.LoadBf16x8(g + i)), dx + i);
         for (; i < n; i++) dx[i] = SimdMath.ToBf16(GeluGrad(SimdMath.FromBf16(x[i]), SimdMath.FromBf16(g[i])));
     }
@@ -194,17 +198,24 @@ public static unsafe class GeluTanh
         return g * Vector256.FusedMultiplyAdd(dz, a * r * r, s);
     }
 
+    // The scalar forms are the reference: the vector forms' operations one by one (the same fused multiply-adds), so z
+    // is the same float on every path and the paths differ only by exp's error (SimdMath: ≤ 1.16 ulp; MathF.Exp here).
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Gelu(float x)
     {
-        float z = x * (C0 + C1 * x * x);
+        float z = x * MathF.FusedMultiplyAdd(C1, x * x, C0);
         float a = SimdMath.ExpOfNonPositive(-MathF.Abs(z)), r = 1 / (1 + a);
         return x * (z >= 0 ? r : a * r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float GeluGrad(float x, float g)
     {
-        float z = x * (C0 + C1 * x * x);
-        float a = SimdMath.ExpOfNonPositive(-MathF.Abs(z)), r = 1 / (1 + a);
-        return g * ((z >= 0 ? r : a * r) + x * (C0 + C3 * x * x) * a * r * r);
+        float x2 = x * x;
+        float z = x * MathF.FusedMultiplyAdd(C1, x2, C0);
+        float a = SimdMath.ExpOfNonPositive(-MathF.Abs(z)), r = 1 / (1 + a), ar = a * r;
+        float dz = x * MathF.FusedMultiplyAdd(C3, x2, C0);
+        return g * MathF.FusedMultiplyAdd(dz, ar * r, z >= 0 ? r : ar);
     }
 }

@@ -11,6 +11,7 @@ namespace SharpSeek.Kernels;
 /// Softmax cross-entropy loss and gradient w·(softmax − one-hot) of (n, V) float32 or bfloat16 logits, written over the
 /// logits in place, three passes per row (max, Σ exp, write) in float32 SIMD: the row-wise fused cross-entropy of
 /// Liger-Kernel (Hsu et al. 2024) on CPU, replacing LibTorch's float32 copy + log_softmax + gather + exp + scatter + mul + copy.
+/// Vector512, Vector256 or scalar as <see cref="SimdPaths"/> says; the scalar path is the reference.
 /// </summary>
 public static unsafe class SoftmaxCrossEntropyKernel
 {
@@ -41,13 +42,14 @@ public static unsafe class SoftmaxCrossEntropyKernel
                 throw new ArgumentException($"targets[{i}] = {t[i]} is outside the vocabulary [0, {v})", nameof(targets));
         void* x = Data(logits);
         bool bf16 = logits.dtype == ScalarType.BFloat16;
+        var path = SimdPaths.Current;
 
         int rowsPerBlock = Math.Max(1, BlockElements / v), blocks = (n + rowsPerBlock - 1) / rowsPerBlock;
         var partial = new double[blocks];                                   // per block, summed in order: same for any thread count
         KernelThreads.For((long)n * v, blocks, b =>
         {
             int r0 = (int)b * rowsPerBlock, r1 = Math.Min(n, r0 + rowsPerBlock);
-            partial[b] = bf16 ? Rows((ushort*)x, t, w, v, r0, r1) : Rows((float*)x, t, w, v, r0, r1);
+            partial[b] = bf16 ? Rows((ushort*)x, t, w, v, r0, r1, path) : Rows((float*)x, t, w, v, r0, r1, path);
         });
         return partial.Sum();
     }
@@ -73,9 +75,9 @@ public static unsafe class SoftmaxCrossEntropyKernel
     /// <summary>Address of the first element of a contiguous CPU tensor (through a one-element view: Tensor.bytes stops at 2 GB).</summary>
     private static void* Data(Tensor t) => TensorData.Pointer(t);
 
-    /// <summary>Rows [r0, r1) of x (T = float, or ushort holding bf16 bits); returns their loss share.</summary>
+    /// <summary>Rows [r0, r1) of x (T = float, or ushort holding bf16 bits) on <paramref name="path"/>; returns their loss share.</summary>
     /// <remarks>The three row passes are kept out of line: inlined here, the JIT's code for them ran ~15% slower (measured).</remarks>
-    private static double Rows<T>(T* x, long* targets, float* weights, int v, int r0, int r1) where T : unmanaged
+    private static double Rows<T>(T* x, long* targets, float* weights, int v, int r0, int r1, SimdPath path) where T : unmanaged
     {
         if (_exps is null || _exps.Length < v) _exps = GC.AllocateUninitializedArray<float>(v, pinned: true);
         float* exps = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_exps));   // pinned array
@@ -87,10 +89,10 @@ public static unsafe class SoftmaxCrossEntropyKernel
             if (w == 0) { new Span<T>(row, v).Clear(); continue; }
             int target = (int)targets[r];
             float xt = Load(row + target);
-            float max = RowMax(row, v);
-            float sum = RowSumExp(row, v, max, exps);
+            float max = RowMax(row, v, path);
+            float sum = RowSumExp(row, v, max, exps, path);
             float scale = w / sum;
-            RowWrite(row, v, scale, exps);
+            RowWrite(row, v, scale, exps, path);
             Store(row + target, scale * exps[target] - w);
             loss += w * (max + Math.Log(sum) - xt);
         }
@@ -98,11 +100,11 @@ public static unsafe class SoftmaxCrossEntropyKernel
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float RowMax<T>(T* x, int v) where T : unmanaged
+    private static float RowMax<T>(T* x, int v, SimdPath path) where T : unmanaged
     {
         int i = 0;
         float max = float.NegativeInfinity;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
         {
             Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
             for (; i + 32 <= v; i += 32) { m0 = Vector512.MaxNative(m0, Load512(x + i)); m1 = Vector512.MaxNative(m1, Load512(x + i + 16)); }
@@ -110,7 +112,7 @@ public static unsafe class SoftmaxCrossEntropyKernel
             m0 = Vector512.MaxNative(m0, m1);
             for (int j = 0; j < Vector512<float>.Count; j++) max = MathF.Max(max, m0[j]);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
         {
             Vector256<float> m0 = Vector256.Create(float.NegativeInfinity), m1 = m0;
             for (; i + 16 <= v; i += 16) { m0 = Vector256.MaxNative(m0, Load256(x + i)); m1 = Vector256.MaxNative(m1, Load256(x + i + 8)); }
@@ -122,13 +124,16 @@ public static unsafe class SoftmaxCrossEntropyKernel
         return max;
     }
 
-    /// <summary>Σ exp(x − max) (float32 lanes, two accumulators each; the tail in double), storing each exp in <paramref name="exps"/>.</summary>
+    /// <summary>
+    /// Σ exp(x − max) (float32 lanes, two accumulators each; the tail in double; the Scalar path, the reference, all in
+    /// double), storing each exp in <paramref name="exps"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float RowSumExp<T>(T* x, int v, float max, float* exps) where T : unmanaged
+    private static float RowSumExp<T>(T* x, int v, float max, float* exps, SimdPath path) where T : unmanaged
     {
         int i = 0;
         double sum = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
         {
             var m = Vector512.Create(max);
             Vector512<float> s0 = default, s1 = default;
@@ -144,7 +149,7 @@ public static unsafe class SoftmaxCrossEntropyKernel
             for (; i + 16 <= v; i += 16) { var e = SimdMath.ExpOfNonPositive(Load512(x + i) - m); e.Store(exps + i); s0 += e; }
             sum = Vector512.Sum(s0 + s1);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
         {
             var m = Vector256.Create(max);
             Vector256<float> s0 = default, s1 = default;
@@ -166,15 +171,15 @@ public static unsafe class SoftmaxCrossEntropyKernel
 
     /// <summary>x = scale·exps over the row.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RowWrite<T>(T* x, int v, float scale, float* exps) where T : unmanaged
+    private static void RowWrite<T>(T* x, int v, float scale, float* exps, SimdPath path) where T : unmanaged
     {
         int i = 0;
-        if (SimdMath.Avx512)
+        if (SimdPaths.Is512(path))
         {
             var s = Vector512.Create(scale);
             for (; i + 16 <= v; i += 16) Store512(x + i, Vector512.Load(exps + i) * s);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (SimdPaths.Is256(path))
         {
             var s = Vector256.Create(scale);
             for (; i + 8 <= v; i += 8) Store256(x + i, Vector256.Load(exps + i) * s);

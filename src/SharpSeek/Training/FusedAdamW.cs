@@ -89,17 +89,20 @@ public sealed unsafe class FusedAdamW : AdamW
     {
         long n = param.NumberOfElements;
         float* p = Ptr(param), g = Ptr(grad), mp = Ptr(m), vp = Ptr(v);
+        var path = SimdPaths.Current;
         int threads = KernelThreads.Count(n);
         long chunk = ((n + threads - 1) / threads + 63) / 64 * 64;   // one contiguous share per thread: faster here than small blocks handed out
-        KernelThreads.For(n, threads, t => Range(p, g, mp, vp, Math.Min(n, t * chunk), Math.Min(n, (t + 1) * chunk), k));
+        KernelThreads.For(n, threads, t => Range(p, g, mp, vp, Math.Min(n, t * chunk), Math.Min(n, (t + 1) * chunk), k, path));
     }
 
     // Per element, in TorchSharp's AdamW order: p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
-    // p ← p − (lr / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + ε).
-    private static void Range(float* p, float* g, float* m, float* v, long i0, long i1, Coefficients k)
+    // p ← p − (lr / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + ε). Vector512, Vector256 or scalar as SimdPaths says: every path
+    // does the same correctly rounded float32 operations in the same order (no fused multiply-add), so all three give
+    // the same bits.
+    private static void Range(float* p, float* g, float* m, float* v, long i0, long i1, Coefficients k, SimdPath path)
     {
         long i = i0;
-        if (Vector512.IsHardwareAccelerated)
+        if (SimdPaths.Is512(path))
         {
             var decay = Vector512.Create(k.Decay); var b1 = Vector512.Create(k.Beta1); var c1 = Vector512.Create(k.OneMinusBeta1);
             var b2 = Vector512.Create(k.Beta2); var c2 = Vector512.Create(k.OneMinusBeta2);
@@ -111,6 +114,21 @@ public sealed unsafe class FusedAdamW : AdamW
                 var vv = Vector512.Load(v + i) * b2 + gv * gv * c2;
                 var pv = Vector512.Load(p + i) * decay;
                 pv -= step * (mv / (Vector512.Sqrt(vv) * inv + eps));
+                mv.Store(m + i); vv.Store(v + i); pv.Store(p + i);
+            }
+        }
+        else if (SimdPaths.Is256(path))
+        {
+            var decay = Vector256.Create(k.Decay); var b1 = Vector256.Create(k.Beta1); var c1 = Vector256.Create(k.OneMinusBeta1);
+            var b2 = Vector256.Create(k.Beta2); var c2 = Vector256.Create(k.OneMinusBeta2);
+            var inv = Vector256.Create(k.InvSqrtCorrection2); var eps = Vector256.Create(k.Eps); var step = Vector256.Create(k.StepSize);
+            for (; i + 8 <= i1; i += 8)
+            {
+                var gv = Vector256.Load(g + i);
+                var mv = Vector256.Load(m + i) * b1 + gv * c1;
+                var vv = Vector256.Load(v + i) * b2 + gv * gv * c2;
+                var pv = Vector256.Load(p + i) * decay;
+                pv -= step * (mv / (Vector256.Sqrt(vv) * inv + eps));
                 mv.Store(m + i); vv.Store(v + i); pv.Store(p + i);
             }
         }

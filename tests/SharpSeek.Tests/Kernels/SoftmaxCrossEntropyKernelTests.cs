@@ -2,8 +2,9 @@ using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
 
-namespace SharpSeek.Tests.Training;
+namespace SharpSeek.Tests.Kernels;
 
+[Collection(SimdPathCollection.Name)]
 public class SoftmaxCrossEntropyKernelTests
 {
     /// <summary>LibTorch in float64: Σ w·(−log softmax[t]) and w·(softmax − one-hot), from the logits' exact values.</summary>
@@ -178,5 +179,85 @@ public class SoftmaxCrossEntropyKernelTests
         }
         Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropyKernel.LossAndGradientInPlace(logits, targets, weights));
         Assert.True(original.detach().equal(before).all().item<bool>(), "logits were written before the input was validated");
+    }
+
+    // ---- every SIMD path against the scalar path (the reference: Σ exp in double). A vector path sums a row's exps in
+    // 2 accumulators × L lanes (L = 16 or 8) of ⌈V/2L⌉ terms, adds the two (1 addition) and the L lanes (L − 1), then the
+    // V mod L tail in double: relative error ≤ (V/2L + L + 1)·u, u = 2^−24, for a sum of positive terms in any order;
+    // each exp is ≤ 1 ulp (2u) from the scalar path's and the float32 roundings of the two sums add 2u: ρ = (V/2L + L + 5)·u
+    // bounds |Δ log Σ|, so |Δ loss| ≤ ρ·Σ w. Gradient w/Σ·exp: ρ + 2u (exp) + 2u (w/Σ) + 2u (product) relative; the target
+    // element subtracts w afterwards (+2u of |result|): tolerance (ρ + 8u)·(|g| + w·[target]), floored at w·2^−147 where
+    // an exp is subnormal. bf16 outputs round those: within one bf16 ulp, almost all equal. ----
+
+    private const double U = 1.0 / (1 << 24);
+
+    private static int Lanes(SimdPath path) => path switch { SimdPath.Vector512 => 16, SimdPath.Vector256 => 8, _ => 1 };
+
+    private static double Rho(SimdPath path, int v) => path == SimdPath.Scalar ? 0 : ((double)v / (2 * Lanes(path)) + Lanes(path) + 5) * U;
+
+    private static (double Loss, Tensor Grad) KernelOn(SimdPath path, Tensor logits, Tensor targets, Tensor weights)
+    {
+        using (SimdPaths.Force(path)) return Kernel(logits, targets, weights);
+    }
+
+    /// <summary><paramref name="n"/> rows of <paramref name="v"/> logits, every fifth row ignored (weight 0, as ignore_index).</summary>
+    private static (Tensor Logits, Tensor Targets, Tensor Weights) InputsWithIgnoredRows(int v, ScalarType dtype, int n = 300)
+    {
+        var (logits, targets, weights) = Inputs(n, v, dtype, seed: 20 + v);
+        weights[TensorIndex.Slice(0, null, 5)] = torch.tensor(0f);
+        return (logits, targets, weights);
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512, 1003)]
+    [OnSimdPath(SimdPath.Vector256, 1003)]
+    [OnSimdPath(SimdPath.Scalar, 1003)]
+    [OnSimdPath(SimdPath.Vector512, 50257)]         // GPT-2's vocabulary: odd, 50257 = 16·3141 + 1
+    [OnSimdPath(SimdPath.Vector256, 50257)]
+    public void LossAndGradientInPlace_Float32_EachPathWithinSummationBoundOfScalarPath(SimdPath path, int v)
+    {
+        var (logits, targets, weights) = InputsWithIgnoredRows(v, ScalarType.Float32, n: v > 10_000 ? 10 : 300);   // 300 × 1003: two blocks of rows
+        var (refLoss, refGrad) = KernelOn(SimdPath.Scalar, logits, targets, weights);
+        var (loss, grad) = KernelOn(path, logits, targets, weights);
+        double rho = Rho(path, v), wSum = weights.sum().item<float>();
+        Assert.True(Math.Abs(loss - refLoss) <= rho * wSum, $"{path}: loss {loss:R} vs {refLoss:R}, bound {rho * wSum:E3}");
+        if (path != SimdPath.Scalar) Assert.NotEqual(refLoss, loss);                          // the forced path ran: float32 lanes, not double
+        var w = weights.to(ScalarType.Float64).unsqueeze(1);                                // (n, 1)
+        var onehot = nn.functional.one_hot(targets, v).to(ScalarType.Float64);                 // (n, V)
+        var tolerance = (refGrad.abs() + w * onehot) * (rho + 8 * U) + w * Math.Pow(2, -147);
+        double excess = ((grad - refGrad).abs() - tolerance).max().item<double>();
+        Assert.True(excess <= 0, $"{path}: an element of the gradient is {excess:E3} beyond the tolerance");
+        Assert.Equal(0.0, grad[TensorIndex.Slice(0, null, 5)].abs().sum().item<double>());   // ignored rows: zeros
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512)]
+    [OnSimdPath(SimdPath.Vector256)]
+    [OnSimdPath(SimdPath.Scalar)]
+    public void LossAndGradientInPlace_Bf16_EachPathWithinOneBf16UlpOfScalarPath(SimdPath path)
+    {
+        const int v = 1003;
+        var (logits, targets, weights) = InputsWithIgnoredRows(v, ScalarType.BFloat16);
+        var (refLoss, refGrad) = KernelOn(SimdPath.Scalar, logits, targets, weights);
+        var (loss, grad) = KernelOn(path, logits, targets, weights);
+        double rho = Rho(path, v), wSum = weights.sum().item<float>();
+        Assert.True(Math.Abs(loss - refLoss) <= rho * wSum, $"{path}: loss {loss:R} vs {refLoss:R}, bound {rho * wSum:E3}");
+        AssertGradientClose(refGrad, grad, ScalarType.BFloat16);                               // one bf16 ulp
+        double differ = grad.ne(refGrad).to(ScalarType.Float64).mean().item<double>();
+        Assert.True(differ <= 1e-3, $"{path}: {differ:P3} of the gradient differs from the scalar path");
+        Assert.Equal(0.0, grad[TensorIndex.Slice(0, null, 5)].abs().sum().item<double>());
+    }
+
+    /// <summary>The reference itself: the scalar path meets the float64 bounds the default path meets.</summary>
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void LossAndGradientInPlace_ScalarPath_MatchesFloat64Reference(ScalarType dtype)
+    {
+        var (logits, targets, weights) = InputsWithIgnoredRows(1003, dtype);
+        var (expectedLoss, expectedGrad) = Reference(logits, targets, weights);
+        var (loss, grad) = KernelOn(SimdPath.Scalar, logits, targets, weights);
+        Assert.Equal(expectedLoss, loss, expectedLoss * 1e-5);
+        AssertGradientClose(expectedGrad, grad, dtype);
     }
 }

@@ -2,7 +2,7 @@ using SharpSeek.Models.Common;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
 
-namespace SharpSeek.Tests.Models;
+namespace SharpSeek.Tests.Kernels;
 
 public unsafe class TensorDataTests
 {

@@ -4,13 +4,14 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SharpSeek.Kernels;
 
-namespace SharpSeek.Tests.Models;
+namespace SharpSeek.Tests.Kernels;
 
 /// <summary>
 /// GeluTanh against LibTorch's gelu(x, approximate: tanh): values and gradients, fp32 and bf16. Besides LibTorch's fp32
 /// result, the reference is LibTorch's fp64 gelu of the same inputs: fp32 0.5·x·(1 + tanh(u)) cancels for x &lt; −4
 /// (x = −5.09: LibTorch's fp32 gradient is 0, the true value 2.6e−6), where GeluTanh's σ form stays accurate.
 /// </summary>
+[Collection(SimdPathCollection.Name)]
 public class GeluTanhTests
 {
     private static Tensor Reference(Tensor x) => nn.functional.gelu(x, GELU.Approximate.tanh);
@@ -202,5 +203,110 @@ public class GeluTanhTests
             return leaf.grad!;
         }
         Assert.True(GradOf(GeluTanh.Apply).allclose(GradOf(Reference), rtol: 1e-5, atol: 1e-6));
+    }
+
+    // ---- every SIMD path against the scalar path (the reference). Both compute z = x·(C0 + C1·x²) with the same fused
+    // multiply-add, so z is the same float and the paths differ by exp (vector ≤ 1.16 ulp, MathF.Exp ≤ 0.5: at most 1 ulp
+    // apart, 2u relative with u = 2^−24) and then by the rounding of each later operation, ≤ u per path (2u). Forward,
+    // σ = a/(1 + a) or 1/(1 + a), y = x·σ: exp, 1 + a, 1/·, a·r, x·σ give ≤ 5·2u + 1 → 12u·|y|. Gradient
+    // g·(σ + x·dz/dx·a·r²) by one FMA: ≤ 10u on each term, 2u for the FMA and 2u for g·: 16u·|g|·(|σ| + |x·dz/dx·σ(1 − σ)|).
+    // Where exp(−|z|) is subnormal, its 1-ulp difference and the roundings of a·r and a·r² are absolute (2^−149 each),
+    // hence the floors (|x| + 1)·2^−148 and |g|·(|x·dz/dx| + 1)·2^−146. bf16 outputs round those
+    // float32 values: equal, or one bf16 ulp apart where a float32 value is within a few float32 ulps of a rounding tie. ----
+
+    private const double U = 1.0 / (1 << 24);                                             // float32 unit roundoff
+
+    private static Tensor OnPath(SimdPath path, Func<Tensor> f)
+    {
+        using (SimdPaths.Force(path)) return f();
+    }
+
+    /// <summary>
+    /// σ(z) and x·dz/dx·σ(1 − σ), the two terms of d gelu/dx, and x·dz/dx, in float64; z = 2·√(2/π)·(x + 0.044715·x³).
+    /// </summary>
+    private static (Tensor Sigma, Tensor T, Tensor XDz) GradTerms(Tensor x)
+    {
+        var x64 = x.to(ScalarType.Float64);
+        var c0 = 2 * Math.Sqrt(2 / Math.PI);
+        var z = x64 * (c0 + c0 * 0.044715 * x64 * x64);
+        var s = torch.sigmoid(z);
+        var xdz = x64 * (c0 + 3 * c0 * 0.044715 * x64 * x64);
+        return (s, xdz * s * (1 - s), xdz);
+    }
+
+    private static void AssertWithin(Tensor actual, Tensor reference, Tensor tolerance, string what)
+    {
+        var excess = ((actual.to(ScalarType.Float64) - reference.to(ScalarType.Float64)).abs() - tolerance).max().item<double>();
+        Assert.True(excess <= 0, $"{what}: an element is {excess:E3} beyond the tolerance");
+    }
+
+    /// <summary>bf16: every element within one bf16 ulp of the reference (2^−7 relative, bf16's subnormal spacing 2^−133 below), at most 0.1% not equal.</summary>
+    private static void AssertBf16WithinOneUlpMostlyEqual(Tensor actual, Tensor reference, string what)
+    {
+        var r = reference.to(ScalarType.Float64);
+        AssertWithin(actual, r, r.abs() * Math.Pow(2, -7) + Math.Pow(2, -133), what);
+        double differ = actual.ne(reference).to(ScalarType.Float64).mean().item<double>();
+        Assert.True(differ <= 1e-3, $"{what}: {differ:P3} of the elements differ from the scalar path");
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512)]
+    [OnSimdPath(SimdPath.Vector256)]
+    [OnSimdPath(SimdPath.Scalar)]
+    public void Apply_Float32_EachPathWithin12uOfScalarPath(SimdPath path)
+    {
+        var x = torch.cat([Inputs(70_001), torch.linspace(-11, 11, 4001)]);                 // 3 blocks + tails; subnormal exps near |x| = 10.3
+        using var _ = torch.no_grad();
+        var reference = OnPath(SimdPath.Scalar, () => GeluTanh.Apply(x));
+        var y = OnPath(path, () => GeluTanh.Apply(x));
+        AssertWithin(y, reference, reference.to(ScalarType.Float64).abs() * (12 * U) + (x.abs().to(ScalarType.Float64) + 1) * Math.Pow(2, -148), $"{path} forward");
+        if (path != SimdPath.Scalar)                                                          // the forced path ran: its exp is not MathF.Exp
+            Assert.False((y == reference).all().item<bool>(), $"{path} gave the scalar path's bits exactly");
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512)]
+    [OnSimdPath(SimdPath.Vector256)]
+    [OnSimdPath(SimdPath.Scalar)]
+    public void Gradient_Float32_EachPathWithin16uOfScalarPath(SimdPath path)
+    {
+        var x = torch.cat([Inputs(70_001), torch.linspace(-11, 11, 4001)]);
+        var g = torch.randn(x.shape);
+        var reference = OnPath(SimdPath.Scalar, () => Grad(GeluTanh.Apply, x, g));
+        var dx = OnPath(path, () => Grad(GeluTanh.Apply, x, g));
+        var (s, t, xdz) = GradTerms(x);
+        var g64 = g.abs().to(ScalarType.Float64);
+        AssertWithin(dx, reference, g64 * (s.abs() + t.abs()) * (16 * U) + g64 * (xdz.abs() + 1) * Math.Pow(2, -146), $"{path} gradient");
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512)]
+    [OnSimdPath(SimdPath.Vector256)]
+    [OnSimdPath(SimdPath.Scalar)]
+    public void ApplyAndGradient_BFloat16_EachPathWithinOneUlpOfScalarPath(SimdPath path)
+    {
+        var x = Inputs(70_001).to(ScalarType.BFloat16);
+        var g = torch.randn(70_001).to(ScalarType.BFloat16);
+        Tensor Forward() { using (torch.no_grad()) return GeluTanh.Apply(x); }
+        AssertBf16WithinOneUlpMostlyEqual(OnPath(path, Forward), OnPath(SimdPath.Scalar, Forward), $"{path} forward");
+        AssertBf16WithinOneUlpMostlyEqual(OnPath(path, () => Grad(GeluTanh.Apply, x, g)), OnPath(SimdPath.Scalar, () => Grad(GeluTanh.Apply, x, g)), $"{path} gradient");
+    }
+
+    /// <summary>The reference itself: the scalar path meets the fp32 and bf16 bounds the default path meets against LibTorch float64.</summary>
+    [Fact]
+    public void ScalarPath_Float32AndBFloat16_MatchLibTorchFloat64()
+    {
+        var x = Inputs(1000);
+        var g = torch.randn(1000);
+        using (SimdPaths.Force(SimdPath.Scalar))
+        {
+            var exact = Grad(Reference, x.to(ScalarType.Float64), g.to(ScalarType.Float64));
+            Assert.True(Grad(GeluTanh.Apply, x, g).to(ScalarType.Float64).allclose(exact, rtol: 1e-5, atol: 1e-6));
+            var lin = torch.linspace(-12, 12, 48_001);
+            using (torch.no_grad())
+                Assert.True(GeluTanh.Apply(lin).to(ScalarType.Float64).allclose(Reference64(lin), rtol: 2e-6, atol: 1e-12));
+            var xb = x.to(ScalarType.BFloat16);
+            using (torch.no_grad()) Assert.True(Bf16Ulps(GeluTanh.Apply(xb), Reference64(xb)) <= 1);
+        }
     }
 }
