@@ -23,7 +23,7 @@ public static class ModelFactory
     }
 
     /// <summary>A new model with random weights (seeded) for <paramref name="configJson"/>.</summary>
-    public static ICausalLM Create(string configJson, int seed = 1337)
+    public static CausalLM Create(string configJson, int seed = 1337)
     {
         TorchSharp.torch.manual_seed(seed);
         string modelType = JsonNode.Parse(configJson)?["model_type"]?.GetValue<string>() ?? throw new ConfigException("config has no model_type");
@@ -42,7 +42,7 @@ public static class ModelFactory
     }
 
     /// <summary>Creates <paramref name="outDir"/> (which must not exist or be empty) and saves a new model there.</summary>
-    public static ICausalLM CreateAndSave(string configJson, string outDir, int seed = 1337)
+    public static CausalLM CreateAndSave(string configJson, string outDir, int seed = 1337)
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new SharpSeekException($"{outDir} already exists and is not empty (refusing to overwrite)");

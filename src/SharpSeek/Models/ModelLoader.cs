@@ -24,7 +24,7 @@ public static class ModelLoader
         catch (JsonException e) { throw new ConfigException($"{path}: invalid JSON ({e.Message})"); }
     }
 
-    public static ICausalLM Load(string dir) => ReadModelType(dir) switch
+    public static CausalLM Load(string dir) => ReadModelType(dir) switch
     {
         "gpt2" => Gpt2LMHeadModel.FromPretrained(dir),
         "deepseek_v3" => DeepSeekV3ForCausalLM.FromPretrained(dir),

@@ -13,8 +13,8 @@ public static class TrainingModels
     /// <summary>A <see cref="ModelBuilder"/> for <paramref name="config"/>; the vocabulary defaults to the data's, rounded up to a multiple of 64.</summary>
     public static ModelBuilder For(TrainConfig config, int dataVocabSize) => checkpointDir =>
     {
-        if (checkpointDir is not null) return (nn.Module)ModelLoader.Load(checkpointDir);
-        if (config.InitFrom is not null) return (nn.Module)ModelLoader.Load(config.InitFrom);
+        if (checkpointDir is not null) return ModelLoader.Load(checkpointDir);
+        if (config.InitFrom is not null) return ModelLoader.Load(config.InitFrom);
         return config.Arch switch
         {
             "gpt2" => new Gpt2LMHeadModel(Gpt2(config, dataVocabSize)),

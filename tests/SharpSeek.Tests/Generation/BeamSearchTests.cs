@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Generation;
 
 namespace SharpSeek.Tests.Generation;
@@ -87,7 +88,7 @@ public class BeamSearchTests
     {
         var ids = Bytes.Encode(prompt).Concat(generated).Select(i => (long)i).ToArray();
         using var _ = TorchSharp.torch.no_grad();
-        var logp = model.Forward(TorchSharp.torch.tensor(ids).view(1, -1)).log_softmax(-1);
+        var logp = model.Logits(TorchSharp.torch.tensor(ids).view(1, -1)).log_softmax(-1);
         double sum = 0;
         int p = Bytes.Encode(prompt).Count;
         for (int t = p; t < ids.Length; t++) sum += logp[0, t - 1, ids[t]].item<float>();

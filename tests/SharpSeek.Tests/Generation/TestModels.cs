@@ -19,12 +19,13 @@ internal sealed class ByteTokenizer(int? eosId = null) : ITextTokenizer
 }
 
 /// <summary>Test model: tiny one-block pre-LN transformer (2 heads) with learned positions and its own KV cache; random init.</summary>
-internal sealed class TinyCausalLM : nn.Module<Tensor, Tensor>, ICausalLM
+internal sealed class TinyCausalLM : CausalLM
 {
     private const int Embd = 32, Heads = 2;
     private readonly Embedding _wte, _wpe;
     private readonly LayerNorm _ln1, _ln2, _lnF;
-    private readonly Linear _qkv, _proj, _fc, _out, _head;
+    private readonly Linear _qkv, _proj, _fc, _out;
+    private readonly Projection _head;
 
     public TinyCausalLM(int vocabSize = 256, int positions = 64, long seed = 1234) : base(nameof(TinyCausalLM))
     {
@@ -40,21 +41,25 @@ internal sealed class TinyCausalLM : nn.Module<Tensor, Tensor>, ICausalLM
         _proj = nn.Linear(Embd, Embd);
         _fc = nn.Linear(Embd, 4 * Embd);
         _out = nn.Linear(4 * Embd, Embd);
-        _head = nn.Linear(Embd, vocabSize);
+        _head = new Projection(Embd, vocabSize);
         RegisterComponents();
         eval();
     }
 
-    public int VocabSize { get; }
-    public int MaxSequenceLength { get; }
-    public Device Device => CPU;
+    public override int VocabSize { get; }
+    public override int HiddenSize => Embd;
+    public override int MaxSequenceLength { get; }
+    public override string ModelType => "tiny";
+    public override Device Device => CPU;
+    public override Projection OutputHead => _head;
     public int ForwardCalls { get; private set; }
 
-    public override Tensor forward(Tensor ids) => Forward(ids);
-
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
         using var scope = torch.NewDisposeScope();
+        Tensor inputIds = input.InputIds;
+        Tensor? attentionMask = input.AttentionMask;
+        var cache = input.Cache;
         ForwardCalls++;
         long b = inputIds.shape[0], t = inputIds.shape[1];
         int past = cache?.Length ?? 0;
@@ -75,12 +80,13 @@ internal sealed class TinyCausalLM : nn.Module<Tensor, Tensor>, ICausalLM
         var y = nn.functional.scaled_dot_product_attention(q, k, v, allowed.expand(b, Heads, t, s));   // (B, H, T, D)
         x = x + _proj.call(y.transpose(1, 2).reshape(b, t, Embd));                                     // (B, T, C)
         x = x + _out.call(nn.functional.gelu(_fc.call(_ln2.call(x))));
-        return _head.call(_lnF.call(x)).MoveToOuterDisposeScope();                                      // (B, T, V)
+        var h = _lnF.call(x);                                                                           // (B, T, C)
+        return new CausalLMOutput(_head.call(h).MoveToOuterDisposeScope()) { LastHiddenState = h.MoveToOuterDisposeScope() };   // (B, T, V)
     }
 
-    public KvCache CreateKvCache(int batchSize, int capacity) => new TinyKvCache(batchSize, capacity, Heads, Embd / Heads);
+    public override KvCache CreateKvCache(int batchSize, int capacity) => new TinyKvCache(batchSize, capacity, Heads, Embd / Heads);
 
-    public void SavePretrained(string directory) => throw new NotSupportedException();
+    public override void SavePretrained(string directory) => throw new NotSupportedException();
 }
 
 internal sealed class TinyKvCache : KvCache
@@ -118,13 +124,16 @@ internal sealed class TinyKvCache : KvCache
 }
 
 /// <summary>Test model whose next-token log-probabilities depend only on the last token: logits[t] = table[ids[t]].</summary>
-internal sealed class BigramCausalLM(float[,] table) : ICausalLM
+internal sealed class BigramCausalLM(float[,] table) : CausalLM(nameof(BigramCausalLM))
 {
     private readonly Tensor _table = torch.tensor(table).DetachFromDisposeScope();   // (V, V)
 
-    public int VocabSize => table.GetLength(0);
-    public int MaxSequenceLength => 64;
-    public Device Device => CPU;
+    public override int VocabSize => table.GetLength(0);
+    public override int HiddenSize => table.GetLength(0);
+    public override int MaxSequenceLength => 64;
+    public override string ModelType => "bigram";
+    public override Device Device => CPU;
+    public override Projection OutputHead => throw new NotSupportedException();
 
     /// <summary>A table where each row is log of the given probabilities (missing entries get a tiny probability).</summary>
     public static BigramCausalLM FromProbabilities(int vocab, params (int From, int To, double P)[] entries)
@@ -135,15 +144,17 @@ internal sealed class BigramCausalLM(float[,] table) : ICausalLM
         return new BigramCausalLM(t);
     }
 
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
-        if (cache is CountingCache c) c.Advance((int)inputIds.shape[1]);
-        return _table.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], -1);   // (B, T, V)
+        var inputIds = input.InputIds;
+        if (input.Cache is CountingCache c) c.Advance((int)inputIds.shape[1]);
+        var logits = _table.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], -1);   // (B, T, V)
+        return new CausalLMOutput(logits) { LastHiddenState = logits.alias() };
     }
 
-    public KvCache CreateKvCache(int batchSize, int capacity) => new CountingCache(batchSize, capacity);
+    public override KvCache CreateKvCache(int batchSize, int capacity) => new CountingCache(batchSize, capacity);
 
-    public void SavePretrained(string directory) => throw new NotSupportedException();
+    public override void SavePretrained(string directory) => throw new NotSupportedException();
 
     private sealed class CountingCache(int batch, int capacity) : KvCache
     {

@@ -63,7 +63,7 @@ public sealed partial class DeepSeekV3ForCausalLM
     private static partial Regex SharedCopy();
 
     /// <summary>Writes config.json and model.safetensors (float32, HF names), each via a temporary file and rename.</summary>
-    public void SavePretrained(string directory)
+    public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
         var tensors = state_dict();

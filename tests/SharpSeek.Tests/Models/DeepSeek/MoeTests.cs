@@ -1,3 +1,5 @@
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Objectives;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,7 +51,7 @@ public sealed class MoeTests
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
         model.train();
         using var ids = torch.randint(0, 512, new long[] { 2, 10 });
-        model.forward(ids).Dispose();
+        model.Logits(ids).Dispose();
         var moes = model.MoeLayers.ToList();
         Assert.Equal(2, moes.Count);
         foreach (var moe in moes) Assert.Equal(2 * 10 * 2, moe.PeekLoadCounts().Sum());  // B·T·k slots
@@ -65,7 +67,7 @@ public sealed class MoeTests
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
         model.eval();
         using var _ = torch.no_grad();
-        model.forward(torch.zeros(1, 4, dtype: ScalarType.Int64)).Dispose();
+        model.Logits(torch.zeros(1, 4, dtype: ScalarType.Int64)).Dispose();
         Assert.All(model.MoeLayers, m => Assert.Equal(0, m.PeekLoadCounts().Sum()));
     }
 
@@ -79,7 +81,7 @@ public sealed class MoeTests
         torch.manual_seed(7);
         using var balanced = new DeepSeekV3ForCausalLM(new DeepSeekV3Config { AuxLossAlpha = 0.1 });
         plain.train(); balanced.train();
-        double l0 = plain.ComputeLoss(ids, targets).item<float>(), l1 = balanced.ComputeLoss(ids, targets).item<float>();
+        double l0 = LanguageModelObjective.Loss(plain, ids, targets).item<float>(), l1 = LanguageModelObjective.Loss(balanced, ids, targets).item<float>();
         // Σ_i f_i P_i ≥ ... > 0 per layer; two MoE layers at α = 0.1 add a clearly visible amount.
         Assert.True(l1 - l0 > 0.01, $"balance term {l1 - l0} not added");
     }

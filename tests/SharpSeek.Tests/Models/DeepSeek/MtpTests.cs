@@ -1,3 +1,5 @@
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Objectives;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,9 +39,9 @@ public sealed class MtpTests
         using var model = new DeepSeekV3ForCausalLM(Tiny(2));
         using var ids = torch.randint(0, 32, new long[] { 2, 12 });
         using var targets = torch.randint(0, 32, new long[] { 2, 12 });
-        using var loss = model.ComputeLoss(ids, targets);
+        using var loss = LanguageModelObjective.Loss(model, ids, targets);
         Assert.Empty(loss.shape);
-        using var logits = model.forward(ids);
+        using var logits = model.Logits(ids);
         Assert.Equal(new long[] { 2, 12, 32 }, logits.shape);
         using var main = nn.functional.cross_entropy(logits.view(-1, 32), targets.view(-1));
         Assert.True(Math.Abs(loss.item<float>() - main.item<float>()) > 1e-4, "MTP terms missing from the loss");
@@ -60,7 +62,7 @@ public sealed class MtpTests
         {
             using var scope = torch.NewDisposeScope();
             opt.zero_grad();
-            var loss = model.ComputeLoss(ids, targets);
+            var loss = LanguageModelObjective.Loss(model, ids, targets);
             loss.backward();
             opt.step();
             model.AfterOptimizerStep();
@@ -87,13 +89,13 @@ public sealed class MlaTrainingTests
 
         model.AttentionImpl = AttentionImpl.Naive;
         model.zero_grad();
-        using var naive = model.ComputeLoss(ids, targets);
+        using var naive = LanguageModelObjective.Loss(model, ids, targets);
         naive.backward();
         using var naiveGrad = kvB.grad!.clone();
 
         model.AttentionImpl = AttentionImpl.Absorbed;
         model.zero_grad();
-        using var absorbed = model.ComputeLoss(ids, targets);
+        using var absorbed = LanguageModelObjective.Loss(model, ids, targets);
         absorbed.backward();
 
         Assert.Equal(naive.item<float>(), absorbed.item<float>(), 5);
