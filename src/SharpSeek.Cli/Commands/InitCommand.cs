@@ -22,7 +22,7 @@ public static class InitCommand
         {
             string archName = parse.GetValue(arch)!;
             var overrides = ParseOverrides(parse.GetValue(set) ?? []);
-            string json = ModelFactory.ResolveConfigJson(archName == "deepseek" ? "deepseek" : archName, parse.GetValue(preset)!, overrides);
+            string json = ModelFactory.ResolveConfigJson(archName, parse.GetValue(preset)!, overrides);
             string? tokDir = parse.GetValue(tokenizer);
             if (tokDir is not null && !Directory.Exists(tokDir)) throw new SharpSeekException($"--tokenizer {tokDir}: folder not found");
             string outDir = parse.GetValue(output)!;

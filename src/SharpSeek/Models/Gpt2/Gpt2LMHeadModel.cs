@@ -106,33 +106,50 @@ public sealed class Gpt2LMHeadModel : CausalLM
         return model;
     }
 
+    /// <summary>The tensor prefix of a GPT-2 checkpoint: "transformer." (GPT2LMHeadModel) or "" (GPT2Model).</summary>
+    private static string Prefix(CheckpointFolder ckpt) =>
+        ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
+        throw new CheckpointException($"{ckpt.Directory}: no 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint");
+
+    /// <summary>Causal-mask buffers some checkpoints carry (no weights).</summary>
+    internal static bool IsBuffer(string name) => name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias");
+
+    /// <summary>Tensors <paramref name="c"/> implies, in parameter order, as stored: <paramref name="prefix"/> names, Conv1D weights [in, out].</summary>
+    public static CheckpointLayout Layout(Gpt2Config c, string prefix)
+    {
+        long d = c.NEmbd, inner = c.InnerSize;
+        var expected = new List<(string, long[])> { (prefix + "wte.weight", [c.VocabSize, d]), (prefix + "wpe.weight", [c.NPositions, d]) };
+        for (int i = 0; i < c.NLayer; i++)
+        {
+            string h = $"{prefix}h.{i}.";
+            expected.AddRange([
+                (h + "ln_1.weight", [d]), (h + "ln_1.bias", [d]),
+                (h + "attn.c_attn.weight", [d, 3 * d]), (h + "attn.c_attn.bias", [3 * d]),
+                (h + "attn.c_proj.weight", [d, d]), (h + "attn.c_proj.bias", [d]),
+                (h + "ln_2.weight", [d]), (h + "ln_2.bias", [d]),
+                (h + "mlp.c_fc.weight", [d, inner]), (h + "mlp.c_fc.bias", [inner]),
+                (h + "mlp.c_proj.weight", [inner, d]), (h + "mlp.c_proj.bias", [d])]);
+        }
+        expected.AddRange([(prefix + "ln_f.weight", [d]), (prefix + "ln_f.bias", [d])]);
+        if (!c.TieWordEmbeddings) expected.Add(("lm_head.weight", [c.VocabSize, d]));
+        return new CheckpointLayout(expected, name => IsBuffer(name) || (name == "lm_head.weight" && c.TieWordEmbeddings));   // tied: the head is wte
+    }
+
+    /// <summary>Checks the checkpoint's headers against <paramref name="config"/> (no weights read); <see cref="CheckpointException"/> at the first problem.</summary>
+    public static void Validate(Gpt2Config config, CheckpointFolder ckpt) =>
+        Layout(config, Prefix(ckpt)).Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
+
     private void LoadWeights(CheckpointFolder ckpt)
     {
-        string prefix = ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
-            throw new CheckpointException($"{ckpt.Directory}: no 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint");
-        var used = new HashSet<string>(StringComparer.Ordinal);
+        Validate(Config, ckpt);
+        string prefix = Prefix(ckpt);
         using var _ = torch.no_grad();
         foreach (var (name, param) in named_parameters())
         {
             string file = name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
-            if (!ckpt.Contains(file)) throw new CheckpointException($"{ckpt.Directory}: missing tensor '{file}'");
-            var info = ckpt.Info(file);
-            long[] expect = IsConv1D(name) ? [param.shape[1], param.shape[0]] : param.shape;
-            if (!info.Shape.SequenceEqual(expect))
-                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has shape [{string.Join(", ", info.Shape)}], config.json implies [{string.Join(", ", expect)}]");
-            if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
-                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has dtype {info.DType}, expected a floating-point type");
             using var t = ckpt.Load(file);
             using var src = IsConv1D(name) ? t.t() : t.alias();
             param.copy_(src);
-            used.Add(file);
-        }
-        foreach (var name in ckpt.Names)
-        {
-            if (used.Contains(name)) continue;
-            if (name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias")) continue;   // causal-mask buffers, not weights
-            if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;                 // tied: the head is wte
-            throw new CheckpointException($"{ckpt.Directory}: unexpected tensor '{name}' (not part of a GPT-2 model with this config.json)");
         }
     }
 
