@@ -104,4 +104,54 @@ public class Bf16ComputeTests
         Assert.Equal(0.0, (a.narrow(1, 0, 12) - b.narrow(1, 0, 12)).abs().max().item<float>());   // earlier positions untouched
         Assert.True((a.narrow(1, 12, 4) - b.narrow(1, 12, 4)).abs().max().item<float>() > 0);
     }
+
+    [Fact]
+    public void ComputeDType_DeepSeekTraining_GradientsCloseToFp32AndStayFp32()
+    {
+        // Every token goes to every expert, so bf16 rounding cannot flip a top-k choice (a discrete change no tolerance covers).
+        manual_seed(13);
+        using var model = new SharpSeek.Models.DeepSeek.DeepSeekV3ForCausalLM(new SharpSeek.Models.DeepSeek.DeepSeekV3Config
+        {
+            VocabSize = 64, NumNextnPredictLayers = 1, AuxLossAlpha = 0.01, NRoutedExperts = 4, NumExpertsPerTok = 4, NGroup = 1, TopkGroup = 1,
+        });
+        model.train();
+        using var ids = randint(0, 64, [2, 16]);
+        using var targets = randint(0, 64, [2, 16]);
+        Dictionary<string, Tensor> Grads()
+        {
+            model.zero_grad();
+            using var loss = LanguageModelObjective.Loss(model, ids, targets);
+            loss.backward();
+            return model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        }
+        var fp32 = Grads();
+        model.ComputeDType = ScalarType.BFloat16;
+        var bf16 = Grads();
+        double largest = 0;
+        Assert.Equal(fp32.Keys.Order(), bf16.Keys.Order());
+        foreach (var (name, g) in fp32)
+        {
+            Assert.Equal(ScalarType.Float32, bf16[name].dtype);
+            double scale = g.abs().max().item<float>();
+            double diff = (bf16[name] - g).abs().max().item<float>();
+            Assert.True(diff <= 0.05 * scale + 1e-6, $"{name}: max |bf16 − fp32| = {diff}, max |fp32| = {scale}");
+            largest = Math.Max(largest, diff);
+        }
+        Assert.True(largest > 0, "bf16 compute left every gradient bit-identical to fp32: the bf16 path did not run");
+    }
+
+    [Fact]
+    public void ComputeDType_DeepSeek_LogitsCloseToFp32AndFloat32Typed()
+    {
+        manual_seed(14);
+        using var model = new SharpSeek.Models.DeepSeek.DeepSeekV3ForCausalLM(new SharpSeek.Models.DeepSeek.DeepSeekV3Config { VocabSize = 64 });
+        model.eval();
+        using var ids = randint(0, 64, [2, 12]);
+        using var reference = model.Logits(ids);
+        model.ComputeDType = ScalarType.BFloat16;
+        using var logits = model.Logits(ids);
+        Assert.Equal(ScalarType.Float32, logits.dtype);
+        double scale = reference.abs().max().item<float>();
+        Assert.InRange((logits - reference).abs().max().item<float>(), 1e-7, 0.05 * scale);
+    }
 }

@@ -50,6 +50,7 @@ public sealed class Gpt2Attention : nn.Module
             var allowed = mask ?? torch.ones(t, k.shape[2], ScalarType.Bool, x.device).tril(k.shape[2] - t).view(1, 1, t, -1);   // (1, 1, T, L+T)
             var att = AttentionMasks.Softmax(torch.matmul(q, k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd)), allowed);             // (B, H, T, L+T)
             probabilities.Add(att.detach().DetachFromDisposeScope());   // the model's forward hands it to its caller's scope
+            if (p > 0) att = nn.functional.dropout(att, p, true);
             y = torch.matmul(att.to(v.dtype), v);                                                                                // (B, H, T, d)
         }
         else if (plainCausal && ComputeDType is not null) y = CausalAttention(q, k, v, p);
