@@ -64,7 +64,7 @@ public static class TrunkProfileWorker
                 var xx = x.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true); var b = bias.detach().requires_grad_(true);
                 var y = nn.functional.linear(xx, ww, b); y.backward([torch.ones_like(y)]);
             });
-            Time($"linear_{tag}_hooked_bf16_fwd_bwd", () =>   // what Bf16Compute does: casts in and out around a bf16 linear
+            Time($"linear_{tag}_hooked_bf16_fwd_bwd", () =>   // what the removed Bf16Compute hooks did: casts in and out around a bf16 linear
             {
                 using var s = NewDisposeScope();
                 var xx = x.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true); var b = bias.detach().requires_grad_(true);

@@ -72,7 +72,7 @@ public sealed class MoeTests
     }
 
     [Fact]
-    public void ComputeLoss_WithBalanceAlpha_AddsPositiveBalanceTerm()
+    public void Loss_WithBalanceAlpha_AddsPositiveBalanceTerm()
     {
         using var ids = torch.randint(0, 512, new long[] { 2, 8 }, generator: new Generator(4));
         using var targets = torch.randint(0, 512, new long[] { 2, 8 }, generator: new Generator(5));

@@ -33,7 +33,7 @@ public sealed class MtpTests
     }
 
     [Fact]
-    public void ComputeLoss_WithMtp_ScalarThatDiffersFromMainCe()
+    public void Loss_WithMtp_ScalarThatDiffersFromMainCe()
     {
         torch.manual_seed(2);
         using var model = new DeepSeekV3ForCausalLM(Tiny(2));
@@ -48,7 +48,7 @@ public sealed class MtpTests
     }
 
     [Fact]
-    public void ComputeLoss_RepeatedSequence_FallsWithin30Steps()
+    public void Loss_RepeatedSequence_FallsWithin30Steps()
     {
         torch.manual_seed(11);
         using var model = new DeepSeekV3ForCausalLM(Tiny(1));
@@ -78,7 +78,7 @@ public sealed class MtpTests
 public sealed class MlaTrainingTests
 {
     [Fact]
-    public void ComputeLoss_NaiveAndAbsorbed_SameLossAndGradients()
+    public void Loss_NaiveAndAbsorbed_SameLossAndGradients()
     {
         torch.manual_seed(21);
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config { NumNextnPredictLayers = 1 });
