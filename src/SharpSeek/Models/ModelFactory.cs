@@ -13,7 +13,10 @@ public static class ModelFactory
     /// </summary>
     public static string ResolveConfigJson(string arch, string preset, IReadOnlyDictionary<string, JsonNode?>? overrides = null)
     {
-        var node = JsonNode.Parse(ModelPresets.Json(ModelFamilies.Get(arch).Alias, preset)) as JsonObject
+        string alias;
+        try { alias = ModelFamilies.Get(arch).Alias; }
+        catch (ConfigException) { throw new ConfigException($"unknown architecture '{arch}' (supported: {string.Join(", ", ModelFamilies.All.Select(f => f.Alias))})"); }
+        var node = JsonNode.Parse(ModelPresets.Json(alias, preset)) as JsonObject
                    ?? throw new ConfigException($"preset '{preset}' is not a JSON object");
         if (overrides is not null)
             foreach (var (k, v) in overrides) node[k] = v?.DeepClone();

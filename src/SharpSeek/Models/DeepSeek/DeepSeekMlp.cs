@@ -24,6 +24,7 @@ public sealed class DeepSeekMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
+        if (_gate.ComputeDType is { } dt) x = x.to(dt);                 // cast once for gate and up
         var h = nn.functional.silu(_gate.call(x)) * _up.call(x);        // (..., I)
         return _down.call(h).MoveToOuterDisposeScope();                 // (..., D)
     }
