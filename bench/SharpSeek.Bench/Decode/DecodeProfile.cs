@@ -33,12 +33,12 @@ public static class DecodeProfile
 
         // The whole decode step through the model (a cache that is rewound each trial: 16 cached tokens).
         using var cache = model.CreateKvCache(1, 64);
-        using (var s = torch.NewDisposeScope()) model.Forward(torch.randint(0, config.VocabSize, [1, 16], ScalarType.Int64), cache);
+        using (var s = torch.NewDisposeScope()) model.Logits(torch.randint(0, config.VocabSize, [1, 16], ScalarType.Int64), cache);
         using var token = torch.tensor(new long[] { 42 }).view(1, 1);
         variants.Add(("model_step", weightBytes, 1, () =>
         {
             using var s = torch.NewDisposeScope();
-            model.Forward(token, cache).select(1, -1).argmax(-1, keepdim: true).item<long>();
+            model.Logits(token, cache).select(1, -1).argmax(-1, keepdim: true).item<long>();
             cache.Truncate(16);
         }));
 

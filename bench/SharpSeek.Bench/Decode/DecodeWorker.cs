@@ -9,7 +9,7 @@ namespace SharpSeek.Bench.Decode;
 
 /// <summary>
 /// One SharpSeek decode measurement in its own process (<c>SharpSeek.Bench worker decode --config NAME …</c>):
-/// a random-weight GPT-2 through <see cref="ICausalLM.Forward"/> with a KV cache, batch 1: prefill a short prompt,
+/// a random-weight GPT-2 through <see cref="CausalLM.Forward"/> with a KV cache, batch 1: prefill a short prompt,
 /// then N greedy steps (argmax only), best of several rounds after one warm-up round.
 /// </summary>
 public static class DecodeWorker
@@ -71,19 +71,19 @@ public static class DecodeWorker
     }
 
     /// <summary>Prefill, then <paramref name="newTokens"/> greedy steps; returns the seconds spent in the steps and the tokens.</summary>
-    public static (double Seconds, long[] Tokens) DecodeOnce(ICausalLM model, Tensor prompt, int newTokens)
+    public static (double Seconds, long[] Tokens) DecodeOnce(CausalLM model, Tensor prompt, int newTokens)
     {
         using var cache = model.CreateKvCache(1, (int)prompt.shape[1] + newTokens);
         var tokens = new long[newTokens];
         Tensor next;
         using (var scope = torch.NewDisposeScope())
-            next = model.Forward(prompt, cache).select(1, -1).argmax(-1, keepdim: true).MoveToOuterDisposeScope();   // (1, 1)
+            next = model.Logits(prompt, cache).select(1, -1).argmax(-1, keepdim: true).MoveToOuterDisposeScope();   // (1, 1)
         long start = Stopwatch.GetTimestamp();
         for (int step = 0; step < newTokens; step++)
         {
             using var scope = torch.NewDisposeScope();
             tokens[step] = next.item<long>();
-            var logits = model.Forward(next, cache);                                 // (1, 1, V)
+            var logits = model.Logits(next, cache);                                 // (1, 1, V)
             var chosen = logits.select(1, -1).argmax(-1, keepdim: true);            // (1, 1)
             next.Dispose();
             next = chosen.MoveToOuterDisposeScope();

@@ -88,7 +88,7 @@ public sealed class MoeBenchmark : IBenchmark
         string outDir = Path.Combine(Path.GetTempPath(), "sharpseek-moe-bench", name + "-" + Guid.NewGuid().ToString("N")[..6]);
         var c = config with { OutDir = outDir };
         var data = TokenArrayBatchSource.Split(tokens, vocab, 0.9, Seed);
-        nn.Module? model = null;
+        CausalLM? model = null;
         var builder = TrainingModels.For(c, vocab);
         var imbalance = new List<double[]>();
         var valCurve = new List<(int, double)>();
@@ -99,7 +99,7 @@ public sealed class MoeBenchmark : IBenchmark
             OnStep = p =>
             {
                 stepSeconds.Add(Stopwatch.GetElapsedTime(last).TotalSeconds);
-                if (model is IExpertLoadReport report) imbalance.Add(report.ExpertLoadImbalance.ToArray());
+                if (model is { ExpertLoadImbalance.Count: > 0 } report) imbalance.Add(report.ExpertLoadImbalance.ToArray());
                 if (p.Step % 100 == 0) context.Log($"{name}: step {p.Step}/{p.MaxSteps} loss {p.Loss:F4}");
                 last = Stopwatch.GetTimestamp();
             },
@@ -113,7 +113,7 @@ public sealed class MoeBenchmark : IBenchmark
         double tokensPerSecond = c.TokensPerStep / sorted[sorted.Count / 2];
         long total = model!.parameters().Sum(p => p.numel());
         long active = total - InactiveExpertParams(model);
-        double val = MainHeadValLoss((ICausalLM)model, data);
+        double val = MainHeadValLoss((CausalLM)model, data);
         try { Directory.Delete(outDir, recursive: true); } catch (IOException) { }
         return new RunResult(name, c, model, imbalance, valCurve, val, tokensPerSecond, total, active, seconds);
     }
@@ -147,7 +147,7 @@ public sealed class MoeBenchmark : IBenchmark
     }
 
     /// <summary>Mean CE of the main head (no MTP or balance terms) on the same <see cref="ValIters"/> validation batches for every model.</summary>
-    private static double MainHeadValLoss(ICausalLM model, TokenArrayBatchSource data)
+    private static double MainHeadValLoss(CausalLM model, TokenArrayBatchSource data)
     {
         ((nn.Module)model).eval();
         using var _ = no_grad();
@@ -157,7 +157,7 @@ public sealed class MoeBenchmark : IBenchmark
         {
             using var scope = NewDisposeScope();
             var (x, y) = data.SampleBatch(DataSplit.Val, Batch, Block);
-            var logits = model.Forward(x);                                                   // (B, T, V)
+            var logits = model.Logits(x);                                                   // (B, T, V)
             sum += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), y.view(-1)).item<float>();
         }
         return sum / ValIters;

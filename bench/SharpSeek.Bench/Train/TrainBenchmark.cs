@@ -149,7 +149,7 @@ public sealed class TrainBenchmark : IBenchmark
             ["tokens_per_s"] = $"batch 8 × block 256 tokens per optimizer step (forward, cross-entropy, backward, clip 1.0, AdamW) on random tokens, mean over {steps} timed steps after {warmup} warm-up step(s); best run of that variant",
             ["mfu_bf16"] = "tokens_per_s(sharpseek_bf16) × flops_per_token ÷ bf16 matmul peak (best 2048³ bf16 matmul of this run)",
             ["flops_per_token"] = "6 × parameters (excluding position embeddings; tied head counted once) + 12 × n_layer × n_embd × block_size (nanoGPT estimate_mfu)",
-            ["sharpseek_bf16"] = "bf16 matmuls (Linear layers, causal attention, tied head fused with the loss) and bf16 activations inside each block (LayerNorm output to residual add), with fp32 master weights, residual stream, AdamW state, norms and loss (Bf16Compute)",
+            ["sharpseek_bf16"] = "bf16 matmuls (Linear layers, causal attention, tied head fused with the loss) and bf16 activations inside each block (LayerNorm output to residual add), with fp32 master weights, residual stream, AdamW state, norms and loss (CausalLM.ComputeDType)",
             ["pytorch"] = "bench/baselines/train_pytorch.py: Debian python3-torch fp32, same model, batch, AdamW groups and clip",
         };
         result["runs"] = new JsonArray(runs.Select(r => (JsonNode)r).ToArray());

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
@@ -36,7 +37,7 @@ public static class TrainWorker
         torch.manual_seed(seed);
         using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
         model.train();
-        using var mixed = c.Precision == "bf16" ? Bf16Compute.Enable(model) : null;
+        if (c.Precision == "bf16") model.ComputeDType = ScalarType.BFloat16;
         var groups = ParamGroups.Assign(model, c.DecayEmbeddings);
         var parameters = groups.All.ToList();
         using var optimizer = groups.CreateAdamW(c);
@@ -50,7 +51,7 @@ public static class TrainWorker
             var x = torch.randint(0, c.VocabSize, [c.BatchSize, c.BlockSize], ScalarType.Int64);   // (B, T)
             var y = torch.randint(0, c.VocabSize, [c.BatchSize, c.BlockSize], ScalarType.Int64);   // (B, T)
             long t0 = Stopwatch.GetTimestamp();
-            var loss = LanguageModelLoss.Compute(model, x, y);
+            var loss = LanguageModelObjective.Loss(model, x, y);
             losses.Add(loss.item<float>());
             long t1 = Stopwatch.GetTimestamp();
             loss.backward();

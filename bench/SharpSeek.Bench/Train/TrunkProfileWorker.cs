@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using System.Text.Json.Nodes;
 using SharpSeek.Bench.Decode;
 using SharpSeek.Bench.Harness;
@@ -63,7 +64,7 @@ public static class TrunkProfileWorker
                 var xx = x.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true); var b = bias.detach().requires_grad_(true);
                 var y = nn.functional.linear(xx, ww, b); y.backward([torch.ones_like(y)]);
             });
-            Time($"linear_{tag}_hooked_bf16_fwd_bwd", () =>   // what Bf16Compute does: casts in and out around a bf16 linear
+            Time($"linear_{tag}_hooked_bf16_fwd_bwd", () =>   // what the removed Bf16Compute hooks did: casts in and out around a bf16 linear
             {
                 using var s = NewDisposeScope();
                 var xx = x.detach().requires_grad_(true); var ww = w.detach().requires_grad_(true); var b = bias.detach().requires_grad_(true);
@@ -159,7 +160,7 @@ public static class TrunkProfileWorker
         Tensor Input() => act.view(batch, block, width).detach().requires_grad_(true);        // (B, T, C)
         foreach (var prec in new[] { "fp32", "bf16" })
         {
-            using var mixed = prec == "bf16" ? Bf16Compute.Enable(model) : null;
+            model.ComputeDType = prec == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
             Time($"block_{prec}_fwd_bwd", () =>
             {
                 using var s = NewDisposeScope();
@@ -189,7 +190,7 @@ public static class TrunkProfileWorker
         using var opt = groups.CreateAdamW(c);
         using (var s0 = NewDisposeScope())
         {
-            var l = LanguageModelLoss.Compute(m, torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64), torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64));
+            var l = LanguageModelObjective.Loss(m, torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64), torch.randint(0, c.VocabSize, [2, 64], ScalarType.Int64));
             l.backward();
         }
         Time("clip_grad_norm", () => { using var s = NewDisposeScope(); nn.utils.clip_grad_norm_(ps, 1.0); });

@@ -31,9 +31,8 @@ public static class EvalCommand
             if (vocab > lm.VocabSize) throw new DataException($"{dataDir} uses {vocab} token ids but the model's vocabulary has {lm.VocabSize}");
             int block = parse.GetValue(blockSize) is var b && b > 0 ? b : lm.MaxSequenceLength;
             if (block > lm.MaxSequenceLength) throw new ConfigException($"--block-size {block} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
-            var module = (torch.nn.Module)lm;
-            using var mixed = parse.GetValue(bf16) ? Bf16Compute.Enable(module) : null;
-            var r = Evaluator.Sequential(module, tokens, block, batch);
+            if (parse.GetValue(bf16)) lm.ComputeDType = torch.ScalarType.BFloat16;
+            var r = Evaluator.Sequential(lm, tokens, block, batch);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss {r.Loss:F4}  perplexity {r.Perplexity:F2}  tokens {r.Tokens:N0}"));
             return 0;
         });

@@ -30,7 +30,7 @@ public static class InitCommand
         {
             string archName = parse.GetValue(arch)!;
             var overrides = ParseOverrides(parse.GetValue(set) ?? []);
-            string json = ModelFactory.ResolveConfigJson(archName == "deepseek" ? "deepseek" : archName, parse.GetValue(preset)!, overrides);
+            string json = ModelFactory.ResolveConfigJson(archName, parse.GetValue(preset)!, overrides);
             var (modelType, jsonVocab) = Peek(json);
             var tok = parse.GetValue(tokenizer) is { } spec ? OpenTokenizer(spec, jsonVocab) : null;   // checked before anything is written
             string outDir = parse.GetValue(output)!;

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Training.Objectives;
@@ -18,7 +19,7 @@ public static class Evaluator
     /// Mean loss over <paramref name="iters"/> batches of <paramref name="split"/>, drawn from a stream restarted at
     /// <paramref name="seed"/> (the same batches at every call, so evaluations compare like with like).
     /// </summary>
-    public static EvalResult EstimateLoss(nn.Module model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed)
+    public static EvalResult EstimateLoss(CausalLM model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -31,7 +32,7 @@ public static class Evaluator
             {
                 using var scope = NewDisposeScope();
                 var (x, y) = data.SampleBatch(split, batchSize, blockSize);
-                sum += LanguageModelLoss.NextTokenCrossEntropy(model, x, y).item<float>();
+                sum += LanguageModelObjective.MainHeadCrossEntropy(model, x, y).item<float>();
             }
             return new EvalResult(sum / iters, (long)iters * batchSize * blockSize);
         }
@@ -42,7 +43,7 @@ public static class Evaluator
     /// Mean loss over all of <paramref name="tokens"/>: consecutive non-overlapping windows of <paramref name="blockSize"/>
     /// (the last one shorter), each predicting its next tokens. Every token after the first is predicted exactly once.
     /// </summary>
-    public static EvalResult Sequential(nn.Module model, IReadOnlyList<int> tokens, int blockSize, int batchSize)
+    public static EvalResult Sequential(CausalLM model, IReadOnlyList<int> tokens, int blockSize, int batchSize)
     {
         if (tokens.Count < 2) throw new DataException($"the text has {tokens.Count} token(s); at least 2 are needed to measure a next-token loss");
         bool wasTraining = model.training;
@@ -69,7 +70,7 @@ public static class Evaluator
                         for (int i = 0; i < t; i++) { x[row * t + i] = tokens[s + i]; y[row * t + i] = tokens[s + i + 1]; }
                         row++;
                     }
-                    double loss = LanguageModelLoss.NextTokenCrossEntropy(model, tensor(x, [b, t]), tensor(y, [b, t])).item<float>();   // (b, t)
+                    double loss = LanguageModelObjective.MainHeadCrossEntropy(model, tensor(x, [b, t]), tensor(y, [b, t])).item<float>();   // (b, t)
                     sum += loss * b * t;
                     count += b * t;
                 }

@@ -12,13 +12,13 @@ namespace SharpSeek.Generation;
 /// </summary>
 internal static class BeamSearch
 {
-    public static IReadOnlyList<GenerationResult> Run(ICausalLM model, ITextTokenizer tokenizer,
+    public static IReadOnlyList<GenerationResult> Run(CausalLM model, ITextTokenizer tokenizer,
         IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options)
     {
         int k = options.NumBeams, p = prompts.Count, rows = p * k;
         var eos = GenerationSetup.EosIds(options, tokenizer);
-        bool restoreTraining = model is nn.Module { training: true };
-        if (model is nn.Module m0) m0.eval();
+        bool restoreTraining = model.training;
+        model.eval();
         var rowPrompts = prompts.SelectMany(x => Enumerable.Repeat(x, k)).ToList();
         int capacity = rowPrompts.Max(r => r.Count) + options.MaxNewTokens;
         using var batch = new PaddedBatch(rowPrompts, capacity, model.Device);
@@ -38,7 +38,7 @@ internal static class BeamSearch
             try
             {
                 using (var scope = torch.NewDisposeScope())
-                    logits = Last(model.Forward(batch.Current, cache, batch.CurrentMask)).DetachFromDisposeScope();
+                    logits = DecodeLoop.NextLogits(model, batch.Current, cache, batch.CurrentMask).DetachFromDisposeScope();
                 for (int step = 1; step <= options.MaxNewTokens; step++)
                 {
                     using var scope = torch.NewDisposeScope();
@@ -94,14 +94,14 @@ internal static class BeamSearch
                     pipeline.ReorderRows(nextRow);
                     batch.Append(next);
                     var input = cache is null ? batch.Current : next.view(-1, 1);
-                    var newLogits = Last(model.Forward(input, cache, batch.CurrentMask));
+                    var newLogits = DecodeLoop.NextLogits(model, input, cache, batch.CurrentMask);
                     logits.Dispose();
                     logits = newLogits.DetachFromDisposeScope();
                 }
             }
             finally { logits?.Dispose(); }
         }
-        finally { if (restoreTraining && model is nn.Module m1) m1.train(); }
+        finally { if (restoreTraining) model.train(); }
 
         var results = new List<GenerationResult>();
         for (int b = 0; b < p; b++)
@@ -129,12 +129,6 @@ internal static class BeamSearch
             if (filter.Stopped) { text = kept; reason = FinishReason.StopString; }
         }
         return new GenerationResult(prompt, h.Tokens, text, reason, h.Score);
-    }
-
-    private static Tensor Last(Tensor logits)                                  // (B, T, V) → (B, V)
-    {
-        using var _ = logits;
-        return logits.select(1, logits.shape[1] - 1).contiguous();
     }
 
     private sealed record Hypothesis(int[] Tokens, double Score, FinishReason Reason);

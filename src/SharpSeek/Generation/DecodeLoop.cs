@@ -13,7 +13,7 @@ namespace SharpSeek.Generation;
 /// </summary>
 internal sealed class DecodeLoop : IDisposable
 {
-    private readonly ICausalLM _model;
+    private readonly CausalLM _model;
     private readonly GenerationOptions _options;
     private readonly PaddedBatch _batch;
     private readonly KvCache? _cache;
@@ -25,7 +25,7 @@ internal sealed class DecodeLoop : IDisposable
     private int[] _active;                 // batch row → result row
     private Tensor? _logits;               // (B, V) next-token logits of the active rows
 
-    public DecodeLoop(ICausalLM model, ITextTokenizer tokenizer, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options)
+    public DecodeLoop(CausalLM model, ITextTokenizer tokenizer, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options)
     {
         _model = model;
         _options = options;
@@ -34,7 +34,7 @@ internal sealed class DecodeLoop : IDisposable
         _rows = rows.Select((_, i) => new RowState(i / n, tokenizer, options.StopStrings)).ToArray();
         _active = Enumerable.Range(0, rows.Count).ToArray();
         _eos = GenerationSetup.EosIds(options, tokenizer);
-        if (model is nn.Module m && m.training) { m.eval(); _restoreTraining = true; }
+        if (model.training) { model.eval(); _restoreTraining = true; }
 
         int capacity = rows.Max(r => r.Count) + options.MaxNewTokens;
         _batch = new PaddedBatch(rows, capacity, model.Device);
@@ -48,7 +48,7 @@ internal sealed class DecodeLoop : IDisposable
 
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        _logits = LastLogits(_model.Forward(_batch.Current, _cache, _batch.CurrentMask)).DetachFromDisposeScope();
+        _logits = NextLogits(_model, _batch.Current, _cache, _batch.CurrentMask).DetachFromDisposeScope();
     }
 
     /// <summary>True until every row has finished.</summary>
@@ -81,7 +81,7 @@ internal sealed class DecodeLoop : IDisposable
         }
 
         var input = _cache is null ? _batch.Current : next.view(-1, 1);                                // (B, T) or (B, 1)
-        var logits = LastLogits(_model.Forward(input, _cache, _batch.CurrentMask));
+        var logits = NextLogits(_model, input, _cache, _batch.CurrentMask);
         _logits!.Dispose();
         _logits = logits.DetachFromDisposeScope();
         return true;
@@ -115,13 +115,15 @@ internal sealed class DecodeLoop : IDisposable
         _cache?.Dispose();
         _batch.Dispose();
         foreach (var g in _rngs ?? []) g.Dispose();
-        if (_restoreTraining && _model is nn.Module m) m.train();
+        if (_restoreTraining) _model.train();
     }
 
-    private static Tensor LastLogits(Tensor logits)                            // (B, T, V) → (B, V)
+    /// <summary>Next-token logits (B, V) after <paramref name="ids"/> (B, T): the model computes the head at the last position only.</summary>
+    internal static Tensor NextLogits(CausalLM model, Tensor ids, KvCache? cache, Tensor? mask)
     {
-        using var _ = logits;
-        return logits.select(1, logits.shape[1] - 1).contiguous();
+        using var output = model.call(new CausalLMInput(ids) { Cache = cache, AttentionMask = mask, LogitsToKeep = 1 });
+        using var logits = output.TakeLogits();                               // (B, 1, V); a model may return all T
+        return logits.select(1, logits.shape[1] - 1).contiguous();            // (B, V)
     }
 
     /// <summary>Tokens, text and finish state of one result row.</summary>

@@ -5,11 +5,11 @@ using SharpSeek.Tokenization;
 namespace SharpSeek.Generation;
 
 /// <summary>
-/// Text generation over any <see cref="ICausalLM"/>: greedy, sampling (seeded) and beam search with a KV cache, batched prompts
+/// Text generation over any <see cref="CausalLM"/>: greedy, sampling (seeded) and beam search with a KV cache, batched prompts
 /// of different lengths (left padding + attention mask), EOS and text-level stop strings, and streaming. Hugging Face
 /// <c>GenerationMixin.generate</c> semantics (transformers generation/utils.py).
 /// </summary>
-public sealed class Generator(ICausalLM model, ITextTokenizer tokenizer)
+public sealed class Generator(CausalLM model, ITextTokenizer tokenizer)
 {
     /// <summary>Generates for each prompt; results are grouped by prompt (num_return_sequences each), in prompt order.</summary>
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<string> prompts, GenerationOptions options)
@@ -111,7 +111,7 @@ public sealed class Generator(ICausalLM model, ITextTokenizer tokenizer)
 internal static class GenerationSetup
 {
     /// <summary>Validated prompts, truncated from the left when asked so prompt + max_new_tokens fits the context.</summary>
-    public static IReadOnlyList<IReadOnlyList<int>> Prompts(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options, ICausalLM model)
+    public static IReadOnlyList<IReadOnlyList<int>> Prompts(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options, CausalLM model)
     {
         if (prompts.Count == 0) throw new GenerationException("no prompt given");
         var result = new List<IReadOnlyList<int>>(prompts.Count);
@@ -131,7 +131,7 @@ internal static class GenerationSetup
     }
 
     /// <summary>The tokenizer's size when the model's (padded) vocabulary is larger, else null.</summary>
-    public static int? VocabularyLimit(ICausalLM model, ITextTokenizer tokenizer) =>
+    public static int? VocabularyLimit(CausalLM model, ITextTokenizer tokenizer) =>
         tokenizer.VocabSize < model.VocabSize ? tokenizer.VocabSize : null;
 
     public static HashSet<int> EosIds(GenerationOptions options, ITextTokenizer tokenizer) =>

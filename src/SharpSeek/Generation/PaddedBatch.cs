@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SharpSeek.Generation;
 
 /// <summary>
-/// Left-padded prompt rows in a (B, capacity) id buffer plus attention mask, as the <see cref="Models.Common.ICausalLM"/>
+/// Left-padded prompt rows in a (B, capacity) id buffer plus attention mask, as the <see cref="Models.Common.CausalLM"/>
 /// contract (and Hugging Face decoder-only generation) expects. Padding repeats each row's first token, so
 /// set-based processors (repetition penalty) see exactly the row's own tokens.
 /// </summary>

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using SharpSeek.Models.DeepSeek;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,17 +26,19 @@ public sealed record SpeculativeResult(IReadOnlyList<int> Tokens, int Proposed, 
 /// </summary>
 public sealed class SpeculativeDecoder
 {
-    private readonly DeepSeekV3ForCausalLM _model;
+    private readonly CausalLM _model;
+    private readonly IMultiTokenPredictor _mtp;
 
     /// <summary>Draft tokens proposed per verification step (k).</summary>
     public int DraftTokens { get; }
 
-    public SpeculativeDecoder(DeepSeekV3ForCausalLM model, int draftTokens = 2)
+    /// <summary>Drafts with the MTP modules of <paramref name="model"/>, which must implement <see cref="IMultiTokenPredictor"/>.</summary>
+    public SpeculativeDecoder(CausalLM model, int draftTokens = 2)
     {
-        if (model.Config.NumNextnPredictLayers < 1)
+        if (model is not IMultiTokenPredictor { MtpDepth: >= 1 } mtp)
             throw new GenerationException("self-speculative decoding needs a model with an MTP module (num_nextn_predict_layers ≥ 1)");
         if (draftTokens < 1) throw new GenerationException($"draft tokens must be at least 1, got {draftTokens}");
-        _model = model; DraftTokens = draftTokens;
+        _model = model; _mtp = mtp; DraftTokens = draftTokens;
     }
 
     /// <summary>Greedy continuation of <paramref name="prompt"/> by up to <paramref name="maxNewTokens"/> tokens, stopping after <paramref name="eosTokenId"/>.</summary>
@@ -47,8 +49,8 @@ public sealed class SpeculativeDecoder
         _model.eval();
         using var _ = torch.no_grad();
         int capacity = prompt.Count + maxNewTokens + DraftTokens + 1;
-        using var cache = (MlaKvCache)_model.CreateKvCache(1, capacity);
-        using var mtpCache = _model.CreateMtpKvCache(1, capacity);
+        using var cache = _model.CreateKvCache(1, capacity);
+        using var mtpCache = _mtp.CreateMtpKvCache(1, capacity);
         var output = new List<int>();
         int proposed = 0, accepted = 0, forwards = 1;
 
@@ -57,7 +59,7 @@ public sealed class SpeculativeDecoder
         using (var scope = torch.NewDisposeScope())
         {
             using var ids = Ids(prompt);
-            var (h, logits) = _model.ForwardWithHidden(ids, cache);                        // (1, P, D), (1, P, V)
+            var (h, logits) = MainForward(ids, cache);                                     // (1, P, D), (1, P, V)
             int next = Argmax(logits, -1);
             output.Add(next);
             (draftState, draftLogits) = Catch(ids.narrow(1, 1, prompt.Count - 1), next, h, mtpCache);
@@ -79,7 +81,7 @@ public sealed class SpeculativeDecoder
                 while (drafts.Count < k)
                 {
                     using var d = Ids([drafts[^1]]);
-                    var (s, l) = _model.MtpForward(0, d, state, mtpCache);                // (1, 1, D), (1, 1, V)
+                    var (s, l) = _mtp.MtpForward(0, d, state, mtpCache);                  // (1, 1, D), (1, 1, V)
                     state = s;
                     drafts.Add(Argmax(l, -1));
                 }
@@ -87,7 +89,7 @@ public sealed class SpeculativeDecoder
             // Verify: the last accepted token and the drafts in one main forward.
             int cached = cache.Length;
             using var verifyIds = Ids([output[^1], .. drafts]);
-            var (h, logits) = _model.ForwardWithHidden(verifyIds, cache);                  // (1, k+1, D), (1, k+1, V)
+            var (h, logits) = MainForward(verifyIds, cache);                               // (1, k+1, D), (1, k+1, V)
             forwards++;
             var best = logits.argmax(-1).view(-1).data<long>().Select(v => (int)v).ToArray();   // (k+1)
             int n = 0;
@@ -98,7 +100,7 @@ public sealed class SpeculativeDecoder
             mtpCache.Truncate(cached);
             // Re-sync the MTP cache with the main states of the kept positions; its last output drafts the next round.
             using var nextIds = Ids(fresh);
-            var (ds, dl) = _model.MtpForward(0, nextIds, h.narrow(1, 0, n + 1), mtpCache); // (1, n+1, D), (1, n+1, V)
+            var (ds, dl) = _mtp.MtpForward(0, nextIds, h.narrow(1, 0, n + 1), mtpCache);   // (1, n+1, D), (1, n+1, V)
             draftState.Dispose(); draftLogits.Dispose();
             draftState = ds.MoveToOuterDisposeScope(); draftLogits = dl.MoveToOuterDisposeScope();
             foreach (var token in fresh)
@@ -113,7 +115,7 @@ public sealed class SpeculativeDecoder
     }
 
     /// <summary>Plain cached greedy decoding of the main model, one token per forward: the reference and the speed baseline.</summary>
-    public static SpeculativeResult Greedy(DeepSeekV3ForCausalLM model, IReadOnlyList<int> prompt, int maxNewTokens, int? eosTokenId = null)
+    public static SpeculativeResult Greedy(CausalLM model, IReadOnlyList<int> prompt, int maxNewTokens, int? eosTokenId = null)
     {
         Check(model, prompt, maxNewTokens);
         var clock = Stopwatch.StartNew();
@@ -127,7 +129,7 @@ public sealed class SpeculativeDecoder
         {
             using var scope = torch.NewDisposeScope();
             using var ids = Ids(input);
-            var logits = model.Forward(ids, cache);                                         // (1, T, V)
+            var logits = model.Logits(ids, cache);                                          // (1, T, V)
             forwards++;
             output.Add(Argmax(logits, -1));
             input = [output[^1]];
@@ -136,21 +138,28 @@ public sealed class SpeculativeDecoder
     }
 
     // MTP over positions 0..P-1 of the prompt: module input at i is (token i+1, main state i); the last one uses the main model's next token.
-    private (Tensor State, Tensor Logits) Catch(Tensor shiftedPrompt, int next, Tensor mainHidden, MlaKvCache mtpCache)
+    private (Tensor State, Tensor Logits) Catch(Tensor shiftedPrompt, int next, Tensor mainHidden, KvCache mtpCache)
     {
         using var scope = torch.NewDisposeScope();
         using var nextId = Ids([next]);
         var ids = torch.cat([shiftedPrompt, nextId], 1);                                   // (1, P)
-        var (s, l) = _model.MtpForward(0, ids, mainHidden, mtpCache);                      // (1, P, D), (1, P, V)
+        var (s, l) = _mtp.MtpForward(0, ids, mainHidden, mtpCache);                        // (1, P, D), (1, P, V)
         return (s.MoveToOuterDisposeScope(), l.MoveToOuterDisposeScope());
     }
 
-    private static void Check(DeepSeekV3ForCausalLM model, IReadOnlyList<int> prompt, int maxNewTokens)
+    private static void Check(CausalLM model, IReadOnlyList<int> prompt, int maxNewTokens)
     {
         if (prompt.Count == 0) throw new GenerationException("the prompt is empty; speculative decoding needs at least one token");
         if (maxNewTokens < 1) throw new GenerationException($"max_new_tokens must be at least 1, got {maxNewTokens}");
         if (prompt.Count + maxNewTokens > model.MaxSequenceLength)
             throw new GenerationException($"prompt ({prompt.Count}) + max_new_tokens ({maxNewTokens}) exceed the model's {model.MaxSequenceLength} positions");
+    }
+
+    /// <summary>Main-model forward after the cached tokens: the residual stream (1, T, D) the MTP module starts from, and logits (1, T, V).</summary>
+    private (Tensor Hidden, Tensor Logits) MainForward(Tensor ids, KvCache cache)
+    {
+        using var output = _model.call(new CausalLMInput(ids) { Cache = cache, OutputHiddenStates = true });
+        return (output.ResidualState!.alias(), output.TakeLogits());
     }
 
     private static Tensor Ids(IReadOnlyList<int> tokens) => torch.tensor(tokens.Select(t => (long)t).ToArray(), [1, tokens.Count]);   // (1, T)

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpSeek.Models.Common;
-using SharpSeek.Models.DeepSeek;
-using SharpSeek.Models.Gpt2;
 
 namespace SharpSeek.Models;
 
@@ -15,34 +13,25 @@ public static class ModelFactory
     /// </summary>
     public static string ResolveConfigJson(string arch, string preset, IReadOnlyDictionary<string, JsonNode?>? overrides = null)
     {
-        var node = JsonNode.Parse(ModelPresets.Json(arch, preset)) as JsonObject
+        string alias;
+        try { alias = ModelFamilies.Get(arch).Alias; }
+        catch (ConfigException) { throw new ConfigException($"unknown architecture '{arch}' (supported: {string.Join(", ", ModelFamilies.All.Select(f => f.Alias))})"); }
+        var node = JsonNode.Parse(ModelPresets.Json(alias, preset)) as JsonObject
                    ?? throw new ConfigException($"preset '{preset}' is not a JSON object");
         if (overrides is not null)
             foreach (var (k, v) in overrides) node[k] = v?.DeepClone();
         return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>A new model with random weights (seeded) for <paramref name="configJson"/>.</summary>
-    public static ICausalLM Create(string configJson, int seed = 1337)
+    /// <summary>A new model with random weights (seeded) for <paramref name="configJson"/>, of the family its model_type names.</summary>
+    public static CausalLM Create(string configJson, int seed = 1337)
     {
         TorchSharp.torch.manual_seed(seed);
-        string modelType = JsonNode.Parse(configJson)?["model_type"]?.GetValue<string>() ?? throw new ConfigException("config has no model_type");
-        return modelType switch
-        {
-            "gpt2" => new Gpt2LMHeadModel(Parse<Gpt2Config>(configJson)),
-            "deepseek_v3" => new DeepSeekV3ForCausalLM(Parse<DeepSeekV3Config>(configJson)),
-            _ => throw new ConfigException($"model_type '{modelType}' is not supported (supported: gpt2, deepseek_v3)"),
-        };
-    }
-
-    private static T Parse<T>(string json) where T : class
-    {
-        try { return JsonSerializer.Deserialize<T>(json) ?? throw new ConfigException("empty config"); }
-        catch (JsonException e) { throw new ConfigException($"invalid config ({e.Message})"); }
+        return ModelFamilies.ForConfigJson(configJson).Create(configJson);
     }
 
     /// <summary>Creates <paramref name="outDir"/> (which must not exist or be empty) and saves a new model there.</summary>
-    public static ICausalLM CreateAndSave(string configJson, string outDir, int seed = 1337)
+    public static CausalLM CreateAndSave(string configJson, string outDir, int seed = 1337)
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new SharpSeekException($"{outDir} already exists and is not empty (refusing to overwrite)");

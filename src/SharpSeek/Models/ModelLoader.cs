@@ -1,7 +1,5 @@
 using System.Text.Json;
 using SharpSeek.Models.Common;
-using SharpSeek.Models.DeepSeek;
-using SharpSeek.Models.Gpt2;
 
 namespace SharpSeek.Models;
 
@@ -24,10 +22,13 @@ public static class ModelLoader
         catch (JsonException e) { throw new ConfigException($"{path}: invalid JSON ({e.Message})"); }
     }
 
-    public static ICausalLM Load(string dir) => ReadModelType(dir) switch
+    /// <summary>Loads the model folder <paramref name="dir"/> with the family its config.json's model_type names.</summary>
+    public static CausalLM Load(string dir)
     {
-        "gpt2" => Gpt2LMHeadModel.FromPretrained(dir),
-        "deepseek_v3" => DeepSeekV3ForCausalLM.FromPretrained(dir),
-        var other => throw new ConfigException($"{dir}: model_type '{other}' is not supported (supported: gpt2, deepseek_v3)"),
-    };
+        string modelType = ReadModelType(dir);
+        ModelFamily family;
+        try { family = ModelFamilies.Get(modelType); }
+        catch (ConfigException e) { throw new ConfigException($"{dir}: {e.Message}"); }
+        return family.Load(dir);
+    }
 }

@@ -26,7 +26,7 @@ public static class ModelPresets
         {
             var names = Names(arch);
             throw new ConfigException(names.Count == 0
-                ? $"unknown architecture '{arch}' (supported: gpt2, deepseek)"
+                ? $"unknown architecture '{arch}' (supported: {string.Join(", ", ModelFamilies.All.Select(f => f.Alias))})"
                 : $"unknown {arch} preset '{preset}' (available: {string.Join(", ", names)}, or a path to a .json config)");
         }
         using var r = new StreamReader(s);

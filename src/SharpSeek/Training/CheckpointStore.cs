@@ -62,7 +62,7 @@ public sealed class CheckpointStore
     public string? Latest() => List() is { Count: > 0 } l ? l[^1].Path : null;
 
     /// <summary>Writes a checkpoint atomically, then prunes to the last <paramref name="keepLast"/> plus the best. Returns its folder.</summary>
-    public string Save(nn.Module model, AdamW optimizer, TrainConfig config, TrainerState state, IEnumerable<string> extraFiles, int keepLast)
+    public string Save(CausalLM model, AdamW optimizer, TrainConfig config, TrainerState state, IEnumerable<string> extraFiles, int keepLast)
     {
         Directory.CreateDirectory(OutDir);
         string final = Path.Combine(OutDir, DirName(state.Step));
@@ -71,7 +71,7 @@ public sealed class CheckpointStore
         {
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
-            ((ICausalLM)model).SavePretrained(tmp);
+            model.SavePretrained(tmp);
             foreach (var f in Directory.GetFiles(tmp)) AfterFileWritten?.Invoke(f);
             optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
             Done(Path.Combine(tmp, OptimizerFile));

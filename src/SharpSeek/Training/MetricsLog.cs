@@ -13,7 +13,7 @@ public sealed record MetricsRecord
     [JsonPropertyName("lr")] public double Lr { get; init; }
     [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
     [JsonPropertyName("elapsed")] public double Elapsed { get; init; }
-    /// <summary>Mixture-of-Experts models: max/mean expert load per MoE layer in this step (<see cref="IExpertLoadReport"/>).</summary>
+    /// <summary>Mixture-of-Experts models: max/mean expert load per MoE layer in this step (<see cref="SharpSeek.Models.Common.CausalLM.ExpertLoadImbalance"/>).</summary>
     [JsonPropertyName("moe_max_over_mean")] public double[]? MoeMaxOverMean { get; init; }
 }
 

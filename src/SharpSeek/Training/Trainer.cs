@@ -10,7 +10,7 @@ using SharpSeek.Data;
 namespace SharpSeek.Training;
 
 /// <summary>Builds the model to train: a fresh one (<paramref name="checkpointDir"/> null; honours init_from) or the weights of a checkpoint folder.</summary>
-public delegate nn.Module ModelBuilder(string? checkpointDir);
+public delegate CausalLM ModelBuilder(string? checkpointDir);
 
 /// <summary>Training stopped with a clear reason the user can act on (a diverged loss).</summary>
 public sealed class TrainingException : SharpSeekException
@@ -31,7 +31,7 @@ public sealed record TrainResult(int Step, TrainStopReason Reason, double? BestV
 /// <summary>
 /// The one training loop for pretraining and fine-tuning (nanoGPT's train.py): AdamW with decay/no-decay groups, warmup +
 /// cosine schedule, gradient accumulation and clipping, periodic evaluation, atomic checkpoints with exact resume,
-/// metrics JSONL and a loss plot. Models with their own loss (<see cref="ITrainableLM"/>) plug in unchanged.
+/// metrics JSONL and a loss plot. The loss is <see cref="LanguageModelObjective"/>'s.
 /// </summary>
 public sealed class Trainer
 {
@@ -83,13 +83,13 @@ public sealed class Trainer
         torch.manual_seed(c.Seed);
         _data.Reseed(DataSplit.Train, (ulong)c.Seed);
         var model = _createModel(resumeFrom);
-        if (model is not ICausalLM lm) throw new ArgumentException($"{model.GetType().Name} is not an ICausalLM");
+        var lm = model;
         if (_data.VocabSize > lm.VocabSize)
             throw new ConfigException($"the data uses {_data.VocabSize} token ids but the model's vocabulary has only {lm.VocabSize}");
         if (c.BlockSize > lm.MaxSequenceLength)
             throw new ConfigException($"block_size {c.BlockSize} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
         model.train();
-        using var bf16 = c.Precision == "bf16" ? Bf16Compute.Enable(model) : null;
+        if (c.Precision == "bf16") model.ComputeDType = ScalarType.BFloat16;
 
         var groups = ParamGroups.Assign(model, c.DecayEmbeddings);
         var parameters = groups.All.ToList();
@@ -106,7 +106,6 @@ public sealed class Trainer
         OnLog?.Invoke($"parameters: {groups.Decay.Sum(p => p.Param.numel()):N0} with weight decay, {groups.NoDecay.Sum(p => p.Param.numel()):N0} without; " +
                       $"{c.TokensPerStep:N0} tokens per step, precision {c.Precision}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
 
-        var trainable = model as ITrainableLM;
         int startStep = state.Step, step = startStep;
         var clock = Stopwatch.StartNew();
         TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + clock.Elapsed;
@@ -158,7 +157,7 @@ public sealed class Trainer
             {
                 using var scope = NewDisposeScope();
                 var (x, y) = _data.SampleBatch(DataSplit.Train, c.BatchSize, c.BlockSize);
-                var loss = LanguageModelLoss.Compute(model, x, y);
+                var loss = LanguageModelObjective.Loss(model, x, y);
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingException($"the training loss became {value} at step {step + 1}; training stopped. " +
@@ -169,7 +168,7 @@ public sealed class Trainer
             if (c.GradClip > 0) nn.utils.clip_grad_norm_(parameters, c.GradClip);
             optimizer.step();
             optimizer.zero_grad();
-            trainable?.AfterOptimizerStep();
+            model.AfterOptimizerStep();
             step++;
 
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
@@ -186,7 +185,7 @@ public sealed class Trainer
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {
                 metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
-                                                   MoeMaxOverMean = (model as IExpertLoadReport)?.ExpertLoadImbalance.ToArray() });
+                                                   MoeMaxOverMean = model.ExpertLoadImbalance is { Count: > 0 } load ? load.ToArray() : null });
                 windowSeconds = 0; windowTokens = 0;
             }
         }

@@ -1,5 +1,5 @@
-using SharpSeek.Generation;
 using SharpSeek.Models.Common;
+using SharpSeek.Generation;
 
 namespace SharpSeek.Tests.Generation;
 
@@ -85,11 +85,11 @@ public class BeamSearchTests
         Assert.True(beam.Score >= SumLogProb(model, "Hello", greedy.TokenIds) / 6 - 1e-5);
     }
 
-    private static double SumLogProb(ICausalLM model, string prompt, IReadOnlyList<int> generated)
+    private static double SumLogProb(CausalLM model, string prompt, IReadOnlyList<int> generated)
     {
         var ids = Bytes.Encode(prompt).Concat(generated).Select(i => (long)i).ToArray();
         using var _ = TorchSharp.torch.no_grad();
-        var logp = model.Forward(TorchSharp.torch.tensor(ids).view(1, -1)).log_softmax(-1);
+        var logp = model.Logits(TorchSharp.torch.tensor(ids).view(1, -1)).log_softmax(-1);
         double sum = 0;
         int p = Bytes.Encode(prompt).Count;
         for (int t = p; t < ids.Length; t++) sum += logp[0, t - 1, ids[t]].item<float>();

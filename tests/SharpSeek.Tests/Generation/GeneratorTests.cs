@@ -25,11 +25,11 @@ public class GeneratorTests
         var ids = torch.randint(0, 256, [2, 10], dtype: ScalarType.Int64);
         var mask = torch.ones(2, 10, dtype: ScalarType.Int64);
         mask[1, TensorIndex.Slice(0, 3)] = torch.tensor(0L);                    // row 1: three pad columns
-        var full = model.Forward(ids, null, mask);                                 // (2, 10, V)
+        var full = model.Logits(ids, null, mask);                                 // (2, 10, V)
 
         using var cache = model.CreateKvCache(2, 10);
-        var parts = new List<Tensor> { model.Forward(ids.narrow(1, 0, 6), cache, mask.narrow(1, 0, 6)) };
-        for (int t = 6; t < 10; t++) parts.Add(model.Forward(ids.narrow(1, t, 1), cache, mask.narrow(1, 0, t + 1)));
+        var parts = new List<Tensor> { model.Logits(ids.narrow(1, 0, 6), cache, mask.narrow(1, 0, 6)) };
+        for (int t = 6; t < 10; t++) parts.Add(model.Logits(ids.narrow(1, t, 1), cache, mask.narrow(1, 0, t + 1)));
         var cached = torch.cat(parts, 1);
 
         Assert.True(cached[0].allclose(full[0], rtol: 0, atol: 1e-4));
@@ -214,7 +214,7 @@ public class GeneratorTests
     {
         var model = (TorchSharp.torch.nn.Module)TestModels.Create(family);
         model.train();
-        new Generator((ICausalLM)model, Bytes).Generate(["a"], Greedy(3));
+        new Generator((CausalLM)model, Bytes).Generate(["a"], Greedy(3));
         Assert.True(model.training);
     }
 }

@@ -7,7 +7,7 @@ namespace SharpSeek.Tests.Generation;
 
 public class SlidingWindowTests
 {
-    private static ICausalLM Model(string family) => TestModels.Create(family, positions: 16, seed: 11);
+    private static CausalLM Model(string family) => TestModels.Create(family, positions: 16, seed: 11);
 
     [Theory, InlineData(TestModels.Gpt2), InlineData(TestModels.DeepSeek)]
     public void Generate_PastContextWithSlidingWindow_ProducesAllTokensAndStartsLikePlainGreedy(string family)

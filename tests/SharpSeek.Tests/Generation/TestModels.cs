@@ -32,10 +32,10 @@ internal static class TestModels
     /// 2 heads, C = 32) or "deepseek" (DeepSeek-V3: MLA with compressed queries, layer 0 dense, layer 1 MoE with 4 routed
     /// experts top-2 in 2 groups + 1 shared, no MTP; configs/deepseek-tiny.json shrunk). Init std 0.2 keeps greedy free of near-ties.
     /// </summary>
-    public static ICausalLM Create(string family, int vocabSize = 256, int positions = 64, long seed = 7)
+    public static CausalLM Create(string family, int vocabSize = 256, int positions = 64, long seed = 7)
     {
         torch.manual_seed(seed);
-        nn.Module model = family switch
+        CausalLM model = family switch
         {
             Gpt2 => new Gpt2LMHeadModel(new Gpt2Config
             {
@@ -52,18 +52,21 @@ internal static class TestModels
             _ => throw new ArgumentException($"unknown model family '{family}'", nameof(family)),
         };
         model.eval();
-        return (ICausalLM)model;
+        return model;
     }
 }
 
 /// <summary>Test model whose next-token log-probabilities depend only on the last token: logits[t] = table[ids[t]].</summary>
-internal sealed class BigramCausalLM(float[,] table) : ICausalLM
+internal sealed class BigramCausalLM(float[,] table) : CausalLM(nameof(BigramCausalLM))
 {
     private readonly Tensor _table = torch.tensor(table).DetachFromDisposeScope();   // (V, V)
 
-    public int VocabSize => table.GetLength(0);
-    public int MaxSequenceLength => 64;
-    public Device Device => CPU;
+    public override int VocabSize => table.GetLength(0);
+    public override int HiddenSize => table.GetLength(0);
+    public override int MaxSequenceLength => 64;
+    public override string ModelType => "bigram";
+    public override Device Device => CPU;
+    public override Projection OutputHead => throw new NotSupportedException();
 
     /// <summary>A table where each row is log of the given probabilities (missing entries get a tiny probability).</summary>
     public static BigramCausalLM FromProbabilities(int vocab, params (int From, int To, double P)[] entries)
@@ -74,15 +77,17 @@ internal sealed class BigramCausalLM(float[,] table) : ICausalLM
         return new BigramCausalLM(t);
     }
 
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
-        if (cache is CountingCache c) c.Advance((int)inputIds.shape[1]);
-        return _table.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], -1);   // (B, T, V)
+        var inputIds = input.InputIds;
+        if (input.Cache is CountingCache c) c.Advance((int)inputIds.shape[1]);
+        var logits = _table.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], -1);   // (B, T, V)
+        return new CausalLMOutput(logits) { LastHiddenState = logits.alias() };
     }
 
-    public KvCache CreateKvCache(int batchSize, int capacity) => new CountingCache(batchSize, capacity);
+    public override KvCache CreateKvCache(int batchSize, int capacity) => new CountingCache(batchSize, capacity);
 
-    public void SavePretrained(string directory) => throw new NotSupportedException();
+    public override void SavePretrained(string directory) => throw new NotSupportedException();
 
     private sealed class CountingCache(int batch, int capacity) : KvCache
     {

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -42,12 +43,12 @@ public class DecodeGemvTests
         model.eval();
         using var _ = torch.no_grad();
         var ids = torch.randint(0, Gpt2CheckpointTests.Tiny.VocabSize, [1, 6]);
-        var full = model.Forward(ids);                                         // (1, 6, V)
+        var full = model.Logits(ids);                                         // (1, 6, V)
         using var cache = model.CreateKvCache(1, 8);
-        model.Forward(ids.narrow(1, 0, 3), cache);
+        model.Logits(ids.narrow(1, 0, 3), cache);
         for (int t = 3; t < 6; t++)
         {
-            var step = model.Forward(ids.narrow(1, t, 1), cache);              // (1, 1, V): the one-row path
+            var step = model.Logits(ids.narrow(1, t, 1), cache);              // (1, 1, V): the one-row path
             Assert.True(step.select(1, 0).allclose(full.select(1, t), rtol: 1e-4, atol: 1e-5));
         }
     }

@@ -16,7 +16,7 @@ public class EvaluatorMainHeadTests
     public void EstimateLoss_DeepSeekWithMtp_ReportsMainHeadCrossEntropyOnly()
     {
         string json = ModelFactory.ResolveConfigJson("deepseek", "tiny", new Dictionary<string, System.Text.Json.Nodes.JsonNode?> { ["vocab_size"] = 64 });
-        var model = (nn.Module)ModelFactory.Create(json, seed: 2);
+        var model = ModelFactory.Create(json, seed: 2);
         var tokens = Enumerable.Range(0, 400).Select(i => (i * 7 + i / 5) % 64).ToArray();
         var data = new TokenArrayBatchSource(tokens, tokens, 64, seed: 3);
         var eval = Evaluator.EstimateLoss(model, data, DataSplit.Val, iters: 2, batchSize: 2, blockSize: 16, seed: 3);
@@ -31,9 +31,9 @@ public class EvaluatorMainHeadTests
             for (int i = 0; i < 2; i++)
             {
                 var (x, y) = data.SampleBatch(DataSplit.Val, 2, 16);
-                var logits = ((ICausalLM)model).Forward(x);
+                var logits = ((CausalLM)model).Logits(x);
                 main += nn.functional.cross_entropy(logits.view(-1, 64), y.view(-1)).item<float>() / 2;
-                objective += LanguageModelLoss.Compute(model, x, y).item<float>() / 2;
+                objective += LanguageModelObjective.Loss(model, x, y).item<float>() / 2;
                 var (ceMain, depths) = DeepSeekObjective.CrossEntropiesByHand(deepSeek, x, y);
                 byHand += (ceMain + deepSeek.Config.MtpLossWeight / depths.Length * depths.Sum()) / 2;
             }

@@ -26,10 +26,16 @@ public class Gpt2TrainingReferenceTests(ITestOutputHelper output)
     // ---- every model call goes through these (the one place to change when the model contract changes) ----
 
     /// <summary>The training objective the Trainer uses: mean cross-entropy over targets that are not −100.</summary>
-    private static Tensor Loss(Gpt2LMHeadModel model, Tensor ids, Tensor targets) => LanguageModelLoss.Compute(model, ids, targets);
+    private static Tensor Loss(Gpt2LMHeadModel model, Tensor ids, Tensor targets) => LanguageModelObjective.Loss(model, ids, targets);
 
     /// <summary>Mixed precision as <c>precision: bf16</c> trains: bf16 matmuls, float32 master weights; dispose to undo.</summary>
-    private static IDisposable EnableBf16(Gpt2LMHeadModel model) => Bf16Compute.Enable(model);
+    private static IDisposable EnableBf16(Gpt2LMHeadModel model)
+    {
+        model.ComputeDType = ScalarType.BFloat16;
+        return new Restore(() => model.ComputeDType = ScalarType.Float32);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable { public void Dispose() => undo(); }
 
     // ---- the fixture ----
 

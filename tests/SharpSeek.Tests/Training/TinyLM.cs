@@ -8,20 +8,23 @@ using static TorchSharp.torch;
 namespace SharpSeek.Tests.Training;
 
 /// <summary>A two-layer test language model (embedding, LayerNorm, MLP, dropout, LM head) standing in for GPT-2 in trainer tests.</summary>
-public sealed class TinyLM : nn.Module<Tensor, Tensor>, ICausalLM
+public sealed class TinyLM : CausalLM
 {
     [TorchSharp.Utils.ComponentName(Name = "wte")] private readonly Embedding _wte;
     [TorchSharp.Utils.ComponentName(Name = "wpe")] private readonly Embedding _wpe;
     [TorchSharp.Utils.ComponentName(Name = "ln")] private readonly LayerNorm _ln;
-    [TorchSharp.Utils.ComponentName(Name = "fc")] private readonly Linear _fc;
-    [TorchSharp.Utils.ComponentName(Name = "proj")] private readonly Linear _proj;
-    [TorchSharp.Utils.ComponentName(Name = "lm_head")] private readonly Linear _head;
+    [TorchSharp.Utils.ComponentName(Name = "fc")] private readonly Projection _fc;
+    [TorchSharp.Utils.ComponentName(Name = "proj")] private readonly Projection _proj;
+    [TorchSharp.Utils.ComponentName(Name = "lm_head")] private readonly Projection _head;
     private readonly Dropout _drop;
 
-    public int VocabSize { get; }
+    public override int VocabSize { get; }
     public int Width { get; }
-    public int MaxSequenceLength => 64;
-    public Device Device => CPU;
+    public override int HiddenSize => Width;
+    public override int MaxSequenceLength => 64;
+    public override string ModelType => "tiny";
+    public override Device Device => CPU;
+    public override Projection OutputHead => _head;
 
     /// <summary>When set, every forward returns NaN logits (to test divergence handling).</summary>
     public bool Poisoned { get; set; }
@@ -32,29 +35,28 @@ public sealed class TinyLM : nn.Module<Tensor, Tensor>, ICausalLM
         _wte = nn.Embedding(vocab, width);
         _wpe = nn.Embedding(MaxSequenceLength, width);
         _ln = nn.LayerNorm(width);
-        _fc = nn.Linear(width, 4 * width);
-        _proj = nn.Linear(4 * width, width);
-        _head = nn.Linear(width, vocab);
+        _fc = new Projection(width, 4 * width);
+        _proj = new Projection(4 * width, width);
+        _head = new Projection(width, vocab);
         _drop = nn.Dropout(dropout);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor ids)                        // ids: (B, T)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
         using var scope = NewDisposeScope();
+        var ids = input.InputIds;                                      // (B, T)
         var pos = arange(ids.shape[1], dtype: ScalarType.Int64);
         var x = _drop.call(_wte.call(ids) + _wpe.call(pos));         // (B, T, C)
-        x = x + _proj.call(nn.functional.gelu(_fc.call(_ln.call(x))));
-        var logits = _head.call(x);                                    // (B, T, V)
-        if (Poisoned) logits = logits * float.NaN;
-        return logits.MoveToOuterDisposeScope();
+        x = x + _proj.call(nn.functional.gelu(_fc.call(_ln.call(x)))).to(x.dtype);
+        if (Poisoned) x = x * float.NaN;
+        var logits = input.ComputeLogits ? _head.call(x).to(x.dtype).MoveToOuterDisposeScope() : null;   // (B, T, V)
+        return new CausalLMOutput(logits) { LastHiddenState = x.MoveToOuterDisposeScope() };
     }
 
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null) => call(inputIds);
+    public override KvCache CreateKvCache(int batchSize, int capacity) => throw new NotSupportedException();
 
-    public KvCache CreateKvCache(int batchSize, int capacity) => throw new NotSupportedException();
-
-    public void SavePretrained(string directory)
+    public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "config.json"), JsonSerializer.Serialize(new { model_type = "tiny", vocab_size = VocabSize, width = Width }));

@@ -29,8 +29,10 @@ public sealed class DeepSeekDecoderLayer : nn.Module<Tensor, MlaContext, Tensor>
     public override Tensor forward(Tensor h, MlaContext ctx)                          // h: (B, T, D)
     {
         using var scope = torch.NewDisposeScope();
-        h = h + _attn.call(_inputNorm.call(h), ctx);                                    // (B, T, D)
-        h = h + _mlp.call(_postNorm.call(h));                                           // (B, T, D)
+        h = h + _attn.call(_inputNorm.call(h), ctx).to(h.dtype);                        // (B, T, D) float32 residual stream
+        var x = _postNorm.call(h);                                                      // (B, T, D)
+        var y = _mlp is DeepSeekMoe moe ? moe.Forward(x, ctx.AuxiliaryLosses) : _mlp.call(x);
+        h = h + y.to(h.dtype);                                                          // (B, T, D)
         return h.MoveToOuterDisposeScope();
     }
 }

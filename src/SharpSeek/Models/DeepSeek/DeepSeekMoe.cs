@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
+using SharpSeek.Models.Common;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Models.DeepSeek;
@@ -18,7 +19,6 @@ public sealed class DeepSeekMoe : nn.Module<Tensor, Tensor>
     private readonly int _nExperts, _topk;
     private readonly double _auxAlpha;
     private readonly long[] _stepCounts;
-    private readonly List<Tensor> _pendingBalanceLoss = new();
 
     public DeepSeekMoe(DeepSeekV3Config c) : base(nameof(DeepSeekMoe))
     {
@@ -44,14 +44,15 @@ public sealed class DeepSeekMoe : nn.Module<Tensor, Tensor>
     /// <summary>Returns the per-expert token counts gathered in training mode since the last call and resets them.</summary>
     public long[] TakeLoadCounts() { var c = PeekLoadCounts(); Array.Clear(_stepCounts); return c; }
 
-    /// <summary>The sequence-wise balance loss (α·Σ f_i P_i) of the last training forward, if any; the caller owns it.</summary>
-    public List<Tensor> TakeBalanceLosses() { var l = _pendingBalanceLoss.ToList(); _pendingBalanceLoss.Clear(); return l; }
+    public override Tensor forward(Tensor x) => Forward(x, null);
 
-    public override Tensor forward(Tensor x)                                                 // x: (B, T, D)
+    /// <summary>
+    /// x (B, T, D) → (B, T, D). In training with α &gt; 0 the sequence-wise balance loss (<see cref="BalanceLoss"/>) is added
+    /// to <paramref name="auxiliaryLosses"/> (detached from every dispose scope), which the model returns in its output.
+    /// </summary>
+    public Tensor Forward(Tensor x, List<Tensor>? auxiliaryLosses)
     {
         using var scope = torch.NewDisposeScope();
-        foreach (var stale in _pendingBalanceLoss) stale.Dispose();                       // one pending loss per layer: the latest forward's
-        _pendingBalanceLoss.Clear();
         long b = x.shape[0], t = x.shape[1], d = x.shape[2];
         var flat = x.reshape(-1, d);                                                          // (N, D)
         var scores = _gate.Scores(flat);                                                      // (N, E)
@@ -79,7 +80,8 @@ public sealed class DeepSeekMoe : nn.Module<Tensor, Tensor>
         if (training)
         {
             for (int e = 0; e < _nExperts; e++) _stepCounts[e] += counts[e];
-            if (_auxAlpha > 0) _pendingBalanceLoss.Add(BalanceLoss(scores.view(b, t, -1), indices.view(b, t, -1)).DetachFromDisposeScope());
+            if (_auxAlpha > 0 && auxiliaryLosses is not null)
+                auxiliaryLosses.Add(BalanceLoss(scores.view(b, t, -1), indices.view(b, t, -1)).DetachFromDisposeScope());   // the model adopts it
         }
         if (RecordRouting)
         {

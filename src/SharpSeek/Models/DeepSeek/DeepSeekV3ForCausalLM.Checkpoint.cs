@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using SharpSeek.Checkpoints;
+using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,46 +28,83 @@ public sealed partial class DeepSeekV3ForCausalLM
 
     private void LoadFrom(CheckpointFolder folder)
     {
-        var expected = state_dict();
-        var missing = expected.Keys.Where(k => !folder.Contains(k)).ToList();
-        if (missing.Count > 0)
-            throw new CheckpointException($"{folder.Directory}: checkpoint lacks {missing.Count} tensor(s) the config implies, e.g. '{string.Join("', '", missing.Take(3))}'");
-        var unexpected = folder.Names.Where(n => !expected.ContainsKey(n) && !IsIgnorable(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
-        if (unexpected.Count > 0)
-            throw new CheckpointException($"{folder.Directory}: checkpoint has {unexpected.Count} tensor(s) the config does not use, e.g. '{string.Join("', '", unexpected.Take(3))}' (check num_hidden_layers, n_routed_experts, q_lora_rank, num_nextn_predict_layers)");
-        foreach (var (name, target) in expected)
-        {
-            var info = folder.Info(name);
-            if (!info.Shape.SequenceEqual(target.shape))
-                throw new CheckpointException($"{folder.Directory}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}] but config.json implies [{string.Join(", ", target.shape)}] (check hidden_size, head dims, ranks and expert sizes)");
-            if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
-                throw new CheckpointException($"{folder.Directory}: tensor '{name}' has dtype {info.DType}; expected a floating-point type");
-        }
+        Validate(Config, folder);
         using var _ = torch.no_grad();
-        foreach (var (name, target) in expected)
+        foreach (var (name, target) in HuggingFaceStateDict())
         {
             using var loaded = folder.Load(name);
             target.copy_(loaded.to(target.dtype, target.device));
         }
     }
 
+    /// <summary>Checks the checkpoint's headers against <paramref name="config"/> (no weights read); <see cref="CheckpointException"/> at the first problem.</summary>
+    public static void Validate(DeepSeekV3Config config, CheckpointFolder folder) =>
+        Layout(config).Validate(folder, aggregate: true,
+            unusedHint: "(check num_hidden_layers, n_routed_experts, q_lora_rank, num_nextn_predict_layers)",
+            shapeHint: "(check hidden_size, head dims, ranks and expert sizes)");
+
+    /// <summary>Tensors (HF names and shapes, state-dict order) that <paramref name="c"/> implies, MTP modules included.</summary>
+    public static CheckpointLayout Layout(DeepSeekV3Config c)
+    {
+        long d = c.HiddenSize, h = c.NumAttentionHeads, qOut = h * c.QkHeadDim;
+        var expected = new List<(string, long[])> { ("model.embed_tokens.weight", [c.VocabSize, d]) };
+        void Mlp(string p, long inner) => expected.AddRange([(p + "gate_proj.weight", [inner, d]), (p + "up_proj.weight", [inner, d]), (p + "down_proj.weight", [d, inner])]);
+        for (int i = 0; i < c.NumHiddenLayers + c.NumNextnPredictLayers; i++)
+        {
+            string p = $"model.layers.{i}.";
+            expected.Add((p + "input_layernorm.weight", [d]));
+            if (c.QRank > 0)
+                expected.AddRange([(p + "self_attn.q_a_proj.weight", [c.QRank, d]), (p + "self_attn.q_a_layernorm.weight", [c.QRank]), (p + "self_attn.q_b_proj.weight", [qOut, c.QRank])]);
+            else expected.Add((p + "self_attn.q_proj.weight", [qOut, d]));
+            expected.AddRange([
+                (p + "self_attn.kv_a_proj_with_mqa.weight", [c.KvLoraRank + c.QkRopeHeadDim, d]),
+                (p + "self_attn.kv_a_layernorm.weight", [c.KvLoraRank]),
+                (p + "self_attn.kv_b_proj.weight", [h * (c.QkNopeHeadDim + c.VHeadDim), c.KvLoraRank]),
+                (p + "self_attn.o_proj.weight", [d, h * c.VHeadDim]),
+                (p + "post_attention_layernorm.weight", [d])]);
+            if (c.IsMoeLayer(i))
+            {
+                expected.AddRange([(p + "mlp.gate.weight", [c.NRoutedExperts, d]), (p + "mlp.gate.e_score_correction_bias", [c.NRoutedExperts])]);
+                for (int e = 0; e < c.NRoutedExperts; e++) Mlp($"{p}mlp.experts.{e}.", c.MoeIntermediateSize);
+                if (c.NSharedExperts > 0) Mlp(p + "mlp.shared_experts.", (long)c.MoeIntermediateSize * c.NSharedExperts);
+            }
+            else Mlp(p + "mlp.", c.IntermediateSize);
+            if (i >= c.NumHiddenLayers)
+                expected.AddRange([(p + "enorm.weight", [d]), (p + "hnorm.weight", [d]), (p + "eh_proj.weight", [d, 2 * d]), (p + "shared_head.norm.weight", [d])]);
+        }
+        expected.AddRange([("model.norm.weight", [d]), ("lm_head.weight", [c.VocabSize, d])]);
+        return new CheckpointLayout(expected, name => IsIgnorable(c, name));
+    }
+
+    /// <summary>
+    /// The state dict under Hugging Face names: without the second paths TorchSharp registers for each MTP module's private
+    /// fields (<c>model.layers.{N+k}._block.…</c>, <c>._enorm.…</c>: the same tensors as <c>model.layers.{N+k}.…</c>).
+    /// </summary>
+    public Dictionary<string, Tensor> HuggingFaceStateDict() =>
+        state_dict().Where(kv => !MtpBlockAlias().IsMatch(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+
     /// <summary>Names HF checkpoints may carry that hold no weights of their own: rotary caches, MTP copies of shared tensors.</summary>
-    private bool IsIgnorable(string name)
+    private static bool IsIgnorable(DeepSeekV3Config c, string name)
     {
         if (name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)) return true;
+        if (MtpBlockAlias().Match(name) is { Success: true } alias)                        // older SharpSeek checkpoints saved these duplicates
+            return int.Parse(alias.Groups[1].Value) >= c.NumHiddenLayers && int.Parse(alias.Groups[1].Value) < c.NumHiddenLayers + c.NumNextnPredictLayers;
         var m = SharedCopy().Match(name);
-        return m.Success && int.Parse(m.Groups[1].Value) >= Config.NumHiddenLayers
-            && int.Parse(m.Groups[1].Value) < Config.NumHiddenLayers + Config.NumNextnPredictLayers;
+        return m.Success && int.Parse(m.Groups[1].Value) >= c.NumHiddenLayers
+            && int.Parse(m.Groups[1].Value) < c.NumHiddenLayers + c.NumNextnPredictLayers;
     }
 
     [GeneratedRegex(@"^model\.layers\.(\d+)\.(embed_tokens\.weight|shared_head\.head\.weight)$")]
     private static partial Regex SharedCopy();
 
+    [GeneratedRegex(@"^model\.layers\.(\d+)\._")]
+    private static partial Regex MtpBlockAlias();
+
     /// <summary>Writes config.json and model.safetensors (float32, HF names), each via a temporary file and rename.</summary>
-    public void SavePretrained(string directory)
+    public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
-        var tensors = state_dict();
+        var tensors = HuggingFaceStateDict();
         SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         Config.Save(Path.Combine(directory, ConfigFile));
     }

@@ -1,10 +1,7 @@
 using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Utils;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
-using SharpSeek.Training.Objectives;
-using SharpSeek.Training;
 
 namespace SharpSeek.Models.DeepSeek;
 
@@ -12,10 +9,10 @@ namespace SharpSeek.Models.DeepSeek;
 /// DeepSeek-V3 causal language model (DeepSeek-AI 2024, arXiv:2412.19437): MLA + DeepSeekMoE decoder, untied lm_head,
 /// optional multi-token-prediction modules used for training. State-dict names equal the Hugging Face ones.
 /// </summary>
-public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, ICausalLM, ITrainableLM
+public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredictor
 {
     [ComponentName(Name = "model")] private readonly DeepSeekV3Model _model;
-    [ComponentName(Name = "lm_head")] private readonly Linear _lmHead;   // (V, D)
+    [ComponentName(Name = "lm_head")] private readonly Projection _lmHead;   // (V, D)
     private AttentionImpl _impl = AttentionImpl.Naive;
 
     public DeepSeekV3Config Config { get; }
@@ -26,15 +23,17 @@ public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, I
         config.Validate();
         Config = config;
         _model = new DeepSeekV3Model(config);
-        _lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        _lmHead = new Projection(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
         InitWeights();
     }
 
     public DeepSeekV3Model Model => _model;
-    public int VocabSize => Config.VocabSize;
-    public int MaxSequenceLength => Config.MaxPositionEmbeddings;
-    public Device Device => _lmHead.weight!.device;
+    public override int VocabSize => Config.VocabSize;
+    public override int HiddenSize => Config.HiddenSize;
+    public override int MaxSequenceLength => Config.MaxPositionEmbeddings;
+    public override string ModelType => "deepseek_v3";
+    public override Projection OutputHead => _lmHead;
 
     /// <summary>Naive or absorbed MLA in every attention layer (same weights, same cache).</summary>
     public AttentionImpl AttentionImpl
@@ -62,74 +61,80 @@ public sealed partial class DeepSeekV3ForCausalLM : nn.Module<Tensor, Tensor>, I
         }
     }
 
-    /// <summary>Logits (B, T, V) of the main head for ids (B, T); positions 0..T-1, no cache. The training entry point.</summary>
-    public override Tensor forward(Tensor ids)
-    {
-        using var scope = torch.NewDisposeScope();
-        var h = _model.Hidden(ids, null, null, null);                                      // (B, T, D)
-        return _lmHead.call(_model.Norm.call(h)).MoveToOuterDisposeScope();                // (B, T, V)
-    }
-
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
-    {
-        if (cache is not null and not MlaKvCache) throw new ArgumentException($"DeepSeek-V3 needs an {nameof(MlaKvCache)}, got {cache.GetType().Name}", nameof(cache));
-        using var scope = torch.NewDisposeScope();
-        var h = _model.Hidden(inputIds, cache as MlaKvCache, attentionMask, null);         // (B, T, D)
-        return _lmHead.call(_model.Norm.call(h)).MoveToOuterDisposeScope();                // (B, T, V)
-    }
-
-    /// <summary>Logits (B, T, V) plus the fixtures' debug tensors and routing in <paramref name="trace"/>.</summary>
-    public Tensor ForwardTraced(Tensor ids, DeepSeekTrace trace)
-    {
-        using var scope = torch.NewDisposeScope();
-        var h = _model.Hidden(ids, null, null, trace);                                     // (B, T, D)
-        return _lmHead.call(_model.Norm.call(h)).MoveToOuterDisposeScope();                // (B, T, V)
-    }
-
-    public KvCache CreateKvCache(int batchSize, int capacity) =>
-        new MlaKvCache(Config.NumHiddenLayers, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.weight!.dtype);
-
     /// <summary>
-    /// Training loss for ids (B, T) and next-token targets (B, T) (entries <see cref="LanguageModelLoss.IgnoreIndex"/> ignored): CE of the main head
-    /// + λ/D·Σ_k CE of MTP depth k (predicting targets shifted by k) + the MoE sequence-wise balance losses (if α > 0).
+    /// Logits (B, T, V) of the main head for ids (B, T) and whatever else <paramref name="input"/> asks for: hidden states,
+    /// attention probabilities, the fixtures' trace (embed_out, block_out.{i}, norm_out, router weights and experts), MTP
+    /// logits of every depth, and in training the MoE balance losses (<see cref="CausalLMOutput.AuxiliaryLosses"/>).
     /// </summary>
-    public Tensor ComputeLoss(Tensor ids, Tensor targets)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
+        if (input.Cache is not null and not MlaKvCache) throw new ArgumentException($"DeepSeek-V3 needs an {nameof(MlaKvCache)}, got {input.Cache.GetType().Name}", nameof(input));
         using var scope = torch.NewDisposeScope();
+        var ids = input.InputIds;
         long b = ids.shape[0], t = ids.shape[1];
-        var h = _model.Hidden(ids, null, null, null);                                      // (B, T, D)
-        var logits = _lmHead.call(_model.Norm.call(h));                                    // (B, T, V)
-        var loss = CrossEntropy(logits, targets);
-        int depth = _model.Mtp.Count;
-        if (depth > 0 && Config.MtpLossWeight > 0)
+        var cache = (MlaKvCache?)input.Cache;
+        var aux = training ? new List<Tensor>() : null;
+        var attentions = input.OutputAttentions ? new List<Tensor>() : null;
+        var ctx = _model.Context(b, t, cache?.Length ?? 0, input.AttentionMask, input.PositionIds, ids.device)
+                  with { Cache = cache, AuxiliaryLosses = aux, Attentions = attentions };
+        var trace = input.OutputTrace ? new ModelTrace() : null;
+        var hidden = input.OutputHiddenStates ? new List<Tensor>() : null;
+        var h = _model.Hidden(ids, ctx, trace, hidden);                                   // (B, T, D) residual stream
+        var normed = _model.Norm.call(h);                                                  // (B, T, D)
+        hidden?.Add(normed);
+        Tensor? logits = null;
+        if (input.ComputeLogits)
         {
-            Tensor? mtpSum = null;
+            var last = input.LogitsToKeep > 0 && input.LogitsToKeep < t ? normed.narrow(1, t - input.LogitsToKeep, input.LogitsToKeep) : normed;
+            logits = _lmHead.call(last).to(normed.dtype);                                  // (B, T, V)
+        }
+        List<Tensor>? mtpLogits = null;
+        if (input.OutputMtp)
+        {
+            if (cache is not null || input.AttentionMask is not null) throw new ArgumentException("multi-token-prediction logits are computed for whole unpadded sequences without a cache", nameof(input));
+            mtpLogits = new List<Tensor>();
             var previous = h;
-            for (int k = 1; k <= depth && k < t; k++)
+            for (int k = 1; k <= _model.Mtp.Count && k < t; k++)
             {
                 long len = t - k;
                 var embedded = _model.EmbedTokens.call(ids.narrow(1, k, len));             // (B, T−k, D) tokens t_{i+k}
-                var ctx = _model.Context(b, len, 0, null, ids.device);
-                previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), ctx);   // (B, T−k, D)
-                var mtpLogits = _lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous));   // (B, T−k, V)
-                var ce = CrossEntropy(mtpLogits, targets.narrow(1, k, len));               // predicts t_{i+k+1}
-                mtpSum = mtpSum is null ? ce : mtpSum + ce;
+                var mtpCtx = _model.Context(b, len, 0, null, null, ids.device) with { AuxiliaryLosses = aux };
+                previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), mtpCtx);   // (B, T−k, D)
+                mtpLogits.Add(_lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous)).to(previous.dtype));   // (B, T−k, V) predicts t_{i+k+1}
             }
-            if (mtpSum is not null) loss = loss + mtpSum * (Config.MtpLossWeight / depth);
         }
-        foreach (var moe in MoeLayers)
-            foreach (var aux in moe.TakeBalanceLosses()) { loss = loss + aux; aux.Dispose(); }
-        return loss.MoveToOuterDisposeScope();
+        var attn = attentions is null ? null : OutputTensors.Adopt(attentions);
+        aux = aux is null ? null : OutputTensors.Adopt(aux);
+        OutputTensors.MoveOut([normed, h, .. logits is null ? Array.Empty<Tensor>() : [logits], .. hidden ?? [], .. attn ?? [], .. aux ?? [], .. mtpLogits ?? []]);
+        return new CausalLMOutput(logits)
+        {
+            LastHiddenState = normed, ResidualState = input.OutputHiddenStates ? h : null, HiddenStates = hidden,
+            Attentions = attn, AuxiliaryLosses = aux ?? [], MtpLogits = mtpLogits, Trace = trace,
+        };
     }
 
-    private static Tensor CrossEntropy(Tensor logits, Tensor targets) =>
-        LanguageModelLoss.CrossEntropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1));   // (B·T, V)
+    /// <summary>Mixed precision in every projection and attention of the main blocks and the MTP modules; norms, router, softmax and residual stream stay float32.</summary>
+    protected override void OnComputeDTypeChanged(ScalarType? dtype)
+    {
+        base.OnComputeDTypeChanged(dtype);
+        _model.ComputeDType = dtype;
+    }
+
+    public override KvCache CreateKvCache(int batchSize, int capacity) =>
+        new MlaKvCache(Config.NumHiddenLayers, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.Weight.dtype);
+
+    public int MtpDepth => _model.Mtp.Count;
+    public double MtpLossWeight => Config.MtpLossWeight;
 
     /// <summary>Per-expert token counts (one array per MoE layer) of the last completed optimizer step, for load statistics.</summary>
     public IReadOnlyList<long[]> LastStepExpertLoads { get; private set; } = [];
 
     /// <summary>After each optimizer step: auxiliary-loss-free bias update with γ = <c>bias_update_speed</c>.</summary>
-    public void AfterOptimizerStep() => LastStepExpertLoads = UpdateRouterBiases(Config.BiasUpdateSpeed);
+    public override void AfterOptimizerStep() => LastStepExpertLoads = UpdateRouterBiases(Config.BiasUpdateSpeed);
+
+    /// <summary>Max/mean expert load per MoE layer (main layers, then MTP modules) of the last optimizer step (DeepSeek-V3 §2.1.2).</summary>
+    public override IReadOnlyList<double> ExpertLoadImbalance =>
+        LastStepExpertLoads.Select(counts => counts.Sum() == 0 ? 1.0 : counts.Max() / counts.Average()).ToList();
 
     /// <summary>
     /// Auxiliary-loss-free balancing after an optimizer step: every MoE layer's bias moves by γ·sign(mean − load) using the

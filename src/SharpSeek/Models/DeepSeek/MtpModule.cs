@@ -1,5 +1,5 @@
 using TorchSharp;
-using TorchSharp.Modules;
+using SharpSeek.Models.Common;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Models.DeepSeek;
@@ -13,7 +13,7 @@ public sealed class MtpModule : nn.Module<Tensor, Tensor, MlaContext, Tensor>
 {
     private readonly DeepSeekRmsNorm _enorm;
     private readonly DeepSeekRmsNorm _hnorm;
-    private readonly Linear _ehProj;                // (D, 2D): embedding half first
+    private readonly Projection _ehProj;                // (D, 2D): embedding half first
     private readonly MtpSharedHead _sharedHead;
     private readonly DeepSeekDecoderLayer _block;
 
@@ -21,7 +21,7 @@ public sealed class MtpModule : nn.Module<Tensor, Tensor, MlaContext, Tensor>
     {
         _enorm = new DeepSeekRmsNorm(c.HiddenSize, c.RmsNormEps);
         _hnorm = new DeepSeekRmsNorm(c.HiddenSize, c.RmsNormEps);
-        _ehProj = nn.Linear(2 * c.HiddenSize, c.HiddenSize, hasBias: false);
+        _ehProj = new Projection(2 * c.HiddenSize, c.HiddenSize, hasBias: false);
         _sharedHead = new MtpSharedHead(c);
         _block = new DeepSeekDecoderLayer(c, moe);
         // The block's children are registered at this level so the keys read model.layers.{N+k}.self_attn..., as released.
@@ -40,7 +40,7 @@ public sealed class MtpModule : nn.Module<Tensor, Tensor, MlaContext, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var joined = torch.cat([_enorm.call(embedded), _hnorm.call(previous)], -1);     // (B, T', 2D)
-        var h = _block.call(_ehProj.call(joined), ctx);                                   // (B, T', D)
+        var h = _block.call(_ehProj.call(joined).to(joined.dtype), ctx);                   // (B, T', D) float32 residual stream
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -1,16 +1,15 @@
+using SharpSeek.Models.Common;
 using TorchSharp;
-using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
-using SharpSeek.Kernels;
 
 namespace SharpSeek.Models.Gpt2;
 
 /// <summary>GPT-2 causal multi-head self-attention with a fused q/k/v projection (Radford et al. 2019; nanoGPT).</summary>
 public sealed class Gpt2Attention : nn.Module
 {
-    [ComponentName(Name = "c_attn")] private readonly Linear _qkv;    // HF key: attn.c_attn (Conv1D [in, out] on disk)
-    [ComponentName(Name = "c_proj")] private readonly Linear _proj;   // HF key: attn.c_proj
+    [ComponentName(Name = "c_attn")] private readonly Projection _qkv;    // HF key: attn.c_attn (Conv1D [in, out] on disk)
+    [ComponentName(Name = "c_proj")] private readonly Projection _proj;   // HF key: attn.c_proj
     private readonly int _nHead, _nEmbd;
     private readonly double _attnDropout, _residDropout;
 
@@ -18,25 +17,26 @@ public sealed class Gpt2Attention : nn.Module
     {
         _nHead = config.NHead; _nEmbd = config.NEmbd;
         _attnDropout = config.AttnPdrop; _residDropout = config.ResidPdrop;
-        _qkv = nn.Linear(config.NEmbd, 3 * config.NEmbd);
-        _proj = nn.Linear(config.NEmbd, config.NEmbd);
+        _qkv = new Projection(config.NEmbd, 3 * config.NEmbd);
+        _proj = new Projection(config.NEmbd, config.NEmbd);
         RegisterComponents();
     }
 
-    /// <summary>Dtype of the projections and of causal attention without a cache in mixed-precision training; null = the weights' own.</summary>
+    /// <summary>Dtype of causal attention without a cache in mixed-precision training (the projections carry their own); null = the weights' own.</summary>
     internal ScalarType? ComputeDType { get; set; }
 
     /// <summary>
     /// x: (B, T, C). <paramref name="mask"/>: null for plain causal attention over the T tokens (or, with a cache and
-    /// T = 1, over every cached token), else a bool (B, 1, T, L+T) mask of allowed keys.
+    /// T = 1, over every cached token), else a bool (1 or B, 1, T, L+T) mask of allowed keys. With
+    /// <paramref name="probabilities"/> the attention probabilities (B, H, T, L+T) are computed explicitly and added to it.
     /// </summary>
-    public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask)
+    public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask, List<Tensor>? probabilities = null)
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
         int hd = _nEmbd / _nHead;
         bool plainCausal = cache is null && mask is null;
-        var qkv = DecodeGemv.Linear(_qkv, x, ComputeDType);                         // (B, T, 3C)
+        var qkv = _qkv.call(x);                         // (B, T, 3C)
         if (!plainCausal) qkv = qkv.to(x.dtype);                                    // a cache or a mask keeps the model's dtype
         var q = qkv.narrow(2, 0, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);          // (B, H, T, d)
         var k = qkv.narrow(2, _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);     // (B, H, T, d)
@@ -45,13 +45,21 @@ public sealed class Gpt2Attention : nn.Module
         if (cache is not null) (k, v) = cache.Append(layer, k, v);                  // (B, H, L+T, d)
         double p = training ? _attnDropout : 0.0;
         Tensor y;
-        if (plainCausal && ComputeDType is not null) y = CausalAttention(q, k, v, p);
+        if (probabilities is not null)
+        {
+            var allowed = mask ?? torch.ones(t, k.shape[2], ScalarType.Bool, x.device).tril(k.shape[2] - t).view(1, 1, t, -1);   // (1, 1, T, L+T)
+            var att = AttentionMasks.Softmax(torch.matmul(q, k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd)), allowed);             // (B, H, T, L+T)
+            probabilities.Add(att.detach().DetachFromDisposeScope());   // the model's forward hands it to its caller's scope
+            if (p > 0) att = nn.functional.dropout(att, p, true);
+            y = torch.matmul(att.to(v.dtype), v);                                                                                // (B, H, T, d)
+        }
+        else if (plainCausal && ComputeDType is not null) y = CausalAttention(q, k, v, p);
         else if (mask is not null) y = nn.functional.scaled_dot_product_attention(q, k, v, mask, p, false);
         else if (!pastTokens) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, t > 1);
         else if (t == 1) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, false);
         else throw new InvalidOperationException("several new tokens after cached ones need an explicit mask");
         y = y.transpose(1, 2).contiguous().view(b, t, _nEmbd);                      // (B, T, C)
-        y = DecodeGemv.Linear(_proj, y, ComputeDType);
+        y = _proj.call(y);
         if (training && _residDropout > 0) y = nn.functional.dropout(y, _residDropout, true);
         y = y.to(x.dtype);
         return y.MoveToOuterDisposeScope();

@@ -22,13 +22,13 @@ public sealed class Gpt2Block : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Dtype of the attention and MLP matmuls in mixed-precision training; null = the weights' own.</summary>
-    internal ScalarType? ComputeDType { set { _attn.ComputeDType = value; _mlp.ComputeDType = value; } }
+    /// <summary>Dtype of causal attention in mixed-precision training; null = the weights' own.</summary>
+    internal ScalarType? ComputeDType { set => _attn.ComputeDType = value; }
 
-    public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask)   // x: (B, T, C)
+    public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask, List<Tensor>? probabilities = null)   // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();
-        x = x + _attn.forward(_ln1.call(x), cache, layer, mask);
+        x = x + _attn.forward(_ln1.call(x), cache, layer, mask, probabilities);
         x = x + _mlp.call(_ln2.call(x));
         return x.MoveToOuterDisposeScope();
     }

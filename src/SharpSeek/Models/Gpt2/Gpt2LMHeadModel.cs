@@ -1,12 +1,8 @@
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
 using TorchSharp;
-using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
-using SharpSeek.Training.Objectives;
-using SharpSeek.Training;
-using SharpSeek.Kernels;
 
 namespace SharpSeek.Models.Gpt2;
 
@@ -14,77 +10,66 @@ namespace SharpSeek.Models.Gpt2;
 /// GPT-2 language model (HF <c>GPT2LMHeadModel</c>; Radford et al. 2019): the trunk plus an output head tied to the
 /// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out].
 /// </summary>
-public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, IComputeDTypeModel, ITrainableLM
+public sealed class Gpt2LMHeadModel : CausalLM
 {
     [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
-    [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;        // only when tie_word_embeddings is false
+    [ComponentName(Name = "lm_head")] private readonly Projection? _lmHead;    // only when tie_word_embeddings is false
+    private readonly Projection _head;                                         // lm_head, or a view of wte (not registered)
 
     public Gpt2Config Config { get; }
-
-    private ScalarType? _headDType;   // dtype of the tied head's matmul in mixed-precision training; null = the weights' own
 
     public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
     {
         config.Validate();
         Config = config;
         _transformer = new Gpt2Model(config);
-        if (!config.TieWordEmbeddings) _lmHead = nn.Linear(config.NEmbd, config.VocabSize, hasBias: false);
+        if (!config.TieWordEmbeddings) _lmHead = new Projection(config.NEmbd, config.VocabSize, hasBias: false);
         RegisterComponents();
+        _head = _lmHead ?? Projection.Tied(() => _transformer.TokenEmbedding);
         InitWeights();
     }
 
-    public int VocabSize => Config.VocabSize;
-    public int MaxSequenceLength => Config.NPositions;
-    public Device Device => _transformer.TokenEmbedding.device;
-
-    /// <summary>ids (B, T) → logits (B, T, V).</summary>
-    public override Tensor forward(Tensor ids) => Forward(ids);
-
-    public Tensor Forward(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null) =>
-        ForwardWithDebug(inputIds, cache, attentionMask, null);
-
-    /// <summary>As <see cref="Forward"/>, also filling <paramref name="debug"/> with embed_out, block_out.{i}, ln_f_out.</summary>
-    public Tensor ForwardWithDebug(Tensor inputIds, KvCache? cache, Tensor? attentionMask, IDictionary<string, Tensor>? debug)
-    {
-        if (cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
-        using var scope = torch.NewDisposeScope();
-        var h = _transformer.forward(inputIds, (Gpt2KvCache?)cache, attentionMask, debug);      // (B, T, C)
-        var logits = _lmHead is null ? TiedHead(h) : DecodeGemv.Linear(_lmHead, h, _headDType).to(h.dtype);   // (B, T, V)
-        return logits.MoveToOuterDisposeScope();
-    }
-
-    private Tensor TiedHead(Tensor h) => _headDType is not { } dt || dt == h.dtype
-        ? DecodeGemv.Linear(h, _transformer.TokenEmbedding)
-        : nn.functional.linear(h.to(dt), _transformer.TokenEmbedding.to(dt)).to(h.dtype);
+    public override int VocabSize => Config.VocabSize;
+    public override int HiddenSize => Config.NEmbd;
+    public override int MaxSequenceLength => Config.NPositions;
+    public override string ModelType => "gpt2";
+    public override Device Device => _transformer.TokenEmbedding.device;
+    public override Projection OutputHead => _head;
 
     /// <summary>
-    /// Training loss: next-token cross-entropy. In mixed precision with the tied head, the head and the loss are fused
-    /// (<see cref="LanguageModelLoss.LinearCrossEntropy"/>) so the (B·T, V) logits never exist in float32.
+    /// Logits (B, T, V) for ids (B, T) and whatever else <paramref name="input"/> asks for; the trace holds the fixtures'
+    /// embed_out, block_out.{i}, ln_f_out.
     /// </summary>
-    public Tensor ComputeLoss(Tensor inputIds, Tensor targets)
+    public override CausalLMOutput forward(CausalLMInput input)
     {
-        if (_lmHead is not null || _headDType is not { } dt || !torch.is_grad_enabled())
-            return LanguageModelLoss.NextTokenCrossEntropy(this, inputIds, targets);
         using var scope = torch.NewDisposeScope();
-        var h = _transformer.forward(inputIds, null, null, null);                         // (B, T, C)
-        var loss = LanguageModelLoss.LinearCrossEntropy(h.view(-1, h.shape[^1]), _transformer.TokenEmbedding, targets.view(-1), dt);   // h as (B·T, C)
-        return loss.MoveToOuterDisposeScope();
+        var trace = input.OutputTrace ? new ModelTrace() : null;
+        var (h, residual, hidden, attentions) = _transformer.forward(input, trace);            // (B, T, C)
+        Tensor? logits = null;
+        if (input.ComputeLogits)
+        {
+            var last = input.LogitsToKeep > 0 && input.LogitsToKeep < h.shape[1] ? h.narrow(1, h.shape[1] - input.LogitsToKeep, input.LogitsToKeep) : h;
+            logits = _head.call(last).to(h.dtype).MoveToOuterDisposeScope();                   // (B, T, V)
+        }
+        OutputTensors.MoveOut([h, residual, .. hidden ?? [], .. attentions ?? []]);
+        return new CausalLMOutput(logits)
+        {
+            LastHiddenState = h, ResidualState = input.OutputHiddenStates ? residual : null,
+            HiddenStates = hidden, Attentions = attentions, Trace = trace,
+        };
     }
-
-    public void AfterOptimizerStep() { }
 
     /// <summary>
-    /// Runs every matmul in <paramref name="dtype"/> (weights stay float32 masters): the blocks' projections and causal
-    /// attention, with activations in <paramref name="dtype"/> from each LayerNorm's output to the residual add, and the
-    /// output head; see <see cref="Bf16Compute"/>.
+    /// Every matmul in <paramref name="dtype"/> (weights stay float32 masters): the blocks' projections and causal
+    /// attention, with activations in it from each LayerNorm's output to the residual add, and the output head.
     /// </summary>
-    public void SetComputeDType(ScalarType dtype)
+    protected override void OnComputeDTypeChanged(ScalarType? dtype)
     {
-        _headDType = dtype == ScalarType.Float32 ? null : dtype;
-        _transformer.ComputeDType = _headDType;
+        base.OnComputeDTypeChanged(dtype);
+        _transformer.ComputeDType = dtype;
     }
 
-    public KvCache CreateKvCache(int batchSize, int capacity) =>
+    public override KvCache CreateKvCache(int batchSize, int capacity) =>
         new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);
 
     /// <summary>GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/√(2·n_layer).</summary>
@@ -121,33 +106,50 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         return model;
     }
 
+    /// <summary>The tensor prefix of a GPT-2 checkpoint: "transformer." (GPT2LMHeadModel) or "" (GPT2Model).</summary>
+    private static string Prefix(CheckpointFolder ckpt) =>
+        ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
+        throw new CheckpointException($"{ckpt.Directory}: no 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint");
+
+    /// <summary>Causal-mask buffers some checkpoints carry (no weights).</summary>
+    internal static bool IsBuffer(string name) => name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias");
+
+    /// <summary>Tensors <paramref name="c"/> implies, in parameter order, as stored: <paramref name="prefix"/> names, Conv1D weights [in, out].</summary>
+    public static CheckpointLayout Layout(Gpt2Config c, string prefix)
+    {
+        long d = c.NEmbd, inner = c.InnerSize;
+        var expected = new List<(string, long[])> { (prefix + "wte.weight", [c.VocabSize, d]), (prefix + "wpe.weight", [c.NPositions, d]) };
+        for (int i = 0; i < c.NLayer; i++)
+        {
+            string h = $"{prefix}h.{i}.";
+            expected.AddRange([
+                (h + "ln_1.weight", [d]), (h + "ln_1.bias", [d]),
+                (h + "attn.c_attn.weight", [d, 3 * d]), (h + "attn.c_attn.bias", [3 * d]),
+                (h + "attn.c_proj.weight", [d, d]), (h + "attn.c_proj.bias", [d]),
+                (h + "ln_2.weight", [d]), (h + "ln_2.bias", [d]),
+                (h + "mlp.c_fc.weight", [d, inner]), (h + "mlp.c_fc.bias", [inner]),
+                (h + "mlp.c_proj.weight", [inner, d]), (h + "mlp.c_proj.bias", [d])]);
+        }
+        expected.AddRange([(prefix + "ln_f.weight", [d]), (prefix + "ln_f.bias", [d])]);
+        if (!c.TieWordEmbeddings) expected.Add(("lm_head.weight", [c.VocabSize, d]));
+        return new CheckpointLayout(expected, name => IsBuffer(name) || (name == "lm_head.weight" && c.TieWordEmbeddings));   // tied: the head is wte
+    }
+
+    /// <summary>Checks the checkpoint's headers against <paramref name="config"/> (no weights read); <see cref="CheckpointException"/> at the first problem.</summary>
+    public static void Validate(Gpt2Config config, CheckpointFolder ckpt) =>
+        Layout(config, Prefix(ckpt)).Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
+
     private void LoadWeights(CheckpointFolder ckpt)
     {
-        string prefix = ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
-            throw new CheckpointException($"{ckpt.Directory}: no 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint");
-        var used = new HashSet<string>(StringComparer.Ordinal);
+        Validate(Config, ckpt);
+        string prefix = Prefix(ckpt);
         using var _ = torch.no_grad();
         foreach (var (name, param) in named_parameters())
         {
             string file = name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
-            if (!ckpt.Contains(file)) throw new CheckpointException($"{ckpt.Directory}: missing tensor '{file}'");
-            var info = ckpt.Info(file);
-            long[] expect = IsConv1D(name) ? [param.shape[1], param.shape[0]] : param.shape;
-            if (!info.Shape.SequenceEqual(expect))
-                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has shape [{string.Join(", ", info.Shape)}], config.json implies [{string.Join(", ", expect)}]");
-            if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
-                throw new CheckpointException($"{ckpt.Directory}: tensor '{file}' has dtype {info.DType}, expected a floating-point type");
             using var t = ckpt.Load(file);
             using var src = IsConv1D(name) ? t.t() : t.alias();
             param.copy_(src);
-            used.Add(file);
-        }
-        foreach (var name in ckpt.Names)
-        {
-            if (used.Contains(name)) continue;
-            if (name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias")) continue;   // causal-mask buffers, not weights
-            if (name == "lm_head.weight" && Config.TieWordEmbeddings) continue;                 // tied: the head is wte
-            throw new CheckpointException($"{ckpt.Directory}: unexpected tensor '{name}' (not part of a GPT-2 model with this config.json)");
         }
     }
 
@@ -160,7 +162,7 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, ICausalLM, ICom
         return result;
     }
 
-    public void SavePretrained(string directory)
+    public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
         var tensors = HuggingFaceStateDict();

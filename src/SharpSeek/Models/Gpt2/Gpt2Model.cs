@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -31,50 +32,43 @@ public sealed class Gpt2Model : nn.Module
     public Parameter TokenEmbedding => _wte.weight!;
 
     /// <summary>
-    /// ids (B, T) → hidden states after ln_f (B, T, C). See <see cref="Common.ICausalLM.Forward"/> for cache and mask.
-    /// <paramref name="debug"/>, if given, receives embed_out, block_out.{i} and ln_f_out.
+    /// The trunk's part of <see cref="Gpt2LMHeadModel"/>'s forward: hidden states after ln_f (B, T, C) for
+    /// <c>input.InputIds</c> (B, T), with the cache, mask and positions of <paramref name="input"/>; fills the optional
+    /// outputs it asks for (hidden states, attention probabilities, trace).
     /// </summary>
-    public Tensor forward(Tensor ids, Gpt2KvCache? cache, Tensor? attentionMask, IDictionary<string, Tensor>? debug = null)
+    internal (Tensor Hidden, Tensor Residual, List<Tensor>? HiddenStates, List<Tensor>? Attentions) forward(CausalLMInput input, ModelTrace? trace)
     {
         using var scope = torch.NewDisposeScope();
+        var ids = input.InputIds;
+        if (input.Cache is not null and not Gpt2KvCache) throw new ArgumentException("GPT-2 needs a Gpt2KvCache (use CreateKvCache)");
+        var cache = (Gpt2KvCache?)input.Cache;
         long b = ids.shape[0], t = ids.shape[1];
         int past = cache?.Length ?? 0;
         if (past + t > _config.NPositions)
             throw new GenerationException($"sequence of {past + t} tokens is longer than the model's context (n_positions = {_config.NPositions})");
 
-        Tensor positions, mask;
-        if (attentionMask is not null)
-        {
-            if (attentionMask.shape[0] != b || attentionMask.shape[1] != past + t)
-                throw new ArgumentException($"attention mask must be (B, past + T) = ({b}, {past + t}), got ({string.Join(", ", attentionMask.shape)})");
-            var real = attentionMask.to(ScalarType.Bool);                                    // (B, L+T)
-            positions = (real.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0).narrow(1, past, t);   // (B, T)
-            mask = CausalMask(t, past, ids.device)                                            // (T, L+T)
-                   .unsqueeze(0).logical_and(real.unsqueeze(1))                                // (B, T, L+T)
-                   .logical_or(torch.eye(t, past + t, ScalarType.Bool, ids.device).roll(past, 1).unsqueeze(0)) // a query always sees itself
-                   .unsqueeze(1);                                                              // (B, 1, T, L+T)
-        }
-        else
-        {
-            positions = torch.arange(past, past + t, ScalarType.Int64, ids.device).unsqueeze(0);     // (1, T)
-            mask = past > 0 && t > 1 ? CausalMask(t, past, ids.device).unsqueeze(0).unsqueeze(0) : null!; // (1, 1, T, L+T)
-        }
+        var (positions, allowed) = AttentionMasks.Build(b, t, past, input.AttentionMask, input.PositionIds, ids.device);   // (1|B, T), (1|B, 1, T, L+T)
+        // Without padding, SDPA's own causal mask serves a prefill and a one-token step; only several new tokens after cached ones need it.
+        Tensor? mask = input.AttentionMask is not null || (past > 0 && t > 1) ? allowed : null;
 
         var x = _wte.call(ids) + _wpe.call(positions);                                         // (B, T, C)
         if (training && _config.EmbdPdrop > 0) x = nn.functional.dropout(x, _config.EmbdPdrop, true);
-        debug?.Add("embed_out", x.detach().clone().DetachFromDisposeScope());
+        trace?.Add("embed_out", x);
+        var hidden = input.OutputHiddenStates ? new List<Tensor> { x } : null;
+        var probabilities = input.OutputAttentions ? new List<Tensor>() : null;
         for (int i = 0; i < _blocks.Count; i++)
         {
-            x = _blocks[i].forward(x, cache, i, mask);                                           // (B, T, C)
-            debug?.Add($"block_out.{i}", x.detach().clone().DetachFromDisposeScope());
+            x = _blocks[i].forward(x, cache, i, mask, probabilities);                             // (B, T, C)
+            trace?.Add($"block_out.{i}", x);
+            if (i < _blocks.Count - 1) hidden?.Add(x);
         }
         cache?.Advance((int)t);
+        var residual = x;
         x = _lnF.call(x);
-        debug?.Add("ln_f_out", x.detach().clone().DetachFromDisposeScope());
-        return x.MoveToOuterDisposeScope();
+        trace?.Add("ln_f_out", x);
+        hidden?.Add(x);
+        var attentions = probabilities is null ? null : OutputTensors.Adopt(probabilities);
+        OutputTensors.MoveOut([x, residual, .. hidden ?? [], .. attentions ?? []]);
+        return (x, residual, hidden, attentions);
     }
-
-    /// <summary>Bool (T, L+T): query i (at position L+i) may attend key j when j ≤ L+i.</summary>
-    private static Tensor CausalMask(long t, int past, Device device) =>
-        torch.ones(t, past + t, ScalarType.Bool, device).tril(past);
 }

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
@@ -31,10 +32,10 @@ public sealed class DeepSeekCheckpointTests : IDisposable
         model.eval();
         using var ids = torch.randint(0, 512, new long[] { 2, 9 });
         using var _ = torch.no_grad();
-        using var before = model.forward(ids);
+        using var before = model.Logits(ids);
         model.SavePretrained(_dir.FullName);
         using var loaded = DeepSeekV3ForCausalLM.FromPretrained(_dir.FullName);
-        using var after = loaded.forward(ids);
+        using var after = loaded.Logits(ids);
         Assert.True(before.eq(after).all().item<bool>(), "logits changed after a save/load round trip");
         Assert.Equal(model.Config, loaded.Config with { Architectures = model.Config.Architectures });
     }

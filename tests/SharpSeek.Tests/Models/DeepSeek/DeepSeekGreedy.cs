@@ -7,21 +7,21 @@ namespace SharpSeek.Tests.Models.DeepSeek;
 /// <summary>Greedy decoding helpers for the tests: full recompute (as the reference) and KV-cached.</summary>
 internal static class DeepSeekGreedy
 {
-    public static long[] Uncached(ICausalLM model, long[] prompt, int n)
+    public static long[] Uncached(CausalLM model, long[] prompt, int n)
     {
         var seq = prompt.ToList();
         using var _ = torch.no_grad();
         for (int i = 0; i < n; i++)
         {
             using var scope = torch.NewDisposeScope();
-            var logits = model.Forward(torch.tensor(seq.ToArray()).view(1, -1));          // (1, T, V)
+            var logits = model.Logits(torch.tensor(seq.ToArray()).view(1, -1));          // (1, T, V)
             seq.Add(logits[0, -1].argmax().item<long>());
         }
         return seq.Skip(prompt.Length).ToArray();
     }
 
     /// <summary>Full recompute for equal-length prompts, all rows in one forward per step (rows never interact).</summary>
-    public static long[][] UncachedBatch(ICausalLM model, long[][] prompts, int n)
+    public static long[][] UncachedBatch(CausalLM model, long[][] prompts, int n)
     {
         int b = prompts.Length;
         var seqs = prompts.Select(p => p.ToList()).ToArray();
@@ -30,7 +30,7 @@ internal static class DeepSeekGreedy
         for (int i = 0; i < n; i++)
         {
             using var scope = torch.NewDisposeScope();
-            var logits = model.Forward(torch.tensor(seqs.SelectMany(s => s).ToArray()).view(b, -1));   // (B, T, V)
+            var logits = model.Logits(torch.tensor(seqs.SelectMany(s => s).ToArray()).view(b, -1));   // (B, T, V)
             var next = logits.select(1, -1).argmax(-1);                                                 // (B)
             for (int r = 0; r < b; r++) seqs[r].Add(next[r].item<long>());
         }
@@ -38,7 +38,7 @@ internal static class DeepSeekGreedy
     }
 
     /// <summary>Batched cached decoding; rows shorter than the longest are left-padded and masked.</summary>
-    public static long[][] CachedBatch(ICausalLM model, long[][] prompts, int n)
+    public static long[][] CachedBatch(CausalLM model, long[][] prompts, int n)
     {
         int b = prompts.Length, t = prompts.Max(p => p.Length);
         var ids = new long[b * t]; var mask = new long[b * t];
@@ -53,7 +53,7 @@ internal static class DeepSeekGreedy
         for (int step = 0; step < n; step++)
         {
             using var scope = torch.NewDisposeScope();
-            var logits = model.Forward(input, cache, padded ? maskT : null);                 // (B, T, V)
+            var logits = model.Logits(input, cache, padded ? maskT : null);                 // (B, T, V)
             var next = logits.select(1, -1).argmax(-1);                                      // (B)
             for (int r = 0; r < b; r++) result[r].Add(next[r].item<long>());
             input = next.view(b, 1).DetachFromDisposeScope();

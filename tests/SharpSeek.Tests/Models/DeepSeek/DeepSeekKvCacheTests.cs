@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -44,10 +45,10 @@ public sealed class DeepSeekKvCacheTests
         using var _ = torch.no_grad();
         using var cache = model.CreateKvCache(2, 8);
         using var ids = torch.tensor(new long[] { 5, 6, 7, 8, 9, 10 }).view(2, 3);
-        model.Forward(ids, cache).Dispose();
+        model.Logits(ids, cache).Dispose();
         cache.Reorder(torch.tensor(new long[] { 1, 1 }));
-        using var next = model.Forward(torch.tensor(new long[] { 11, 11 }).view(2, 1), cache);
-        using var expected = model.forward(torch.tensor(new long[] { 8, 9, 10, 11 }).view(1, 4));
+        using var next = model.Logits(torch.tensor(new long[] { 11, 11 }).view(2, 1), cache);
+        using var expected = model.Logits(torch.tensor(new long[] { 8, 9, 10, 11 }).view(1, 4));
         Assert.True(next[0, 0].allclose(expected[0, -1], 1e-5, 1e-5));
         Assert.True(next[1, 0].allclose(expected[0, -1], 1e-5, 1e-5));
     }
@@ -58,6 +59,6 @@ public sealed class DeepSeekKvCacheTests
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
         using var _ = torch.no_grad();
         using var cache = model.CreateKvCache(1, 4);
-        Assert.Throws<GenerationException>(() => model.Forward(torch.zeros(1, 5, dtype: ScalarType.Int64), cache));
+        Assert.Throws<GenerationException>(() => model.Logits(torch.zeros(1, 5, dtype: ScalarType.Int64), cache));
     }
 }

@@ -1,4 +1,6 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Models.DeepSeek;
+using SharpSeek.Training.Objectives;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,13 +14,13 @@ namespace SharpSeek.Tests.Models.DeepSeek;
 internal static class DeepSeekObjective
 {
     /// <summary>The model's training loss: CE_main + λ/D·Σ_k CE_k + the MoE balance terms (DeepSeek-V3 §2.2 eq. 25, §2.1.2 eq. 17).</summary>
-    public static Tensor Loss(DeepSeekV3ForCausalLM model, Tensor ids, Tensor targets) => model.ComputeLoss(ids, targets);
+    public static Tensor Loss(DeepSeekV3ForCausalLM model, Tensor ids, Tensor targets) => LanguageModelObjective.Loss(model, ids, targets);
 
     /// <summary>Main-model hidden states (B, T, D) after the last block and logits (B, T, V), positions 0..T−1.</summary>
     private static (Tensor Hidden, Tensor Logits) MainHead(DeepSeekV3ForCausalLM model, Tensor ids)
     {
-        using var cache = (MlaKvCache)model.CreateKvCache((int)ids.shape[0], (int)ids.shape[1]);
-        return model.ForwardWithHidden(ids, cache);
+        using var output = model.call(new CausalLMInput(ids) { OutputHiddenStates = true });
+        return (output.ResidualState!.alias(), output.TakeLogits());
     }
 
     /// <summary>MTP depth <paramref name="k"/> (1-based) from the next tokens (B, T−k) and the previous depth's states (B, T−k, D): its states and logits (B, T−k, V).</summary>

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
@@ -40,7 +41,7 @@ public sealed class DeepSeekReferenceTests
         using var c = DeepSeekFixtures.CaseJson(caseName);
         using var model = Load(caseName, impl);
         using var _ = torch.no_grad();
-        var logits = model.forward(torch.tensor(DeepSeekFixtures.InputIds(c).SelectMany(r => r).ToArray()).view(DeepSeekFixtures.InputIds(c).Length, -1));
+        var logits = model.Logits(torch.tensor(DeepSeekFixtures.InputIds(c).SelectMany(r => r).ToArray()).view(DeepSeekFixtures.InputIds(c).Length, -1));
         var expected = Expected(caseName, "logits");
         Assert.Equal(expected.shape, logits.shape);
         double diff = MaxAbsDiff(logits, expected);
@@ -55,10 +56,10 @@ public sealed class DeepSeekReferenceTests
         using var scope = torch.NewDisposeScope();
         using var c = DeepSeekFixtures.CaseJson(caseName);
         using var model = Load(caseName, impl);
-        using var trace = new DeepSeekTrace();
         using var _ = torch.no_grad();
         var ids = DeepSeekFixtures.InputIds(c);
-        model.ForwardTraced(torch.tensor(ids.SelectMany(r => r).ToArray()).view(ids.Length, -1), trace);
+        using var output = model.call(new CausalLMInput(torch.tensor(ids.SelectMany(r => r).ToArray()).view(ids.Length, -1)) { OutputTrace = true });
+        var trace = output.Trace!;
         double atol = DeepSeekFixtures.Tolerance(c, "debug_tensors_atol");
         var names = c.RootElement.GetProperty("outputs").GetProperty("debug_tensors").EnumerateObject().Select(p => p.Name).ToList();
         Assert.NotEmpty(names);
@@ -97,10 +98,10 @@ public sealed class DeepSeekReferenceTests
         using var scope = torch.NewDisposeScope();
         using var c = DeepSeekFixtures.CaseJson(caseName);
         using var model = Load(caseName, impl);
-        using var trace = new DeepSeekTrace();
         using var _ = torch.no_grad();
         var ids = DeepSeekFixtures.InputIds(c);
-        model.ForwardTraced(torch.tensor(ids.SelectMany(r => r).ToArray()).view(ids.Length, -1), trace);
+        using var output = model.call(new CausalLMInput(torch.tensor(ids.SelectMany(r => r).ToArray()).view(ids.Length, -1)) { OutputTrace = true });
+        var trace = output.Trace!;
         var layers = c.RootElement.GetProperty("outputs").GetProperty("routing").GetProperty("layers").EnumerateObject().Select(p => int.Parse(p.Name)).ToList();
         Assert.NotEmpty(layers);
         Assert.Equal(layers.Order(), trace.RoutingIndices.Keys.Order());

@@ -1,3 +1,5 @@
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Objectives;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,7 +51,7 @@ public sealed class MoeTests
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
         model.train();
         using var ids = torch.randint(0, 512, new long[] { 2, 10 });
-        model.forward(ids).Dispose();
+        model.Logits(ids).Dispose();
         var moes = model.MoeLayers.ToList();
         Assert.Equal(2, moes.Count);
         foreach (var moe in moes) Assert.Equal(2 * 10 * 2, moe.PeekLoadCounts().Sum());  // B·T·k slots
@@ -65,7 +67,7 @@ public sealed class MoeTests
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
         model.eval();
         using var _ = torch.no_grad();
-        model.forward(torch.zeros(1, 4, dtype: ScalarType.Int64)).Dispose();
+        model.Logits(torch.zeros(1, 4, dtype: ScalarType.Int64)).Dispose();
         Assert.All(model.MoeLayers, m => Assert.Equal(0, m.PeekLoadCounts().Sum()));
     }
 
@@ -127,9 +129,9 @@ public sealed class MoeTests
         double terms = 0;
         using (torch.no_grad())
         {
-            balanced.forward(ids).Dispose();
-            foreach (var moe in balanced.MoeLayers)
-                foreach (var term in moe.TakeBalanceLosses()) { terms += term.item<float>(); term.Dispose(); }
+            using var output = balanced.call(new CausalLMInput(ids));
+            foreach (var term in output.AuxiliaryLosses) terms += term.item<float>();
+            Assert.Equal(2, output.AuxiliaryLosses.Count);
         }
         Assert.Equal(2, balanced.MoeLayers.Count());
         Assert.True(terms > 0, "no balance term was recorded");

@@ -1,3 +1,5 @@
+using SharpSeek.Models.Common;
+using SharpSeek.Training.Objectives;
 using SharpSeek.Models.DeepSeek;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -60,7 +62,7 @@ public sealed class MtpTests
     }
 
     [Fact]
-    public void ComputeLoss_RepeatedSequence_FallsWithin30Steps()
+    public void Loss_RepeatedSequence_FallsWithin30Steps()
     {
         torch.manual_seed(11);
         using var model = new DeepSeekV3ForCausalLM(Tiny(1));
@@ -90,7 +92,7 @@ public sealed class MtpTests
 public sealed class MlaTrainingTests
 {
     [Fact]
-    public void ComputeLoss_NaiveAndAbsorbed_SameLossAndGradients()
+    public void Loss_NaiveAndAbsorbed_SameLossAndGradients()
     {
         torch.manual_seed(21);
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config { NumNextnPredictLayers = 1 });

@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Gpt2;
 using SharpSeek.Tests.TestSupport;
@@ -19,10 +20,10 @@ public class Gpt2CheckpointTests
         model.eval();
         var ids = torch.randint(0, Tiny.VocabSize, [2, 9]);
         using var _ = torch.no_grad();
-        var before = model.Forward(ids);
+        var before = model.Logits(ids);
         model.SavePretrained(dir.Path);
         using var loaded = Gpt2LMHeadModel.FromPretrained(dir.Path);
-        Assert.True(before.equal(loaded.Forward(ids)).all().item<bool>());
+        Assert.True(before.equal(loaded.Logits(ids)).all().item<bool>());
     }
 
     [Fact]
@@ -109,7 +110,7 @@ public class Gpt2CheckpointTests
     public void Forward_LongerThanContext_ThrowsGenerationException()
     {
         using var model = new Gpt2LMHeadModel(Tiny);
-        var e = Assert.Throws<GenerationException>(() => model.Forward(torch.zeros([1, 33], ScalarType.Int64)));
+        var e = Assert.Throws<GenerationException>(() => model.Logits(torch.zeros([1, 33], ScalarType.Int64)));
         Assert.Contains("n_positions = 32", e.Message);
     }
 
@@ -124,9 +125,9 @@ public class Gpt2CheckpointTests
         var b = torch.randint(0, 97, [1, 4]);
         var padded = torch.cat([a, torch.cat([torch.zeros([1, 3], ScalarType.Int64), b], 1)], 0);     // (2, 7)
         var mask = torch.cat([torch.ones([1, 7], ScalarType.Int64), torch.cat([torch.zeros([1, 3], ScalarType.Int64), torch.ones([1, 4], ScalarType.Int64)], 1)], 0);
-        var both = model.Forward(padded, null, mask);
-        Assert.True(both[0].allclose(model.Forward(a)[0], 1e-5, 1e-5));
-        Assert.True(both[1].narrow(0, 3, 4).allclose(model.Forward(b)[0], 1e-5, 1e-5));
+        var both = model.Logits(padded, null, mask);
+        Assert.True(both[0].allclose(model.Logits(a)[0], 1e-5, 1e-5));
+        Assert.True(both[1].narrow(0, 3, 4).allclose(model.Logits(b)[0], 1e-5, 1e-5));
     }
 
     [Fact]
@@ -137,10 +138,10 @@ public class Gpt2CheckpointTests
         model.eval();
         using var _ = torch.no_grad();
         var ids = torch.randint(0, 97, [2, 10]);
-        var full = model.Forward(ids);
+        var full = model.Logits(ids);
         using var cache = model.CreateKvCache(2, 16);
-        var first = model.Forward(ids.narrow(1, 0, 6), cache);
-        var rest = model.Forward(ids.narrow(1, 6, 4), cache);                   // several new tokens after cached ones
+        var first = model.Logits(ids.narrow(1, 0, 6), cache);
+        var rest = model.Logits(ids.narrow(1, 6, 4), cache);                   // several new tokens after cached ones
         Assert.True(torch.cat([first, rest], 1).allclose(full, 1e-5, 1e-5));
         Assert.Equal(10, cache.Length);
     }

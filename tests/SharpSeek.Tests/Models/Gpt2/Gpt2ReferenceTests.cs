@@ -1,3 +1,4 @@
+using SharpSeek.Models.Common;
 using System.Text.Json;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Gpt2;
@@ -34,7 +35,7 @@ public class Gpt2ReferenceTests
         double atol = c.Json.GetProperty("tolerance").GetProperty("logits_atol").GetDouble();
         using var expected = SafeTensorsFile.Open(Path.Combine(c.Dir, "expected.safetensors"));
         using var _ = torch.no_grad();
-        using var logits = c.Model.Forward(c.Ids);
+        using var logits = c.Model.Logits(c.Ids);
         using var want = expected.Load("logits");
         Assert.Equal(want.shape, logits.shape);
         double maxDiff = (logits - want).abs().max().item<float>();
@@ -48,9 +49,9 @@ public class Gpt2ReferenceTests
         var c = Open(caseName);
         double atol = c.Json.GetProperty("tolerance").GetProperty("debug_tensors_atol").GetDouble();
         using var expected = SafeTensorsFile.Open(Path.Combine(c.Dir, "expected.safetensors"));
-        var debug = new Dictionary<string, Tensor>();
         using var _ = torch.no_grad();
-        using var logits = c.Model.ForwardWithDebug(c.Ids, null, null, debug);
+        using var output = c.Model.call(new CausalLMInput(c.Ids) { OutputTrace = true });
+        var debug = output.Trace!.Tensors;
         foreach (var prop in c.Json.GetProperty("outputs").GetProperty("debug_tensors").EnumerateObject())
         {
             Assert.True(debug.ContainsKey(prop.Name), $"{caseName}: model produced no debug tensor '{prop.Name}'");
@@ -73,7 +74,7 @@ public class Gpt2ReferenceTests
             var got = new List<long>();
             for (int i = 0; i < n; i++)
             {
-                using var logits = c.Model.Forward(seq);
+                using var logits = c.Model.Logits(seq);
                 long next = logits[0, -1].argmax().item<long>();
                 got.Add(next);
                 seq = torch.cat([seq, torch.tensor(new[] { next }).unsqueeze(0)], 1);
@@ -91,14 +92,14 @@ public class Gpt2ReferenceTests
         using var _ = torch.no_grad();
         long b = c.Ids.shape[0], t = c.Ids.shape[1];
         using var cache = c.Model.CreateKvCache((int)b, (int)t + n);
-        var logits = c.Model.Forward(c.Ids, cache);                             // prefill (B, T, V)
+        var logits = c.Model.Logits(c.Ids, cache);                             // prefill (B, T, V)
         var got = new List<long>[b];
         for (int r = 0; r < b; r++) got[r] = new();
         for (int i = 0; i < n; i++)
         {
             var next = logits.select(1, -1).argmax(-1);                           // (B)
             for (int r = 0; r < b; r++) got[r].Add(next[r].item<long>());
-            logits = c.Model.Forward(next.unsqueeze(1), cache);                    // (B, 1, V)
+            logits = c.Model.Logits(next.unsqueeze(1), cache);                    // (B, 1, V)
         }
         for (int r = 0; r < b; r++) Assert.Equal(wantTokens[r], got[r].ToArray());
     }
