@@ -214,7 +214,8 @@ public sealed class Trainer
 
     /// <summary>
     /// Throws unless every frozen model of the objective is frozen: not the policy, in eval mode, no parameter with
-    /// requires_grad and none shared with the optimized ones (so the optimizer never touches it and checkpoints hold only the policy).
+    /// requires_grad and none shared with the optimized ones (so the optimizer never touches it and checkpoints hold only the
+    /// policy). Frozen weights may be shared with the policy's frozen ones (a LoRA policy's base as DPO's reference).
     /// </summary>
     private static void CheckFrozen(IReadOnlyList<CausalLM> frozenModels, CausalLM policy, IReadOnlyList<Parameter> optimized)
     {

@@ -9,8 +9,8 @@ namespace SharpSeek.Training.Objectives;
 /// Knowledge distillation with soft labels (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"): the student
 /// (the policy) learns the frozen teacher's next-token distributions on token windows of an <see cref="IBatchSource"/>,
 /// loss = α·CE(labels) + (1 − α)·τ²·KL(p_teacher^τ ‖ p_student^τ), p^τ = softmax(logits / τ); the τ² keeps the soft
-/// term's gradients at the scale of the hard one's as τ changes. The teacher runs under no_grad; any family or size
-/// works as long as the vocabularies match. The student's auxiliary (MoE balance) losses are added; MTP depths are not
+/// term's gradients at the scale of the hard one's as τ changes. The teacher runs under no_grad at the compute dtype it
+/// was given; any family or size works as long as the vocabularies match. The student's auxiliary (MoE balance) losses are added; MTP depths are not
 /// distilled. Metrics: "kl" (at τ) and "ce" (hard labels); evaluation reports the student's CE as the loss, as the LM
 /// objective does, and "kl".
 /// </summary>
