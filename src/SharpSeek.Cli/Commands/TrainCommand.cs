@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using SharpSeek.Evaluation;
 using SharpSeek.Tokenization;
 using SharpSeek.Training;
+using SharpSeek.Training.Objectives;
 using Spectre.Console;
 using SharpSeek.Data;
 
@@ -39,7 +39,8 @@ public static class TrainCommand
             if (c.InitFrom is not null && !Directory.Exists(c.InitFrom)) throw new ConfigException($"init_from {c.InitFrom}: model folder not found");
 
             using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
-            var trainer = new Trainer(c, batches, TrainingModels.For(c, batches.VocabSize))
+            var objective = new LanguageModelObjective(batches, c.BatchSize, c.BlockSize);
+            var trainer = new Trainer(c, objective, TrainingModels.For(c, batches.VocabSize))
             {
                 ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
             };

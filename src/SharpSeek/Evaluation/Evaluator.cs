@@ -2,43 +2,16 @@ using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Training.Objectives;
-using SharpSeek.Data;
 
 namespace SharpSeek.Evaluation;
 
-/// <summary>Mean next-token loss and perplexity (exp of the mean loss), as nanoGPT's <c>estimate_loss</c>.</summary>
-public sealed record EvalResult(double Loss, long Tokens)
-{
-    public double Perplexity => Math.Exp(Loss);
-}
-
-/// <summary>Validation loss of a language model: on random batches during training, or over every window of a text.</summary>
+/// <summary>
+/// Whole-split evaluation of a language model (the <c>eval</c> verb): every token scored once. Evaluation uses the
+/// objectives' maths (<see cref="LanguageModelObjective"/>); the trainer's periodic evaluation goes through its objective
+/// (<see cref="ObjectiveEvaluation"/>), so Training never depends on Evaluation.
+/// </summary>
 public static class Evaluator
 {
-    /// <summary>
-    /// Mean loss over <paramref name="iters"/> batches of <paramref name="split"/>, drawn from a stream restarted at
-    /// <paramref name="seed"/> (the same batches at every call, so evaluations compare like with like).
-    /// </summary>
-    public static EvalResult EstimateLoss(CausalLM model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed)
-    {
-        bool wasTraining = model.training;
-        model.eval();
-        try
-        {
-            using var _ = no_grad();
-            data.Reseed(split, seed);
-            double sum = 0;
-            for (int i = 0; i < iters; i++)
-            {
-                using var scope = NewDisposeScope();
-                var (x, y) = data.SampleBatch(split, batchSize, blockSize);
-                sum += LanguageModelObjective.MainHeadCrossEntropy(model, x, y).item<float>();
-            }
-            return new EvalResult(sum / iters, (long)iters * batchSize * blockSize);
-        }
-        finally { model.train(wasTraining); }
-    }
-
     /// <summary>
     /// Mean loss over all of <paramref name="tokens"/>: consecutive non-overlapping windows of <paramref name="blockSize"/>
     /// (the last one shorter), each predicting its next tokens. Every token after the first is predicted exactly once.

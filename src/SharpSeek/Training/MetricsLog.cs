@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace SharpSeek.Training;
 
-/// <summary>One line of <c>metrics.jsonl</c>: a training step's loss, or an evaluation's val_loss (then loss may be null).</summary>
+/// <summary>One line of <c>metrics.jsonl</c>: a training step's loss, or an evaluation's val_loss (then loss may be null), with the objective's metrics.</summary>
 public sealed record MetricsRecord
 {
     [JsonPropertyName("step")] public int Step { get; init; }
@@ -15,6 +15,12 @@ public sealed record MetricsRecord
     [JsonPropertyName("elapsed")] public double Elapsed { get; init; }
     /// <summary>Mixture-of-Experts models: max/mean expert load per MoE layer in this step (<see cref="SharpSeek.Models.Common.CausalLM.ExpertLoadImbalance"/>).</summary>
     [JsonPropertyName("moe_max_over_mean")] public double[]? MoeMaxOverMean { get; init; }
+    /// <summary>The objective's named metrics (e.g. "kl"; an evaluation's as "val_kl"); absent when it has none.</summary>
+    [JsonPropertyName("metrics")] public IReadOnlyDictionary<string, double>? Metrics { get; init; }
+
+    /// <summary><paramref name="metrics"/> with each name prefixed, or null when empty (the line then has no metrics field).</summary>
+    public static IReadOnlyDictionary<string, double>? Named(IReadOnlyDictionary<string, double> metrics, string prefix = "") =>
+        metrics.Count == 0 ? null : metrics.ToDictionary(kv => prefix + kv.Key, kv => kv.Value);
 }
 
 /// <summary>Append-only metrics file (JSON Lines) kept in memory too, for plots. On resume, lines past the checkpoint are dropped.</summary>

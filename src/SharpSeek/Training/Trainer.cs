@@ -1,11 +1,11 @@
 using System.Diagnostics;
-using SharpSeek.Evaluation;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Training.Objectives;
 using SharpSeek.Kernels;
 using SharpSeek.Data;
+using TorchSharp.Modules;
 
 namespace SharpSeek.Training;
 
@@ -26,17 +26,22 @@ public enum TrainStopReason { Completed, TimeLimit, Cancelled }
 
 /// <summary>Outcome of a run: where it stopped, its best validation loss, the last checkpoint and the loss of each step it ran.</summary>
 public sealed record TrainResult(int Step, TrainStopReason Reason, double? BestValLoss, double? LastValLoss, string? Checkpoint,
-    TimeSpan Elapsed, IReadOnlyDictionary<int, double> StepLosses);
+    TimeSpan Elapsed, IReadOnlyDictionary<int, double> StepLosses)
+{
+    /// <summary>The objective's metrics of each step it ran (mean over the micro-batches); steps with none are absent.</summary>
+    public IReadOnlyDictionary<int, IReadOnlyDictionary<string, double>> StepMetrics { get; init; } = new Dictionary<int, IReadOnlyDictionary<string, double>>();
+}
 
 /// <summary>
 /// The one training loop for pretraining and fine-tuning (nanoGPT's train.py): AdamW with decay/no-decay groups, warmup +
 /// cosine schedule, gradient accumulation and clipping, periodic evaluation, atomic checkpoints with exact resume,
-/// metrics JSONL and a loss plot. The loss is <see cref="LanguageModelObjective"/>'s.
+/// metrics JSONL and a loss plot. What it optimises is an <see cref="IObjective"/> (loss, metrics, evaluation, data, frozen
+/// models); the policy built by the <see cref="ModelBuilder"/> is the only model it trains and saves.
 /// </summary>
 public sealed class Trainer
 {
     private readonly TrainConfig _config;
-    private readonly IBatchSource _data;
+    private readonly IObjective _objective;
     private readonly ModelBuilder _createModel;
 
     public CheckpointStore Store { get; }
@@ -48,12 +53,22 @@ public sealed class Trainer
     public Action<int, EvalResult>? OnEval { get; set; }
     public Action<string>? OnLog { get; set; }
 
-    public Trainer(TrainConfig config, IBatchSource data, ModelBuilder createModel)
+    /// <summary>The parameters the optimizer updated in the last <see cref="Run"/>: the policy's trainable ones.</summary>
+    public IReadOnlyList<Parameter> TrainedParameters { get; private set; } = [];
+
+    /// <summary>Trains the model of <paramref name="createModel"/> on <paramref name="objective"/>.</summary>
+    public Trainer(TrainConfig config, IObjective objective, ModelBuilder createModel)
     {
         config.Validate();
-        _config = config; _data = data; _createModel = createModel;
+        _config = config; _objective = objective; _createModel = createModel;
         Store = new CheckpointStore(config.OutDir);
     }
+
+    /// <summary>Pretraining or fine-tuning: the <see cref="LanguageModelObjective"/> over windows of <paramref name="data"/> of the config's batch and block size.</summary>
+    public Trainer(TrainConfig config, IBatchSource data, ModelBuilder createModel)
+        : this(Validated(config), new LanguageModelObjective(data, config.BatchSize, config.BlockSize), createModel) { }
+
+    private static TrainConfig Validated(TrainConfig config) { config.Validate(); return config; }
 
     /// <summary>
     /// Trains until max_steps, max_minutes or cancellation (each writes a checkpoint). <paramref name="resumeFrom"/>: a
@@ -77,27 +92,23 @@ public sealed class Trainer
                 throw new ConfigException($"{c.OutDir} already holds checkpoint {Path.GetFileName(existing)}; resume it or choose another out_dir");
             state = new TrainerState();
         }
-        if (_data.TokenCount(DataSplit.Train) < c.BlockSize + 1 || _data.TokenCount(DataSplit.Val) < c.BlockSize + 1)
-            throw new DataException($"the data has {_data.TokenCount(DataSplit.Train)} train and {_data.TokenCount(DataSplit.Val)} val tokens; each split needs more than block_size = {c.BlockSize}");
 
         torch.manual_seed(c.Seed);
-        _data.Reseed(DataSplit.Train, (ulong)c.Seed);
+        _objective.Reseed(DataSplit.Train, (ulong)c.Seed);
         var model = _createModel(resumeFrom);
-        var lm = model;
-        if (_data.VocabSize > lm.VocabSize)
-            throw new ConfigException($"the data uses {_data.VocabSize} token ids but the model's vocabulary has only {lm.VocabSize}");
-        if (c.BlockSize > lm.MaxSequenceLength)
-            throw new ConfigException($"block_size {c.BlockSize} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");
+        _objective.Validate(model);
         model.train();
         if (c.Precision == "bf16") model.ComputeDType = ScalarType.BFloat16;
 
         var groups = ParamGroups.Assign(model, c.DecayEmbeddings);
         var parameters = groups.All.ToList();
+        CheckFrozen(_objective.FrozenModels, model, parameters);
+        TrainedParameters = parameters;
         using var optimizer = groups.CreateAdamW(c);
         if (resumeFrom is not null)
         {
             CheckpointStore.RestoreOptimizerAndRng(resumeFrom, optimizer);
-            _data.RestoreState(state.DataState);
+            _objective.RestoreState(state.DataState);
         }
         Directory.CreateDirectory(c.OutDir);
         File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
@@ -116,6 +127,7 @@ public sealed class Trainer
         int? bestStep = state.BestStep;
         string? lastCheckpoint = resumeFrom;
         var stepLosses = new Dictionary<int, double>();
+        var stepMetrics = new Dictionary<int, IReadOnlyDictionary<string, double>>();
         TrainStopReason? stop = null;
 
         while (true)
@@ -127,10 +139,11 @@ public sealed class Trainer
             bool evalNow = (step % c.EvalInterval == 0 || stop is not null) && !atResumePoint;   // the last weights are always evaluated
             if (evalNow)
             {
-                var val = Evaluator.EstimateLoss(model, _data, DataSplit.Val, c.EvalIters, c.BatchSize, c.BlockSize, (ulong)c.Seed);
+                var val = ObjectiveEvaluation.Estimate(_objective, model, DataSplit.Val, c.EvalIters, (ulong)c.Seed);
                 lastVal = val.Loss;
                 if (bestVal is null || val.Loss < bestVal) { bestVal = val.Loss; bestStep = step; }
-                metrics.Append(new MetricsRecord { Step = step, ValLoss = val.Loss, Lr = LrSchedule.For(c, step), Elapsed = Elapsed().TotalSeconds });
+                metrics.Append(new MetricsRecord { Step = step, ValLoss = val.Loss, Lr = LrSchedule.For(c, step), Elapsed = Elapsed().TotalSeconds,
+                                                   Metrics = MetricsRecord.Named(val.Metrics, prefix: "val_") });
                 LossPlot.Save(metrics.Records, Path.Combine(c.OutDir, LossPlot.FileName), $"{Path.GetFileName(Path.GetFullPath(c.OutDir))}: {c.Arch} {c.NLayer}L {c.NHead}H {c.NEmbd}C, {c.Precision}");
                 OnEval?.Invoke(step, val);
             }
@@ -141,7 +154,7 @@ public sealed class Trainer
             {
                 var s = new TrainerState
                 {
-                    Step = step, BestValLoss = bestVal, BestStep = bestStep, DataState = _data.SaveState(),
+                    Step = step, BestValLoss = bestVal, BestStep = bestStep, DataState = _objective.SaveState(),
                     TokensSeen = tokensSeen, ElapsedSeconds = Elapsed().TotalSeconds,
                 };
                 lastCheckpoint = Store.Save(model, optimizer, c, s, ExtraFiles, c.KeepLast);
@@ -153,17 +166,21 @@ public sealed class Trainer
             double lr = LrSchedule.For(c, step);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             double lossSum = 0;
+            long stepTokens = 0;
+            var stepMetricSums = new Dictionary<string, double>();
             for (int micro = 0; micro < c.GradAccum; micro++)
             {
                 using var scope = NewDisposeScope();
-                var (x, y) = _data.SampleBatch(DataSplit.Train, c.BatchSize, c.BlockSize);
-                var loss = LanguageModelObjective.Loss(model, x, y);
+                var objectiveStep = _objective.Step(model, DataSplit.Train, StepMode.Train);
+                var loss = objectiveStep.Loss;
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingException($"the training loss became {value} at step {step + 1}; training stopped. " +
                                                 (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
                 (c.GradAccum == 1 ? loss : loss / c.GradAccum).backward();
                 lossSum += value;
+                stepTokens += objectiveStep.Tokens;
+                foreach (var (name, v) in objectiveStep.Metrics) stepMetricSums[name] = stepMetricSums.GetValueOrDefault(name) + v;
             }
             if (c.GradClip > 0) nn.utils.clip_grad_norm_(parameters, c.GradClip);
             optimizer.step();
@@ -173,11 +190,13 @@ public sealed class Trainer
 
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             trainSeconds += seconds;
-            tokensSeen += c.TokensPerStep;
+            tokensSeen += stepTokens;
             double meanLoss = lossSum / c.GradAccum;
             stepLosses[step] = meanLoss;
+            var meanMetrics = stepMetricSums.ToDictionary(kv => kv.Key, kv => kv.Value / c.GradAccum);
+            if (meanMetrics.Count > 0) stepMetrics[step] = meanMetrics;
             windowSeconds += seconds;
-            windowTokens += c.TokensPerStep;
+            windowTokens += stepTokens;
             double tokensPerSecond = windowTokens / windowSeconds;
             var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
             if (c.MaxMinutes > 0) eta = TimeSpan.FromTicks(Math.Min(eta.Ticks, Math.Max(0, (TimeSpan.FromMinutes(c.MaxMinutes) - Elapsed()).Ticks)));
@@ -185,10 +204,34 @@ public sealed class Trainer
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {
                 metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
-                                                   MoeMaxOverMean = model.ExpertLoadImbalance is { Count: > 0 } load ? load.ToArray() : null });
+                                                   MoeMaxOverMean = model.ExpertLoadImbalance is { Count: > 0 } load ? load.ToArray() : null,
+                                                   Metrics = MetricsRecord.Named(meanMetrics) });
                 windowSeconds = 0; windowTokens = 0;
             }
         }
-        return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses);
+        return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses) { StepMetrics = stepMetrics };
     }
+
+    /// <summary>
+    /// Throws unless every frozen model of the objective is frozen: not the policy, in eval mode, no parameter with
+    /// requires_grad and none shared with the optimized ones (so the optimizer never touches it and checkpoints hold only the
+    /// policy). Frozen weights may be shared with the policy's frozen ones (a LoRA policy's base as DPO's reference).
+    /// </summary>
+    private static void CheckFrozen(IReadOnlyList<CausalLM> frozenModels, CausalLM policy, IReadOnlyList<Parameter> optimized)
+    {
+        var optimizedData = optimized.Select(DataPointer).ToHashSet();
+        foreach (var frozen in frozenModels)
+        {
+            string name = $"the objective's frozen {frozen.ModelType} model";
+            if (ReferenceEquals(frozen, policy)) throw new InvalidOperationException($"{name} is the policy being trained");
+            if (frozen.training) throw new InvalidOperationException($"{name} is in training mode (call eval())");
+            foreach (var (pname, p) in frozen.named_parameters())
+            {
+                if (p.requires_grad) throw new InvalidOperationException($"{name} has parameter {pname} with requires_grad set");
+                if (optimizedData.Contains(DataPointer(p))) throw new InvalidOperationException($"{name} shares parameter {pname} with the policy");
+            }
+        }
+    }
+
+    private static unsafe IntPtr DataPointer(Tensor t) => (IntPtr)TensorData.Pointer(t);
 }

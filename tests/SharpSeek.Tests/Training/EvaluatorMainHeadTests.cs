@@ -1,4 +1,3 @@
-using SharpSeek.Evaluation;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using TorchSharp;
@@ -13,13 +12,13 @@ namespace SharpSeek.Tests.Training;
 public class EvaluatorMainHeadTests
 {
     [Fact]
-    public void EstimateLoss_DeepSeekWithMtp_ReportsMainHeadCrossEntropyOnly()
+    public void Estimate_LanguageModelObjectiveOnDeepSeekWithMtp_ReportsMainHeadCrossEntropyOnly()
     {
         string json = ModelFactory.ResolveConfigJson("deepseek", "tiny", new Dictionary<string, System.Text.Json.Nodes.JsonNode?> { ["vocab_size"] = 64 });
         var model = ModelFactory.Create(json, seed: 2);
         var tokens = Enumerable.Range(0, 400).Select(i => (i * 7 + i / 5) % 64).ToArray();
         var data = new TokenArrayBatchSource(tokens, tokens, 64, seed: 3);
-        var eval = Evaluator.EstimateLoss(model, data, DataSplit.Val, iters: 2, batchSize: 2, blockSize: 16, seed: 3);
+        var eval = ObjectiveEvaluation.Estimate(new LanguageModelObjective(data, batchSize: 2, blockSize: 16), model, DataSplit.Val, iters: 2, seed: 3);
 
         // The same batches, scored by the main head alone, by the training objective, and by CE_main + λ/D·Σ_k CE_k by hand.
         data.Reseed(DataSplit.Val, 3);
