@@ -8,6 +8,9 @@ namespace SharpSeek.Evaluation;
 /// <summary>Mean next-token loss and perplexity (exp of the mean loss), as nanoGPT's <c>estimate_loss</c>.</summary>
 public sealed record EvalResult(double Loss, long Tokens)
 {
+    /// <summary>Batches evaluated by <see cref="Evaluator.EstimateLoss"/> (fewer than asked when it was stopped early).</summary>
+    public int Batches { get; init; }
+
     public double Perplexity => Math.Exp(Loss);
 }
 
@@ -17,8 +20,11 @@ public static class Evaluator
     /// <summary>
     /// Mean loss over <paramref name="iters"/> batches of <paramref name="split"/>, drawn from a stream restarted at
     /// <paramref name="seed"/> (the same batches at every call, so evaluations compare like with like).
+    /// <paramref name="stopEarly"/> (e.g. a deadline passed) is asked before each batch after the first; when it says
+    /// yes, the mean is over the batches done (<see cref="EvalResult.Batches"/>).
     /// </summary>
-    public static EvalResult EstimateLoss(nn.Module model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed)
+    public static EvalResult EstimateLoss(nn.Module model, IBatchSource data, DataSplit split, int iters, int batchSize, int blockSize, ulong seed,
+                                          Func<bool>? stopEarly = null)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -27,13 +33,16 @@ public static class Evaluator
             using var _ = no_grad();
             data.Reseed(split, seed);
             double sum = 0;
+            int done = 0;
             for (int i = 0; i < iters; i++)
             {
+                if (i > 0 && stopEarly is not null && stopEarly()) break;
                 using var scope = NewDisposeScope();
                 var (x, y) = data.SampleBatch(split, batchSize, blockSize);
                 sum += LanguageModelLoss.NextTokenCrossEntropy(model, x, y).item<float>();
+                done++;
             }
-            return new EvalResult(sum / iters, (long)iters * batchSize * blockSize);
+            return new EvalResult(sum / done, (long)done * batchSize * blockSize) { Batches = done };
         }
         finally { model.train(wasTraining); }
     }

@@ -26,6 +26,9 @@ public sealed class TinyLM : nn.Module<Tensor, Tensor>, ICausalLM
     /// <summary>When set, every forward returns NaN logits (to test divergence handling).</summary>
     public bool Poisoned { get; set; }
 
+    /// <summary>Called at every forward with the training flag (to make a step or an evaluation take time in tests).</summary>
+    public Action<bool>? OnForward { get; set; }
+
     public TinyLM(int vocab, int width, double dropout = 0.0) : base(nameof(TinyLM))
     {
         VocabSize = vocab; Width = width;
@@ -41,6 +44,7 @@ public sealed class TinyLM : nn.Module<Tensor, Tensor>, ICausalLM
 
     public override Tensor forward(Tensor ids)                        // ids: (B, T)
     {
+        OnForward?.Invoke(training);
         using var scope = NewDisposeScope();
         var pos = arange(ids.shape[1], dtype: ScalarType.Int64);
         var x = _drop.call(_wte.call(ids) + _wpe.call(pos));         // (B, T, C)
