@@ -108,9 +108,9 @@ public static class CpuFeatures
         }
     }
 
-    /// <summary>"bf16 matmul is 87× slower than fp32 on this CPU" (or "… 1.1× the fp32 time …" when it is not clearly slower).</summary>
+    /// <summary>"bf16 matmul is 87× slower than fp32 on this CPU" (or "… took 0.28× the fp32 time …" when it is not clearly slower).</summary>
     public static string DescribeSlowdown(double ratio) =>
         ratio >= 10 ? FormattableString.Invariant($"bf16 matmul is {ratio:F0}× slower than fp32 on this CPU")
         : ratio >= 1.5 ? FormattableString.Invariant($"bf16 matmul is {ratio:F1}× slower than fp32 on this CPU")
-        : FormattableString.Invariant($"bf16 matmul took {ratio:F1}× the fp32 time on this CPU");
+        : FormattableString.Invariant($"bf16 matmul took {ratio:F2}× the fp32 time on this CPU");
 }

@@ -82,6 +82,28 @@ public class TrainerTimeTests
         Assert.Equal(whole.StepLosses.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray(), joined);
     }
 
+    /// <summary>
+    /// Stopped at step 2, before the horizon was measured (elapsed 0.2 + 2 + 0.2 = 2.4 s): the resumed run times steps
+    /// 4–6 (MeasureUntil(4, 2) = 6), estimates the evaluation it has not seen (2 batches × 1 s / 3), so the horizon is
+    /// 6 + ⌊(53.6·0.98 − 2/3) / (1 + (2/3)/10)⌋ = 54.
+    /// </summary>
+    [Fact]
+    public void Run_TimeScheduleResumedBeforeMeasurement_MeasuresInResumedRun()
+    {
+        string dir = TrainingTestData.TempDir();
+        var (_, create) = TimeRun(dir);
+        using var cts = new CancellationTokenSource();
+        var first = create(null);
+        first.OnStep = p => { if (p.Step == 2) cts.Cancel(); };
+        first.Run(cancel: cts.Token);
+        Assert.Null(CheckpointStore.ReadState(first.Store.Latest()!).State.HorizonSteps);
+
+        var second = create(null);
+        var resumed = second.Run(resumeFrom: second.Store.Latest());
+        Assert.Equal((54, TrainStopReason.Completed), (resumed.Step, resumed.Reason));
+        Assert.Equal(54, CheckpointStore.ReadState(second.Store.Latest()!).State.HorizonSteps);
+    }
+
     [Fact]
     public void Run_DeadlinePassesDuringSlowEvaluation_StopsEvaluationEarlyAndWritesCheckpoint()
     {
