@@ -13,6 +13,12 @@ public static class Bf16Gate
     public static string? SkipReason()
     {
         var cpu = CpuFeatures.Bf16;
-        return cpu.Native ? null : $"{cpu.Describe()}: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}";
+        if (cpu.Native) return null;
+        // One thread: in this parent process (no OMP_WAIT_POLICY) a second OpenMP thread on a busy machine turns each
+        // small fp32 matmul into a wait for the scheduler, which says nothing about bf16 vs fp32.
+        int threads = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(1);
+        try { return $"{cpu.Describe()}: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}"; }
+        finally { TorchSharp.torch.set_num_threads(threads); }
     }
 }
