@@ -2,8 +2,8 @@ namespace SharpSeek.Training;
 
 /// <summary>
 /// The time-budget schedule (<c>schedule: "time"</c> with <c>max_minutes</c>): after the warm-up the trainer measures
-/// its seconds per step and per evaluation and sets the cosine horizon (max_steps = lr_decay_steps) so that the last
-/// step, its evaluation and checkpoint end at the deadline, where the learning rate reaches min_lr. The horizon is
+/// its seconds per step and per evaluation and sets the cosine horizon (max_steps, and lr_decay_steps one less) so that
+/// the last step, its evaluation and checkpoint end at the deadline, with the last step at min_lr. The horizon is
 /// stored in the trainer state; a resumed run keeps it.
 /// </summary>
 public static class TimeBudget
@@ -43,8 +43,12 @@ public static class TimeBudget
     /// </summary>
     public static double EstimateEvalSeconds(double stepSeconds, int evalIters, int gradAccum) => evalIters * stepSeconds / gradAccum / 3;
 
-    /// <summary><paramref name="config"/> with its schedule ending at <paramref name="horizon"/> (max_steps = lr_decay_steps).</summary>
-    public static TrainConfig WithHorizon(TrainConfig config, int horizon) => config with { MaxSteps = horizon, LrDecaySteps = horizon };
+    /// <summary>
+    /// <paramref name="config"/> with its schedule ending at <paramref name="horizon"/>: max_steps = horizon and
+    /// lr_decay_steps = horizon − 1, so the last step (index horizon − 1) runs at min_lr, even when the budget leaves
+    /// only a few steps after the warm-up.
+    /// </summary>
+    public static TrainConfig WithHorizon(TrainConfig config, int horizon) => config with { MaxSteps = horizon, LrDecaySteps = Math.Max(1, horizon - 1) };
 
     /// <summary>Before the horizon is measured: no step limit and the peak learning rate after the warm-up.</summary>
     public static TrainConfig Unmeasured(TrainConfig config) => WithHorizon(config, int.MaxValue);

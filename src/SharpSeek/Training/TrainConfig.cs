@@ -55,7 +55,7 @@ public sealed record TrainConfig
     [JsonPropertyName("max_minutes")] public double MaxMinutes { get; init; }
     /// <summary>
     /// "steps": the cosine ends at lr_decay_steps (or max_steps). "time" (needs max_minutes): after the warm-up the
-    /// trainer measures its speed and sets max_steps = lr_decay_steps so that min_lr is reached at the deadline
+    /// trainer measures its speed and sets max_steps (and lr_decay_steps = max_steps − 1) so that min_lr is reached at the deadline
     /// (<see cref="TimeBudget"/>); a resumed run keeps that horizon.
     /// </summary>
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "steps";

@@ -217,7 +217,7 @@ public sealed class Trainer
                     File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
                     OnLog?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"time schedule: {perStep * 1000:F0} ms per step, {perEval:F2} s per evaluation{(evalSeconds is null ? " (estimated)" : "")} every {c.EvalInterval} steps → " +
-                        $"max_steps = lr_decay_steps = {horizon}: lr reaches min_lr {c.MinLr:G3} at the {c.MaxMinutes:G} minute limit"));
+                        $"max_steps {horizon}, lr_decay_steps {c.LrDecaySteps}: lr reaches min_lr {c.MinLr:G3} at the {c.MaxMinutes:G} minute limit"));
                 }
             }
             tokensSeen += c.TokensPerStep;

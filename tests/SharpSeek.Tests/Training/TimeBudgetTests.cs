@@ -26,10 +26,17 @@ public class TimeBudgetTests
     public void EstimateEvalSeconds_TwentyBatches_ThirdOfAStepEach() => Assert.Equal(2.0, TimeBudget.EstimateEvalSeconds(0.3, 20, 1), 12);
 
     [Fact]
-    public void WithHorizon_SetsMaxStepsAndDecaySteps()
+    public void WithHorizon_SetsMaxStepsAndDecayOneStepEarlier()
     {
         var c = TimeBudget.WithHorizon(new TrainConfig { MaxSteps = 10, LrDecaySteps = 8 }, 500);
-        Assert.Equal((500, 500, 500), (c.MaxSteps, c.LrDecaySteps, c.DecaySteps));
+        Assert.Equal((500, 499, 499), (c.MaxSteps, c.LrDecaySteps, c.DecaySteps));
+    }
+
+    [Fact]
+    public void WithHorizon_OneStepAfterWarmup_LastStepRunsAtMinLr()
+    {
+        var c = TimeBudget.WithHorizon(new TrainConfig { WarmupSteps = 60, Lr = 2e-3, MinLr = 2e-4 }, 61);
+        Assert.Equal(2e-4, LrSchedule.For(c, 60), 15);                           // step index 60 is the last
     }
 
     [Fact]
