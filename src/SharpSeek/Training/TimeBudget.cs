@@ -8,7 +8,7 @@ namespace SharpSeek.Training;
 /// </summary>
 public static class TimeBudget
 {
-    /// <summary>Steps timed besides the run's first (which pays for allocation and warm-up of the kernels).</summary>
+    /// <summary>Fewest steps timed for the horizon.</summary>
     public const int MinTimedSteps = 3;
 
     /// <summary>Share of the remaining time kept free for noise in the measurement (other jobs on the machine).</summary>
@@ -16,9 +16,15 @@ public static class TimeBudget
 
     /// <summary>
     /// The step count after which the horizon is set: the end of the lr warm-up (whose learning rates do not depend
-    /// on the horizon), but at least <see cref="MinTimedSteps"/> timed steps after the first step of this run.
+    /// on the horizon), but at least 2 × <see cref="MinTimedSteps"/> steps into this run.
     /// </summary>
-    public static int MeasureUntil(int warmupSteps, int startStep) => Math.Max(warmupSteps, startStep + 1 + MinTimedSteps);
+    public static int MeasureUntil(int warmupSteps, int startStep) => Math.Max(warmupSteps, startStep + 2 * MinTimedSteps);
+
+    /// <summary>
+    /// Steps numbered above this are timed: the second half of this run's steps up to <paramref name="measureUntil"/>.
+    /// The first half runs slower (.NET tiers up the C# kernels, the allocator warms up) than the rest of the run.
+    /// </summary>
+    public static int TimedAfter(int startStep, int measureUntil) => startStep + Math.Max(1, (measureUntil - startStep) / 2);
 
     /// <summary>
     /// The horizon in steps: <paramref name="stepsDone"/> + n, where n steps of <paramref name="stepSeconds"/>, an

@@ -127,7 +127,7 @@ public sealed class Trainer
         TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + Clock.GetElapsedTime(started);
         bool PastDeadline() => c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes;
         int? horizon = state.HorizonSteps;
-        int measureUntil = TimeBudget.MeasureUntil(c.WarmupSteps, startStep);
+        int measureUntil = TimeBudget.MeasureUntil(c.WarmupSteps, startStep), timedAfter = TimeBudget.TimedAfter(startStep, measureUntil);
         double timedSeconds = 0;                             // time schedule: steps timed for the horizon
         int timedSteps = 0;
         double? evalSeconds = null, checkpointSeconds = null;
@@ -206,7 +206,7 @@ public sealed class Trainer
             trainSeconds += seconds;
             if (timeSchedule && horizon is null)
             {
-                if (step > startStep + 1) { timedSeconds += seconds; timedSteps++; }   // not the run's first step (warm-up of the kernels)
+                if (step > timedAfter) { timedSeconds += seconds; timedSteps++; }     // not the first steps (kernels still warming up)
                 if (step >= measureUntil)
                 {
                     double perStep = timedSeconds / timedSteps;

@@ -6,11 +6,19 @@ public class TimeBudgetTests
 {
     [Theory]
     [InlineData(60, 0, 60)]      // the warm-up is long enough to time
-    [InlineData(2, 0, 4)]        // at least 3 timed steps after the first
-    [InlineData(0, 0, 4)]
-    [InlineData(60, 100, 104)]   // resumed past the warm-up before the horizon was set
+    [InlineData(2, 0, 6)]        // at least 6 steps, the last 3 timed
+    [InlineData(0, 0, 6)]
+    [InlineData(60, 100, 106)]   // resumed past the warm-up before the horizon was set
     public void MeasureUntil_WarmupAndStart_GiveHandCheckedStep(int warmup, int start, int expected) =>
         Assert.Equal(expected, TimeBudget.MeasureUntil(warmup, start));
+
+    [Theory]
+    [InlineData(0, 60, 30)]      // steps 31–60 timed
+    [InlineData(0, 6, 3)]        // steps 4–6
+    [InlineData(100, 106, 103)]
+    [InlineData(0, 1, 1)]        // never the run's first step
+    public void TimedAfter_Window_SecondHalf(int start, int measureUntil, int expected) =>
+        Assert.Equal(expected, TimeBudget.TimedAfter(start, measureUntil));
 
     // n = ⌊((budget − elapsed)·0.98 − (e + k)) / (s + (e + k)/I + k/K)⌋
     [Theory]

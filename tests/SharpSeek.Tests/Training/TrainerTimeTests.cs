@@ -9,14 +9,14 @@ public class TrainerTimeTests
 {
     /// <summary>
     /// Schedule "time", 1 minute: on a <see cref="ManualClock"/> every training forward takes 1 s and every evaluation
-    /// batch 0.1 s, so the horizon is hand-computable: timed until step 4 (warm-up), elapsed 0.2 + 4 = 4.2 s, eval 0.2 s
-    /// every 10 steps → 4 + ⌊(55.8·0.98 − 0.2) / 1.02⌋ = 57.
+    /// batch 0.1 s, so the horizon is hand-computable: timed until step 6 (warm-up), elapsed 0.2 + 6 = 6.2 s, eval 0.2 s
+    /// every 10 steps → 6 + ⌊(53.8·0.98 − 0.2) / 1.02⌋ = 57.
     /// </summary>
     private static (TrainConfig Config, Func<string?, Trainer> Create) TimeRun(string dir)
     {
         var config = TrainingTestData.Config(dir) with
         {
-            Schedule = "time", MaxMinutes = 1, MaxSteps = 8, WarmupSteps = 4, EvalInterval = 10, EvalIters = 2, CheckpointInterval = 0,
+            Schedule = "time", MaxMinutes = 1, MaxSteps = 8, WarmupSteps = 6, EvalInterval = 10, EvalIters = 2, CheckpointInterval = 0,
         };
         return (config, _ =>
         {
@@ -53,7 +53,7 @@ public class TrainerTimeTests
         double lastLr = Metrics(dir).Single(r => r.Step == 57 && r.Loss is not null).Lr;
         Assert.Equal(config.MinLr, lastLr, 15);                                    // the last step runs at min_lr
         double before = Metrics(dir).Single(r => r.Step == 56 && r.Loss is not null).Lr;
-        Assert.Equal(LrSchedule.WarmupCosine(55, config.Lr, config.MinLr, 4, 56), before, 15);   // the cosine just before it
+        Assert.Equal(LrSchedule.WarmupCosine(55, config.Lr, config.MinLr, 6, 56), before, 15);   // the cosine just before it
     }
 
     [Fact]
@@ -85,8 +85,8 @@ public class TrainerTimeTests
 
     /// <summary>
     /// Stopped at step 2, before the horizon was measured (elapsed 0.2 + 2 + 0.2 = 2.4 s): the resumed run times steps
-    /// 4–6 (MeasureUntil(4, 2) = 6), estimates the evaluation it has not seen (2 batches × 1 s / 3), so the horizon is
-    /// 6 + ⌊(53.6·0.98 − 2/3) / (1 + (2/3)/10)⌋ = 54.
+    /// 6–8 (MeasureUntil(6, 2) = 8), estimates the evaluation it has not seen (2 batches × 1 s / 3), so the horizon is
+    /// 8 + ⌊(51.6·0.98 − 2/3) / (1 + (2/3)/10)⌋ = 54.
     /// </summary>
     [Fact]
     public void Run_TimeScheduleResumedBeforeMeasurement_MeasuresInResumedRun()
