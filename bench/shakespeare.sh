@@ -2,14 +2,23 @@
 # bench/shakespeare.sh [CONFIG] [MINUTES] [--set key=value …]: trains the Tiny Shakespeare char-level recipe under a
 # wall-clock limit and writes docs/results/shakespeare-char.json (best_val_loss, wall_minutes, command, steps, tokens,
 # load average) plus docs/shakespeare-char-loss.png.
-# Defaults: configs/train-shakespeare-150.json (target: val loss ≤ 1.50) and 30 minutes. The corpus is taken from
-# $SHAKESPEARE (default /work/shared/data/tinyshakespeare/input.txt; karpathy/char-rnn's tinyshakespeare/input.txt).
+# Defaults: configs/train-shakespeare-30min.json (precision auto, schedule time: the cosine ends at the deadline on any
+# CPU; target: val loss ≤ 1.50) and 30 minutes. The corpus is $SHAKESPEARE, else ../shared/data/tinyshakespeare/input.txt
+# next to the checkout, else data/tinyshakespeare/input.txt fetched from karpathy/char-rnn.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-config="${1:-configs/train-shakespeare-150.json}"; [ $# -ge 1 ] && shift
+config="${1:-configs/train-shakespeare-30min.json}"; [ $# -ge 1 ] && shift
 minutes="${1:-30}"; [ $# -ge 1 ] && shift
-input="${SHAKESPEARE:-/work/shared/data/tinyshakespeare/input.txt}"
+input="${SHAKESPEARE:-../shared/data/tinyshakespeare/input.txt}"
+if [ ! -f "$input" ] && [ -z "${SHAKESPEARE:-}" ]; then
+  input="data/tinyshakespeare/input.txt"
+  if [ ! -f "$input" ]; then
+    echo "fetching Tiny Shakespeare into $input…" >&2
+    mkdir -p "$(dirname "$input")"
+    curl -fsSL -o "$input.tmp" https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt && mv "$input.tmp" "$input"
+  fi
+fi
 data="data/shakespeare-char"
 out="out/bench-shakespeare-$(basename "$config" .json)"
 results="${RESULTS:-docs/results/shakespeare-char.json}"
@@ -17,6 +26,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 [ -f "$data/meta.json" ] || ./sharpseek data prepare --input "$input" --tokenizer char --out "$data" >&2
 rm -rf "$out"
+mkdir -p "$(dirname "$out")"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 command="./sharpseek train --config $config --data $data --out $out --plain --set max_minutes=$minutes $*"
 start=$(date +%s.%N)
@@ -27,11 +37,14 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$(dirname "$results")" docs
 cp "$out/loss.png" "docs/$(basename "$results" .json)-loss.png" 2>/dev/null || true
 python3 - "$out" "$results" "$command" "$start" "$end" "$load_start" "$load_end" "$config" <<'PY'
-import json, os, sys
+import glob, json, os, sys
 out, results, command, start, end, load_start, load_end, config = sys.argv[1:]
 records = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
 cfg = json.load(open(os.path.join(out, "train_config.json"))) if os.path.exists(os.path.join(out, "train_config.json")) else json.load(open(config))
 vals = [r for r in records if r.get("val_loss") is not None]
+trains = [r for r in records if r.get("loss") is not None]
+states = sorted(glob.glob(os.path.join(out, "ckpt-*", "trainer_state.json")))
+state = json.load(open(states[-1])) if states else {}
 best = min(vals, key=lambda r: r["val_loss"])
 steps = max(r["step"] for r in records)
 tokens_per_step = cfg["batch_size"] * cfg["block_size"] * cfg.get("grad_accum", 1)
@@ -41,6 +54,8 @@ doc = {
     "wall_minutes": round((float(end) - float(start)) / 60, 2),
     "train_minutes_at_best": round(best["elapsed"] / 60, 2),
     "command": command, "config": cfg, "steps": steps, "tokens": steps * tokens_per_step,
+    "precision": state.get("precision"), "schedule": cfg.get("schedule", "steps"), "horizon_steps": state.get("horizon_steps"),
+    "final_lr": trains[-1]["lr"] if trains else None, "min_lr": cfg["min_lr"],
     "reached_1_50": first_below is not None,
     "first_step_at_or_below_1_50": first_below["step"] if first_below else None,
     "minutes_to_1_50": round(first_below["elapsed"] / 60, 2) if first_below else None,

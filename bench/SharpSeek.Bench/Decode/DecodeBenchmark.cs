@@ -58,21 +58,29 @@ public sealed class DecodeBenchmark : IBenchmark
         context.Log($"  {bandwidth.Measure(quick ? 4 : 8):F1} GB/s");
 
         var runs = new List<JsonObject>();
-        JsonObject Measure(string config, Setting s, string phase)
+        var failures = new JsonArray();                              // workers that timed out or failed: recorded, not fatal
+        JsonObject? Measure(string config, Setting s, string phase)
         {
             JsonObject r;
             var common = new[] { "--config", config, "--threads", s.Threads.ToString(), "--prompt-len", promptLen.ToString(),
                                   "--new-tokens", NewTokens(config).ToString(), "--repeats", (phase == "sweep" ? 1 : repeats).ToString() };
-            if (s.Side == "pytorch") r = ChildProcess.RunJson(python, [script, .. common], s.Environment(), TimeSpan.FromMinutes(10));
+            if (s.Side == "pytorch") r = ChildProcess.RunJsonOrFailure(python, [script, .. common], s.Environment(), TimeSpan.FromMinutes(10));
             else
             {
                 var (file, args) = ChildProcess.Self(["worker", "decode", .. common]);
-                r = ChildProcess.RunJson(file, args, s.Environment(), TimeSpan.FromMinutes(10));
+                r = ChildProcess.RunJsonOrFailure(file, args, s.Environment(), TimeSpan.FromMinutes(10));
             }
             r["side"] = s.Side;
             r["phase"] = phase;
             r["settings"] = s.ToJson();
             r["load1"] = Machine.LoadAverage1();
+            if (r["failed"] is not null)
+            {
+                r["config"] = config;
+                failures.Add(r);
+                context.Log($"  {s.Side,-9} {config,-9} failed: {r["failed"]}");
+                return null;
+            }
             runs.Add(r);
             r["read_bandwidth_gbps_after"] = Math.Round(bandwidth.Measure(3), 2);   // spread over the run: same load as the runs
             context.Log($"  {s.Side,-9} {config,-9} threads={s.Threads} wait={s.WaitPolicy ?? "-"} openblas={s.OpenBlasThreads?.ToString() ?? "-"}: {(double)r["tokens_per_s"]!:F1} tok/s");
@@ -88,8 +96,9 @@ public sealed class DecodeBenchmark : IBenchmark
             ? [new("sharpseek", 2, "PASSIVE")]
             : [.. from t in new[] { 2, 1 } from w in new[] { "PASSIVE", null } select new Setting("sharpseek", t, w)];
         var best = new Dictionary<(string Config, string Side), (Setting Setting, double Rate)>();
-        void Keep(string config, Setting s, JsonObject r)
+        void Keep(string config, Setting s, JsonObject? r)
         {
+            if (r is null) return;
             double rate = (double)r["tokens_per_s"]!;
             if (!best.TryGetValue((config, s.Side), out var b) || rate > b.Rate) best[(config, s.Side)] = (s, rate);
         }
@@ -111,8 +120,9 @@ public sealed class DecodeBenchmark : IBenchmark
             foreach (var config in configs)
                 foreach (var side in new[] { "sharpseek", "pytorch" })
                 {
-                    var s = best.TryGetValue((config, side), out var b) ? b.Setting : best[("config_a", side)].Setting;
-                    Keep(config, s, Measure(config, s, "final"));
+                    var s = best.TryGetValue((config, side), out var b) ? b.Setting
+                          : best.TryGetValue(("config_a", side), out var a) ? a.Setting : null;
+                    if (s is not null) Keep(config, s, Measure(config, s, "final"));
                 }
         }
 
@@ -122,6 +132,11 @@ public sealed class DecodeBenchmark : IBenchmark
         var result = new JsonObject();
         foreach (var config in configs)
         {
+            if (!best.ContainsKey((config, "sharpseek")) || !best.ContainsKey((config, "pytorch")))
+            {
+                result[config] = new JsonObject { ["failed"] = "no successful run of both sides (see failures)" };
+                continue;
+            }
             var (sharpSetting, sharpRate) = best[(config, "sharpseek")];
             var (torchSetting, torchRate) = best[(config, "pytorch")];
             long parameters = (long)runs.First(r => (string)r["config"]! == config && (string)r["side"]! == "sharpseek")["parameters"]!;
@@ -148,7 +163,8 @@ public sealed class DecodeBenchmark : IBenchmark
             };
         }
         result["read_bandwidth"] = bandwidth.ToJson();
-        double maxLoad = context.LoadSamples.Select(l => l.Load1).Append(runs.Max(r => (double)r["load1"]!)).Max();
+        if (failures.Count > 0) result["failures"] = failures;
+        double maxLoad = context.LoadSamples.Select(l => l.Load1).Concat(runs.Select(r => (double)r["load1"]!)).Max();
         if (maxLoad > Environment.ProcessorCount)
             result["load_warning"] = $"1-minute load reached {maxLoad:F1} on {Environment.ProcessorCount} logical CPUs: other jobs shared the cores "
                 + "and the memory bus, so absolute figures are low and bound_fraction (a decode best-of against a bandwidth best-of) is unreliable";

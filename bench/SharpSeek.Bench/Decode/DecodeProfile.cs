@@ -71,9 +71,13 @@ public static class DecodeProfile
                 using (torch.no_grad()) for (int i = 0; i < w.Count; i++) SharpSeek.Kernels.DecodeGemv.Linear(x1[i], wc[i], bc[i]);
                 torch.set_num_threads(before);
             }));
-        var wbf = w.Select(p => p.W.to(ScalarType.BFloat16)).ToList();
-        var xbf = x2.Select(x => x.to(ScalarType.BFloat16)).ToList();
-        variants.Add(("linear_bf16", weightBytes / 2, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) nn.functional.linear(xbf[i], wbf[i]); }));
+        string? bf16Skip = SharpSeek.Bench.Harness.Bf16Gate.SkipReason();   // emulated bf16 would dominate the run
+        if (bf16Skip is null)
+        {
+            var wbf = w.Select(p => p.W.to(ScalarType.BFloat16)).ToList();
+            var xbf = x2.Select(x => x.to(ScalarType.BFloat16)).ToList();
+            variants.Add(("linear_bf16", weightBytes / 2, w.Count, () => { using var s = torch.NewDisposeScope(); for (int i = 0; i < w.Count; i++) nn.functional.linear(xbf[i], wbf[i]); }));
+        }
 
         // Small ops: the fixed cost TorchSharp + LibTorch pay per call (100 calls per pass).
         using var small = torch.randn(1, 1, config.NEmbd);
@@ -126,6 +130,7 @@ public static class DecodeProfile
             ((JsonObject)result[name]!)["cpu_ms_mean"] = Math.Round(cpu[name].Average(), 4);
         }
         result["model_step_1_thread"] = Summary(oneThread, weightBytes, 1);
+        if (bf16Skip is not null) result["linear_bf16"] = new JsonObject { ["skipped"] = bf16Skip };
         return result;
     }
 

@@ -18,7 +18,7 @@ public sealed class DecodeProfileBenchmark : IBenchmark
             var (file, args) = ChildProcess.Self("worker", "decode-profile", "--config", config, "--threads", "2",
                                                  "--trials", context.Quick ? "15" : "40");
             var env = new Dictionary<string, string?> { ["OMP_WAIT_POLICY"] = "PASSIVE", ["OMP_NUM_THREADS"] = "2" };
-            result[config] = ChildProcess.RunJson(file, args, env, TimeSpan.FromMinutes(15));
+            result[config] = ChildProcess.RunJsonOrFailure(file, args, env, TimeSpan.FromMinutes(15));   // {"failed": …} on a timeout
             context.SampleLoad(config);
         }
         result["definitions"] = new JsonObject

@@ -31,6 +31,19 @@ public static class ChildProcess
         return JsonNode.Parse(last)!.AsObject();
     }
 
+    /// <summary>
+    /// <see cref="RunJson"/>, except that a child that times out or fails gives <c>{"failed": reason}</c> instead of an
+    /// exception: the benchmark records it and goes on.
+    /// </summary>
+    public static JsonObject RunJsonOrFailure(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string?> env, TimeSpan timeout)
+    {
+        try { return RunJson(file, args, env, timeout); }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception or System.Text.Json.JsonException)
+        {
+            return new JsonObject { ["failed"] = e.Message };
+        }
+    }
+
     /// <summary>This program, as a command line that runs <c>SharpSeek.Bench worker …</c> in a child process.</summary>
     public static (string File, List<string> Args) Self(params string[] args)
     {

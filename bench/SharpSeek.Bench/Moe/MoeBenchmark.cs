@@ -58,7 +58,7 @@ public sealed class MoeBenchmark : IBenchmark
         {
             NLayer = 3, NHead = 4, NEmbd = 96, BatchSize = Batch, BlockSize = Block, MaxSteps = steps, Lr = 2e-3, MinLr = 2e-4,
             WarmupSteps = Math.Min(100, steps / 10), EvalInterval = Math.Max(steps / 5, 1), EvalIters = 10, LogInterval = 10,
-            KeepLast = 1, Threads = 1, Seed = Seed,
+            KeepLast = 1, Threads = 1, Seed = Seed, Precision = "fp32",   // as before precision auto became the default
             Model = new JsonObject
             {
                 ["n_routed_experts"] = 8, ["num_experts_per_tok"] = 2, ["n_shared_experts"] = 1, ["n_group"] = 1, ["topk_group"] = 1,

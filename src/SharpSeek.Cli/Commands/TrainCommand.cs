@@ -78,9 +78,9 @@ public static class TrainCommand
         {
             if (p.Step % c.LogInterval == 0 || p.Step == p.MaxSteps)
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {p.Step}/{p.MaxSteps}  loss {p.Loss:F4}  lr {p.Lr:E2}  {p.TokensPerSecond:N0} tok/s  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}"));
+                    $"step {p.Step}/{Of(p.MaxSteps)}  loss {p.Loss:F4}  lr {p.Lr:E2}  {p.TokensPerSecond:N0} tok/s  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}"));
         };
-        trainer.OnEval = (step, r) => stdout.WriteLine(EvalLine(step, r));
+        trainer.OnEval = (step, r) => stdout.WriteLine(EvalLine(step, r, c));
         return trainer.Run(resumeDir, cancel);
     }
 
@@ -93,11 +93,12 @@ public static class TrainCommand
             {
                 var task = ctx.AddTask("starting", maxValue: c.MaxSteps);
                 trainer.OnLog = s => AnsiConsole.MarkupLineInterpolated($"[grey]{s}[/]");
-                trainer.OnEval = (step, r) => AnsiConsole.MarkupLineInterpolated($"[green]{EvalLine(step, r)}[/]");
+                trainer.OnEval = (step, r) => AnsiConsole.MarkupLineInterpolated($"[green]{EvalLine(step, r, c)}[/]");
                 trainer.OnStep = p =>
                 {
+                    if (p.MaxSteps != int.MaxValue) task.MaxValue = p.MaxSteps;   // the time schedule sets it after its measurement
                     task.Value = p.Step;
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.MaxSteps}  loss {p.Loss:F4}  {p.TokensPerSecond:N0} tok/s  eta {p.Eta:hh\\:mm\\:ss}");
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{Of(p.MaxSteps)}  loss {p.Loss:F4}  {p.TokensPerSecond:N0} tok/s  eta {p.Eta:hh\\:mm\\:ss}");
                 };
                 result = trainer.Run(resumeDir, cancel);
                 task.Value = result.Step;
@@ -105,8 +106,12 @@ public static class TrainCommand
         return result!;
     }
 
-    private static string EvalLine(int step, EvalResult r) =>
-        string.Create(CultureInfo.InvariantCulture, $"eval step {step}: val loss {r.Loss:F4}, perplexity {r.Perplexity:F2}");
+    private static string EvalLine(int step, EvalResult r, TrainConfig c) =>
+        string.Create(CultureInfo.InvariantCulture, $"eval step {step}: val loss {r.Loss:F4}, perplexity {r.Perplexity:F2}") +
+        (r.Batches < c.EvalIters ? $" (time limit: {r.Batches} of {c.EvalIters} batches)" : "");
+
+    /// <summary>max_steps as shown: "?" while the time schedule has not measured its horizon yet.</summary>
+    private static string Of(int maxSteps) => maxSteps == int.MaxValue ? "?" : maxSteps.ToString(CultureInfo.InvariantCulture);
 
     private static string Summary(TrainResult r, TrainConfig c)
     {

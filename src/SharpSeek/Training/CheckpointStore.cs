@@ -19,6 +19,10 @@ public sealed record TrainerState
     [JsonPropertyName("data_state")] public string DataState { get; init; } = "";
     [JsonPropertyName("tokens_seen")] public long TokensSeen { get; init; }
     [JsonPropertyName("elapsed_seconds")] public double ElapsedSeconds { get; init; }
+    /// <summary>Schedule "time": the measured horizon (max_steps; lr_decay_steps is one less); null until measured, or schedule "steps".</summary>
+    [JsonPropertyName("horizon_steps")] public int? HorizonSteps { get; init; }
+    /// <summary>The precision the run computed in ("fp32" or "bf16"; "auto" resolved on that machine).</summary>
+    [JsonPropertyName("precision")] public string? Precision { get; init; }
 }
 
 /// <summary>

@@ -13,6 +13,8 @@ public sealed record MetricsRecord
     [JsonPropertyName("lr")] public double Lr { get; init; }
     [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
     [JsonPropertyName("elapsed")] public double Elapsed { get; init; }
+    /// <summary>Evaluation lines: batches evaluated (fewer than eval_iters when the time limit stopped it early).</summary>
+    [JsonPropertyName("eval_batches")] public int? EvalBatches { get; init; }
     /// <summary>Mixture-of-Experts models: max/mean expert load per MoE layer in this step (<see cref="SharpSeek.Models.Common.CausalLM.ExpertLoadImbalance"/>).</summary>
     [JsonPropertyName("moe_max_over_mean")] public double[]? MoeMaxOverMean { get; init; }
     /// <summary>The objective's named metrics (e.g. "kl"; an evaluation's as "val_kl"); absent when it has none.</summary>

@@ -46,9 +46,19 @@ public sealed record TrainConfig
     [JsonPropertyName("grad_accum")] public int GradAccum { get; init; } = 1;
 
     // --- length ---
+    /// <summary>Optimizer steps (schedule "steps"); with schedule "time" the trainer replaces it by the measured horizon.</summary>
     [JsonPropertyName("max_steps")] public int MaxSteps { get; init; } = 2000;
-    /// <summary>Wall-clock budget; 0 = none. Training stops (with a checkpoint) at the first step past it.</summary>
+    /// <summary>
+    /// Wall-clock budget; 0 = none. Past it no step and no evaluation starts (a running evaluation stops early, with
+    /// fewer batches) and a checkpoint is written.
+    /// </summary>
     [JsonPropertyName("max_minutes")] public double MaxMinutes { get; init; }
+    /// <summary>
+    /// "steps": the cosine ends at lr_decay_steps (or max_steps). "time" (needs max_minutes): after the warm-up the
+    /// trainer measures its speed and sets max_steps (and lr_decay_steps = max_steps − 1) so that min_lr is reached at the deadline
+    /// (<see cref="TimeBudget"/>); a resumed run keeps that horizon.
+    /// </summary>
+    [JsonPropertyName("schedule")] public string Schedule { get; init; } = "steps";
 
     // --- optimizer (AdamW, Loshchilov &amp; Hutter 2019) and schedule ---
     [JsonPropertyName("lr")] public double Lr { get; init; } = 1e-3;
@@ -67,8 +77,11 @@ public sealed record TrainConfig
 
     // --- run ---
     [JsonPropertyName("seed")] public int Seed { get; init; } = 1337;
-    /// <summary>"fp32", or "bf16" (bf16 matmuls, fp32 master weights, norms, softmax and loss).</summary>
-    [JsonPropertyName("precision")] public string Precision { get; init; } = "fp32";
+    /// <summary>
+    /// "auto" (bf16 where the CPU multiplies bf16 natively: AVX512_BF16 or AMX-BF16; fp32 elsewhere), "fp32", or "bf16"
+    /// (bf16 matmuls, fp32 master weights, norms, softmax and loss; emulated and far slower on CPUs without native bf16).
+    /// </summary>
+    [JsonPropertyName("precision")] public string Precision { get; init; } = "auto";
     /// <summary>CPU threads for LibTorch; 0 = leave LibTorch's default.</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
     [JsonPropertyName("eval_interval")] public int EvalInterval { get; init; } = 250;
@@ -109,7 +122,9 @@ public sealed record TrainConfig
         Check(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, "beta1 and beta2 must be in [0, 1)");
         Check(Eps > 0, $"eps must be positive, got {Eps}");
         Check(GradClip >= 0, $"grad_clip must be 0 (off) or positive, got {GradClip}");
-        Check(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16, got '{Precision}'");
+        Check(Precision is "auto" or "fp32" or "bf16", $"precision must be auto, fp32 or bf16, got '{Precision}'");
+        Check(Schedule is "steps" or "time", $"schedule must be steps or time, got '{Schedule}'");
+        Check(Schedule != "time" || MaxMinutes > 0, "schedule time needs max_minutes (the budget the schedule fills)");
         Check(Threads >= 0, $"threads must be 0 (default) or positive, got {Threads}");
         Check(EvalInterval > 0, $"eval_interval must be positive, got {EvalInterval}");
         Check(EvalIters > 0, $"eval_iters must be positive, got {EvalIters}");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -56,6 +55,12 @@ public sealed class Trainer
     /// <summary>The parameters the optimizer updated in the last <see cref="Run"/>: the policy's trainable ones.</summary>
     public IReadOnlyList<Parameter> TrainedParameters { get; private set; } = [];
 
+    /// <summary>What this CPU multiplies in bf16; decides precision "auto" (default: <see cref="CpuFeatures.Bf16"/>).</summary>
+    public Bf16Support Cpu { get; init; } = CpuFeatures.Bf16;
+
+    /// <summary>The clock of max_minutes and the time schedule (tests substitute one; default: the system clock).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>Trains the model of <paramref name="createModel"/> on <paramref name="objective"/>.</summary>
     public Trainer(TrainConfig config, IObjective objective, ModelBuilder createModel)
     {
@@ -73,6 +78,8 @@ public sealed class Trainer
     /// <summary>
     /// Trains until max_steps, max_minutes or cancellation (each writes a checkpoint). <paramref name="resumeFrom"/>: a
     /// checkpoint folder to continue from exactly, or null to start fresh (then out_dir must hold no checkpoint).
+    /// Past max_minutes no step or evaluation starts and a running evaluation stops early; schedule "time" sets the
+    /// horizon from the measured speed (<see cref="TimeBudget"/>).
     /// </summary>
     public TrainResult Run(string? resumeFrom = null, CancellationToken cancel = default)
     {
@@ -92,13 +99,16 @@ public sealed class Trainer
                 throw new ConfigException($"{c.OutDir} already holds checkpoint {Path.GetFileName(existing)}; resume it or choose another out_dir");
             state = new TrainerState();
         }
+        bool timeSchedule = c.Schedule == "time";
+        if (timeSchedule) c = state.HorizonSteps is { } kept ? TimeBudget.WithHorizon(c, kept) : TimeBudget.Unmeasured(c);   // resume keeps the horizon
 
         torch.manual_seed(c.Seed);
         _objective.Reseed(DataSplit.Train, (ulong)c.Seed);
         var model = _createModel(resumeFrom);
         _objective.Validate(model);
         model.train();
-        if (c.Precision == "bf16") model.ComputeDType = ScalarType.BFloat16;
+        var precision = PrecisionChoice.Resolve(c.Precision, Cpu);
+        if (precision.Bf16) model.ComputeDType = ScalarType.BFloat16;
 
         var groups = ParamGroups.Assign(model, c.DecayEmbeddings);
         var parameters = groups.All.ToList();
@@ -115,11 +125,23 @@ public sealed class Trainer
         var metrics = new MetricsLog(c.OutDir);
         metrics.ResumeAt(state.Step);
         OnLog?.Invoke($"parameters: {groups.Decay.Sum(p => p.Param.numel()):N0} with weight decay, {groups.NoDecay.Sum(p => p.Param.numel()):N0} without; " +
-                      $"{c.TokensPerStep:N0} tokens per step, precision {c.Precision}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
+                      $"{c.TokensPerStep:N0} tokens per step, precision {precision.Resolved}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
+        OnLog?.Invoke(precision.Reason);
+        if (precision.Emulated) OnLog?.Invoke($"warning: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}; set precision auto or fp32");
+        if (timeSchedule)
+            OnLog?.Invoke(state.HorizonSteps is { } h ? $"time schedule: horizon {h} steps (kept from the checkpoint)"
+                                                      : $"time schedule: the horizon is set from the speed measured until step {TimeBudget.MeasureUntil(c.WarmupSteps, state.Step)}");
 
         int startStep = state.Step, step = startStep;
-        var clock = Stopwatch.StartNew();
-        TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + clock.Elapsed;
+        long started = Clock.GetTimestamp();
+        TimeSpan Elapsed() => TimeSpan.FromSeconds(state.ElapsedSeconds) + Clock.GetElapsedTime(started);
+        bool PastDeadline() => c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes;
+        int? horizon = state.HorizonSteps;
+        int measureUntil = TimeBudget.MeasureUntil(c.WarmupSteps, startStep), timedAfter = TimeBudget.TimedAfter(startStep, measureUntil);
+        double timedSeconds = 0;                             // time schedule: steps timed for the horizon
+        int timedSteps = 0;
+        double? evalSeconds = null, checkpointSeconds = null;
+        int lastSaved = resumeFrom is null ? -1 : startStep;
         double trainSeconds = 0, windowSeconds = 0;   // window: steps since the last metrics line (smooths tokens/s)
         long windowTokens = 0;
         long tokensSeen = state.TokensSeen;
@@ -133,36 +155,44 @@ public sealed class Trainer
         while (true)
         {
             bool atResumePoint = resumeFrom is not null && step == startStep;
+            bool pastDeadline = PastDeadline();
             if (step >= c.MaxSteps) stop = TrainStopReason.Completed;
             else if (cancel.IsCancellationRequested) stop = TrainStopReason.Cancelled;
-            else if (c.MaxMinutes > 0 && Elapsed().TotalMinutes >= c.MaxMinutes) stop = TrainStopReason.TimeLimit;
-            bool evalNow = (step % c.EvalInterval == 0 || stop is not null) && !atResumePoint;   // the last weights are always evaluated
+            else if (pastDeadline) stop = TrainStopReason.TimeLimit;
+            // the last weights are evaluated, unless the time is up: no evaluation starts past the deadline
+            bool evalNow = (step % c.EvalInterval == 0 || stop is not null) && !atResumePoint && !pastDeadline;
             if (evalNow)
             {
-                var val = ObjectiveEvaluation.Estimate(_objective, model, DataSplit.Val, c.EvalIters, (ulong)c.Seed);
+                long e0 = Clock.GetTimestamp();
+                var val = ObjectiveEvaluation.Estimate(_objective, model, DataSplit.Val, c.EvalIters, (ulong)c.Seed, stopEarly: PastDeadline);
                 lastVal = val.Loss;
                 if (bestVal is null || val.Loss < bestVal) { bestVal = val.Loss; bestStep = step; }
                 metrics.Append(new MetricsRecord { Step = step, ValLoss = val.Loss, Lr = LrSchedule.For(c, step), Elapsed = Elapsed().TotalSeconds,
-                                                   Metrics = MetricsRecord.Named(val.Metrics, prefix: "val_") });
-                LossPlot.Save(metrics.Records, Path.Combine(c.OutDir, LossPlot.FileName), $"{Path.GetFileName(Path.GetFullPath(c.OutDir))}: {c.Arch} {c.NLayer}L {c.NHead}H {c.NEmbd}C, {c.Precision}");
+                                                   EvalBatches = val.Batches, Metrics = MetricsRecord.Named(val.Metrics, prefix: "val_") });
+                LossPlot.Save(metrics.Records, Path.Combine(c.OutDir, LossPlot.FileName), $"{Path.GetFileName(Path.GetFullPath(c.OutDir))}: {c.Arch} {c.NLayer}L {c.NHead}H {c.NEmbd}C, {precision.Resolved}");
                 OnEval?.Invoke(step, val);
+                evalSeconds = Clock.GetElapsedTime(e0).TotalSeconds;
+                if (stop is null && PastDeadline()) stop = TrainStopReason.TimeLimit;   // the evaluation ran into the deadline
             }
 
-            bool checkpointNow = !atResumePoint && step > 0 &&
+            bool checkpointNow = !atResumePoint && step > 0 && step != lastSaved &&
                                  (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
             if (checkpointNow)
             {
+                long k0 = Clock.GetTimestamp();
                 var s = new TrainerState
                 {
                     Step = step, BestValLoss = bestVal, BestStep = bestStep, DataState = _objective.SaveState(),
-                    TokensSeen = tokensSeen, ElapsedSeconds = Elapsed().TotalSeconds,
+                    TokensSeen = tokensSeen, ElapsedSeconds = Elapsed().TotalSeconds, HorizonSteps = horizon, Precision = precision.Resolved,
                 };
                 lastCheckpoint = Store.Save(model, optimizer, c, s, ExtraFiles, c.KeepLast);
+                lastSaved = step;
+                checkpointSeconds = Clock.GetElapsedTime(k0).TotalSeconds;
             }
             if (stop is not null) break;
 
             // ---- one optimizer step ----
-            var t0 = Stopwatch.GetTimestamp();
+            var t0 = Clock.GetTimestamp();
             double lr = LrSchedule.For(c, step);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             double lossSum = 0;
@@ -188,8 +218,24 @@ public sealed class Trainer
             model.AfterOptimizerStep();
             step++;
 
-            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double seconds = Clock.GetElapsedTime(t0).TotalSeconds;
             trainSeconds += seconds;
+            if (timeSchedule && horizon is null)
+            {
+                if (step > timedAfter) { timedSeconds += seconds; timedSteps++; }     // not the first steps (kernels still warming up)
+                if (step >= measureUntil)
+                {
+                    double perStep = timedSeconds / timedSteps;
+                    double perEval = evalSeconds ?? TimeBudget.EstimateEvalSeconds(perStep, c.EvalIters, c.GradAccum);
+                    horizon = TimeBudget.HorizonSteps(step, Elapsed().TotalSeconds, c.MaxMinutes * 60, perStep, perEval, c.EvalInterval,
+                                                      checkpointSeconds ?? 0, c.CheckpointInterval);
+                    c = TimeBudget.WithHorizon(c, horizon.Value);
+                    File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
+                    OnLog?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"time schedule: {perStep * 1000:F0} ms per step, {perEval:F2} s per evaluation{(evalSeconds is null ? " (estimated)" : "")} every {c.EvalInterval} steps → " +
+                        $"max_steps {horizon}, lr_decay_steps {c.LrDecaySteps}: lr reaches min_lr {c.MinLr:G3} at the {c.MaxMinutes:G} minute limit"));
+                }
+            }
             tokensSeen += stepTokens;
             double meanLoss = lossSum / c.GradAccum;
             stepLosses[step] = meanLoss;
@@ -198,8 +244,9 @@ public sealed class Trainer
             windowSeconds += seconds;
             windowTokens += stepTokens;
             double tokensPerSecond = windowTokens / windowSeconds;
-            var eta = TimeSpan.FromSeconds(trainSeconds / (step - startStep) * (c.MaxSteps - step));
-            if (c.MaxMinutes > 0) eta = TimeSpan.FromTicks(Math.Min(eta.Ticks, Math.Max(0, (TimeSpan.FromMinutes(c.MaxMinutes) - Elapsed()).Ticks)));
+            double etaSeconds = trainSeconds / (step - startStep) * ((double)c.MaxSteps - step);
+            if (c.MaxMinutes > 0) etaSeconds = Math.Min(etaSeconds, Math.Max(0, c.MaxMinutes * 60 - Elapsed().TotalSeconds));
+            var eta = TimeSpan.FromSeconds(Math.Min(etaSeconds, TimeSpan.MaxValue.TotalSeconds / 2));
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
             if (step % c.LogInterval == 0 || step == c.MaxSteps)
             {

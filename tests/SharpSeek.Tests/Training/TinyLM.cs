@@ -29,6 +29,9 @@ public sealed class TinyLM : CausalLM
     /// <summary>When set, every forward returns NaN logits (to test divergence handling).</summary>
     public bool Poisoned { get; set; }
 
+    /// <summary>Called at every forward with the training flag (to make a step or an evaluation take time in tests).</summary>
+    public Action<bool>? OnForward { get; set; }
+
     public TinyLM(int vocab, int width, double dropout = 0.0) : base(nameof(TinyLM))
     {
         VocabSize = vocab; Width = width;
@@ -44,6 +47,7 @@ public sealed class TinyLM : CausalLM
 
     public override CausalLMOutput forward(CausalLMInput input)
     {
+        OnForward?.Invoke(training);
         using var scope = NewDisposeScope();
         var ids = input.InputIds;                                      // (B, T)
         var pos = arange(ids.shape[1], dtype: ScalarType.Int64);

@@ -67,6 +67,9 @@ public sealed record EvalResult(double Loss, long Tokens)
     public double Perplexity => Math.Exp(Loss);
 
     public IReadOnlyDictionary<string, double> Metrics { get; init; } = ObjectiveStep.NoMetrics;
+
+    /// <summary>Batches evaluated (fewer than asked when <see cref="ObjectiveEvaluation.Estimate"/> was stopped early).</summary>
+    public int Batches { get; init; }
 }
 
 /// <summary>Evaluation through an objective: its <see cref="StepMode.Eval"/> steps, averaged.</summary>
@@ -75,9 +78,11 @@ public static class ObjectiveEvaluation
     /// <summary>
     /// Mean loss and metrics of <paramref name="iters"/> evaluation steps on <paramref name="split"/>, drawn from a stream
     /// restarted at <paramref name="seed"/> (the same batches at every call, so evaluations compare like with like);
-    /// the policy runs in eval mode under no_grad and gets its mode back.
+    /// the policy runs in eval mode under no_grad and gets its mode back. <paramref name="stopEarly"/> (e.g. a deadline
+    /// passed) is asked before each step after the first; when it says yes, the means are over the steps done
+    /// (<see cref="EvalResult.Batches"/>).
     /// </summary>
-    public static EvalResult Estimate(IObjective objective, CausalLM policy, DataSplit split, int iters, ulong seed)
+    public static EvalResult Estimate(IObjective objective, CausalLM policy, DataSplit split, int iters, ulong seed, Func<bool>? stopEarly = null)
     {
         bool wasTraining = policy.training;
         policy.eval();
@@ -88,16 +93,19 @@ public static class ObjectiveEvaluation
             double sum = 0;
             long tokens = 0;
             var metrics = new Dictionary<string, double>();
+            int done = 0;
             for (int i = 0; i < iters; i++)
             {
+                if (i > 0 && stopEarly is not null && stopEarly()) break;
                 using var scope = NewDisposeScope();
                 var step = objective.Step(policy, split, StepMode.Eval);
+                done++;
                 sum += step.Loss.item<float>();
                 tokens += step.Tokens;
                 foreach (var (name, value) in step.Metrics) metrics[name] = metrics.GetValueOrDefault(name) + value;
             }
-            foreach (var name in metrics.Keys.ToList()) metrics[name] /= iters;
-            return new EvalResult(sum / iters, tokens) { Metrics = metrics };
+            foreach (var name in metrics.Keys.ToList()) metrics[name] /= done;
+            return new EvalResult(sum / done, tokens) { Metrics = metrics, Batches = done };
         }
         finally { policy.train(wasTraining); }
     }
