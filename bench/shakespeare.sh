@@ -4,20 +4,16 @@
 # load average) plus docs/shakespeare-char-loss.png.
 # Defaults: configs/train-shakespeare-30min.json (precision auto, schedule time: the cosine ends at the deadline on any
 # CPU; target: val loss ≤ 1.50) and 30 minutes. The corpus is $SHAKESPEARE, else ../shared/data/tinyshakespeare/input.txt
-# next to the checkout, else data/tinyshakespeare/input.txt fetched from karpathy/char-rnn.
+# next to the checkout (no download: the machines reach no host that serves it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 config="${1:-configs/train-shakespeare-30min.json}"; [ $# -ge 1 ] && shift
 minutes="${1:-30}"; [ $# -ge 1 ] && shift
 input="${SHAKESPEARE:-../shared/data/tinyshakespeare/input.txt}"
-if [ ! -f "$input" ] && [ -z "${SHAKESPEARE:-}" ]; then
-  input="data/tinyshakespeare/input.txt"
-  if [ ! -f "$input" ]; then
-    echo "fetching Tiny Shakespeare into $input…" >&2
-    mkdir -p "$(dirname "$input")"
-    curl -fsSL -o "$input.tmp" https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt && mv "$input.tmp" "$input"
-  fi
+if [ ! -f "$input" ]; then
+  echo "error: Tiny Shakespeare not found at $input; set SHAKESPEARE=/path/to/input.txt (the checkout's ../shared/data has it)" >&2
+  exit 2
 fi
 data="data/shakespeare-char"
 out="out/bench-shakespeare-$(basename "$config" .json)"

@@ -96,6 +96,7 @@ public sealed class MoeBenchmark : IBenchmark
         var last = Stopwatch.GetTimestamp();
         var trainer = new Trainer(c, data, dir => model = builder(dir))
         {
+            RetainFreedMemory = true,
             OnStep = p =>
             {
                 stepSeconds.Add(Stopwatch.GetElapsedTime(last).TotalSeconds);

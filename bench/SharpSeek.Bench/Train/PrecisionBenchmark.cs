@@ -37,7 +37,7 @@ public sealed class PrecisionBenchmark : IBenchmark
             if (Directory.Exists(c.OutDir)) Directory.Delete(c.OutDir, recursive: true);
             context.Log($"{precision}: {c.MaxSteps} steps…");
             using var source = TokenDatasetBatchSource.Open(data, (ulong)c.Seed);
-            var trainer = new Trainer(c, source, TrainingModels.For(c, source.VocabSize));
+            var trainer = new Trainer(c, source, TrainingModels.For(c, source.VocabSize)) { RetainFreedMemory = true };
             var r = trainer.Run();
             var log = new MetricsLog(c.OutDir);
             log.ResumeAt(int.MaxValue);

@@ -42,6 +42,7 @@ public static class TrainCommand
             var objective = new LanguageModelObjective(batches, c.BatchSize, c.BlockSize);
             var trainer = new Trainer(c, objective, TrainingModels.For(c, batches.VocabSize))
             {
+                RetainFreedMemory = true,                                                                                  // a process of its own
                 ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
             };
             string? resumeDir = parse.GetValue(resumeFrom);

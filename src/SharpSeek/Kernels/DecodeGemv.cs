@@ -1,8 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using SharpSeek.Models.Common;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Kernels;
@@ -18,17 +16,6 @@ namespace SharpSeek.Kernels;
 /// </summary>
 public static unsafe class DecodeGemv
 {
-    /// <summary><paramref name="layer"/>(<paramref name="x"/>), through the fast path when <paramref name="x"/> is a single row.</summary>
-    public static Tensor Linear(Linear layer, Tensor x) =>
-        CanUse(x, layer.weight!) ? Apply(x, layer.weight!, layer.bias) : layer.call(x);
-
-    /// <summary>
-    /// <paramref name="layer"/>(<paramref name="x"/>) computed in <paramref name="computeType"/> (<see cref="MixedLinear"/>,
-    /// result left in it) when one is given, else as <see cref="Linear(Linear, Tensor)"/>.
-    /// </summary>
-    public static Tensor Linear(Linear layer, Tensor x, ScalarType? computeType) =>
-        computeType is { } dt ? MixedLinear.Apply(layer, x, dt) : Linear(layer, x);
-
     /// <summary>nn.functional.linear(<paramref name="x"/>, <paramref name="weight"/>, <paramref name="bias"/>), fast for a single row.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
         CanUse(x, weight) ? Apply(x, weight, bias) : nn.functional.linear(x, weight, bias);

@@ -23,11 +23,22 @@ public static class ModelFactory
         return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>A new model with random weights (seeded) for <paramref name="configJson"/>, of the family its model_type names.</summary>
+    /// <summary>
+    /// A new model with random weights (seeded) for <paramref name="configJson"/>, of the family its model_type names. The
+    /// process-wide random generator is seeded for the initialisation and restored afterwards, so the caller's random
+    /// stream is left as it was.
+    /// </summary>
     public static CausalLM Create(string configJson, int seed = 1337)
     {
-        TorchSharp.torch.manual_seed(seed);
-        return ModelFamilies.ForConfigJson(configJson).Create(configJson);
+        var family = ModelFamilies.ForConfigJson(configJson);
+        var global = TorchSharp.torch.Generator.Default;                      // the process-wide CPU generator
+        using var saved = global.get_state();
+        try
+        {
+            TorchSharp.torch.random.manual_seed(seed);
+            return family.Create(configJson);
+        }
+        finally { global.set_state(saved); }
     }
 
     /// <summary>Creates <paramref name="outDir"/> (which must not exist or be empty) and saves a new model there.</summary>

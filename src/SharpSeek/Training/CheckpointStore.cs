@@ -1,3 +1,4 @@
+using SharpSeek.Kernels;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;

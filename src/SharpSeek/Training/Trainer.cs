@@ -58,6 +58,13 @@ public sealed class Trainer
     /// <summary>What this CPU multiplies in bf16; decides precision "auto" (default: <see cref="CpuFeatures.Bf16"/>).</summary>
     public Bf16Support Cpu { get; init; } = CpuFeatures.Bf16;
 
+    /// <summary>
+    /// Keep LibTorch's freed CPU memory in the process (<see cref="NativeHeap.RetainFreedMemory"/>, a process-wide glibc
+    /// setting, so off unless asked for; <c>sharpseek train</c> turns it on): large-vocabulary steps then reuse their logits
+    /// buffers instead of page-faulting them in every step.
+    /// </summary>
+    public bool RetainFreedMemory { get; init; }
+
     /// <summary>The clock of max_minutes and the time schedule (tests substitute one; default: the system clock).</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
@@ -85,7 +92,7 @@ public sealed class Trainer
     {
         var c = _config;
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
-        NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
+        if (RetainFreedMemory) NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
         TrainerState state;
         if (resumeFrom is not null)
         {

@@ -31,7 +31,7 @@ public class DecodeGemvTests
     public void Linear_GradEnabledOnParameters_KeepsAutograd()
     {
         using var layer = nn.Linear(8, 4);
-        var y = DecodeGemv.Linear(layer, torch.randn(1, 1, 8));
+        var y = DecodeGemv.Linear(torch.randn(1, 1, 8), layer.weight!, layer.bias);
         Assert.True(y.requires_grad);
     }
 

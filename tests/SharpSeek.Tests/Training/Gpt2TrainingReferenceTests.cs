@@ -1,3 +1,4 @@
+using SharpSeek.Kernels;
 using System.Text.Json;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Gpt2;

@@ -5,7 +5,7 @@ using SharpSeek.Kernels;
 using SharpSeek.Tests.Kernels;
 using SharpSeek.Training;
 
-namespace SharpSeek.Tests.Training;
+namespace SharpSeek.Tests.Kernels;
 
 [Collection(SimdPathCollection.Name)]
 public class FusedAdamWTests

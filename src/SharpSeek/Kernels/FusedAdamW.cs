@@ -4,9 +4,8 @@ using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using SharpSeek.Kernels;
 
-namespace SharpSeek.Training;
+namespace SharpSeek.Kernels;
 
 /// <summary>
 /// AdamW (Loshchilov &amp; Hutter 2019, decoupled weight decay) with the update of each parameter fused into one pass over
