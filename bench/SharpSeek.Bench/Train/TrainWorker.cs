@@ -35,7 +35,7 @@ public static class TrainWorker
         torch.set_num_threads(threads);
         bool retained = a.Get("retain-heap", "1") == "1" && NativeHeap.RetainFreedMemory();   // as Trainer.Run does
         torch.manual_seed(seed);
-        using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
+        using var model = (Gpt2LMHeadModel)TrainingModels.For(c, c.VocabSize)(null);
         model.train();
         if (c.Precision == "bf16") model.ComputeDType = ScalarType.BFloat16;
         var groups = ParamGroups.Assign(model, c.DecayEmbeddings);

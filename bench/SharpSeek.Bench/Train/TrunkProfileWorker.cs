@@ -152,7 +152,7 @@ public static class TrunkProfileWorker
         var (batch, block, width) = (shape.Batch, shape.Block, shape.Width);
         using var act = torch.randn([shape.Rows, width]);
         var cfg = TrainWorker.Configs["config_a"];
-        using var model = new Gpt2LMHeadModel(TrainingModels.Gpt2(cfg, cfg.VocabSize));
+        using var model = (Gpt2LMHeadModel)TrainingModels.For(cfg, cfg.VocabSize)(null);
         model.train();
         var blk = model.named_modules().Select(m => m.module).OfType<Gpt2Block>().First();
         var attn = blk.named_modules().Select(m => m.module).OfType<Gpt2Attention>().First();
@@ -184,7 +184,7 @@ public static class TrunkProfileWorker
     private static void Optim(Action<string, Action> Time)
     {
         var c = TrainWorker.Configs["config_a"];
-        using var m = new Gpt2LMHeadModel(TrainingModels.Gpt2(c, c.VocabSize));
+        using var m = (Gpt2LMHeadModel)TrainingModels.For(c, c.VocabSize)(null);
         var groups = ParamGroups.Assign(m, c.DecayEmbeddings);
         var ps = groups.All.ToList();
         using var opt = groups.CreateAdamW(c);

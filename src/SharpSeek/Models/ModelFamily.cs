@@ -4,8 +4,14 @@ using SharpSeek.Models.Common;
 
 namespace SharpSeek.Models;
 
-/// <summary>A model shape for training from scratch, independent of any family (nanoGPT's model args).</summary>
-public sealed record ModelShape(int VocabSize, int BlockSize, int NLayer, int NHead, int NEmbd, double Dropout, string Preset, JsonObject? Extra = null);
+/// <summary>
+/// A model shape for training from scratch, independent of any family (nanoGPT's model args), with the settings that only
+/// some families have (mixture of experts: γ of auxiliary-loss-free balancing and α of the balance loss; multi-token
+/// prediction: λ and depth D; DeepSeek-V3 §2.1.2, §2.2) — a family without them ignores them — and further config.json
+/// keys of the family (<paramref name="Extra"/>).
+/// </summary>
+public sealed record ModelShape(int VocabSize, int BlockSize, int NLayer, int NHead, int NEmbd, double Dropout, string Preset, JsonObject? Extra = null,
+                                double BiasUpdateSpeed = 0, double AuxLossAlpha = 0, double MtpLossWeight = 0, int MtpDepth = 0);
 
 /// <summary>What <c>inspect</c> reports beyond the tensor table.</summary>
 public sealed record ModelFigures(long ParameterCount, long ActiveParameterCount, long FlopsPerToken, long KvCacheBytesPerToken);

@@ -30,7 +30,8 @@ public sealed class DeepSeekFamily : ModelFamily
 
     /// <summary>Keys of a DeepseekV3Config that the shape sets itself (so the extra keys must not).</summary>
     private static readonly string[] ShapeKeys =
-        ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings"];
+        ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+         "bias_update_speed", "aux_loss_alpha", "mtp_loss_weight", "num_nextn_predict_layers"];
 
     /// <summary>
     /// The preset JSON (<see cref="ModelShape.Preset"/>), then the extra keys, then hidden_size = n_embd,
@@ -54,6 +55,10 @@ public sealed class DeepSeekFamily : ModelFamily
         json["num_key_value_heads"] = shape.NHead;
         int presetPositions = json["max_position_embeddings"]?.GetValue<int>() ?? 0;
         json["max_position_embeddings"] = Math.Max(shape.BlockSize, presetPositions);
+        json["bias_update_speed"] = shape.BiasUpdateSpeed;
+        json["aux_loss_alpha"] = shape.AuxLossAlpha;
+        json["mtp_loss_weight"] = shape.MtpLossWeight;
+        json["num_nextn_predict_layers"] = shape.MtpDepth;
         json["bos_token_id"] = null;
         json["eos_token_id"] = null;
         return json.ToJsonString();

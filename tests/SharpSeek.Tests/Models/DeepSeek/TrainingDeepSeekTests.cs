@@ -1,3 +1,4 @@
+using SharpSeek.Models;
 using System.Text.Json.Nodes;
 using SharpSeek.Models.DeepSeek;
 using SharpSeek.Tests.Training;
@@ -31,7 +32,7 @@ public sealed class TrainingDeepSeekTests
     public void DeepSeek_FromTrainConfig_UsesShapeKeysPresetAndOverrides()
     {
         var c = Tiny("out").WithOverrides(["model.n_shared_experts=2", "bias_update_speed=0", "mtp_loss_weight=0.5", "mtp_depth=2"]);
-        var ds = TrainingModels.DeepSeek(c, 27);
+        var ds = DeepSeekConfig(c, 27);
         Assert.Equal((64, 32, 2, 2, 256), (ds.VocabSize, ds.HiddenSize, ds.NumHiddenLayers, ds.NumAttentionHeads, ds.MaxPositionEmbeddings));
         Assert.Equal((4, 2, 0.0, 0.5, 2), (ds.NRoutedExperts, ds.NSharedExperts, ds.BiasUpdateSpeed, ds.MtpLossWeight, ds.NumNextnPredictLayers));
     }
@@ -40,7 +41,7 @@ public sealed class TrainingDeepSeekTests
     public void DeepSeek_ModelOverrideOfOwnedKey_ThrowsConfigException()
     {
         var c = Tiny("out").WithOverrides(["model.hidden_size=64"]);
-        var e = Assert.Throws<ConfigException>(() => TrainingModels.DeepSeek(c, 27));
+        var e = Assert.Throws<ConfigException>(() => DeepSeekConfig(c, 27));
         Assert.Contains("hidden_size", e.Message);
     }
 
@@ -107,10 +108,14 @@ public sealed class TrainingDeepSeekTests
         var result = new Trainer(c, TrainingTestData.Data(), TrainingModels.For(c, TrainingTestData.Data().VocabSize)).Run();
         Assert.True(result.StepLosses[20] < result.StepLosses[1], $"loss {result.StepLosses[1]:F3} → {result.StepLosses[20]:F3}");
     }
+
+    private static DeepSeekV3Config DeepSeekConfig(TrainConfig c, int dataVocabSize) =>
+        DeepSeekV3Config.Parse(ModelFamilies.Get("deepseek").TrainingConfigJson(TrainingModels.Shape(c, dataVocabSize)));
 }
 
 internal sealed class DoubleTolerance(double tol) : IEqualityComparer<double>
 {
     public bool Equals(double x, double y) => Math.Abs(x - y) <= tol;
     public int GetHashCode(double obj) => 0;
+
 }
