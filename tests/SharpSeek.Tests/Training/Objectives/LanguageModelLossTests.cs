@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using SharpSeek.Training.Objectives;
 
-namespace SharpSeek.Tests.Training;
+namespace SharpSeek.Tests.Training.Objectives;
 
 public class LanguageModelLossTests
 {

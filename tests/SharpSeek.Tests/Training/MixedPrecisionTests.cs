@@ -6,7 +6,7 @@ using SharpSeek.Training.Objectives;
 
 namespace SharpSeek.Tests.Training;
 
-public class Bf16ComputeTests
+public class MixedPrecisionTests
 {
     [Fact]
     public void ComputeDType_TinyModel_LogitsCloseToFp32AndGradsStayFp32()
