@@ -139,7 +139,8 @@ public class LoraTests
             Assert.Equal(new long[] { 4, 32 }, a.A.shape);                                  // (r, in)
             Assert.Equal(new long[] { 96, 4 }, a.B.shape);                                  // (out, r), out = 3C
             Assert.Equal(0f, a.B.abs().max().item<float>());
-            Assert.True(a.A.abs().max().item<float>() > 0);
+            float bound = 1 / MathF.Sqrt(32);                                               // Kaiming-uniform, a = √5: U(−1/√in, 1/√in)
+            Assert.InRange(a.A.abs().max().item<float>(), 0.9f * bound, bound);
             Assert.Equal(2.0, a.Scaling);
         }
         Assert.Equal(2 * (4 * 32 + 96 * 4), lora.TrainableParameterCount);
@@ -434,6 +435,21 @@ public class LoraTests
         Assert.Equal(8.0, adapter.Scaling);                                                // 16 / 2
         Assert.Equal("gpt2", lora.Config.BaseModelNameOrPath);
         Assert.Equal(0.1, adapter.Dropout);
+    }
+
+    [Fact]
+    public void Load_PeftRegexTargetModules_ReadAsOneName()
+    {
+        using var dir = new TempDir();
+        using var a = zeros(2, 32);
+        using var b = zeros(96, 2);
+        WritePeft(dir.Path, ("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight", a),
+                            ("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight", b));
+        File.WriteAllText(dir[LoraAdapters.ConfigFile], HandWrittenConfig.Replace("[\"c_attn\"]", "\".*\\\\.c_attn\""));
+        using var model = TinyGpt2();
+        using var lora = LoraAdapters.Load(model, dir.Path);
+        Assert.Equal([".*\\.c_attn"], lora.Config.TargetModules);
+        Assert.Equal(["transformer.h.0.attn.c_attn"], lora.Adapters.Keys);
     }
 
     [Fact]
