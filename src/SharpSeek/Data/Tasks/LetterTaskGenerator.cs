@@ -20,6 +20,12 @@ public sealed class LetterTaskGenerator : ITaskGenerator
         "bridge", "castle", "dragon", "wizard", "rocket", "planet", "school", "teacher", "student", "pencil",
         "butter", "cookie", "dinner", "kettle", "hammer", "ladder", "tomato", "potato", "carrot", "onion",
         "mississippi", "parallel", "committee", "assessment", "bookkeeper", "occurrence", "necessary", "success", "address", "llama",
+        "animal", "basket", "candle", "doctor", "engine", "farmer", "guitar", "helmet", "jacket", "lizard",
+        "market", "needle", "office", "parrot", "quartz", "rubber", "saddle", "ticket", "umbrella", "violin",
+        "wallet", "zipper", "anchor", "beetle", "cactus", "desert", "falcon", "giraffe", "harbor", "insect",
+        "jungle", "kitchen", "lantern", "magnet", "napkin", "oyster", "pebble", "puzzle", "rainbow", "spider",
+        "thunder", "tunnel", "valley", "walnut", "blanket", "cabbage", "dolphin", "feather", "glitter", "hollow",
+        "library", "morning", "noodle", "pretzel", "squirrel", "tractor", "village", "whisper", "giggle", "coconut",
     ];
 
     public TaskExample Generate(SplitMix64 rng, int level)

@@ -52,7 +52,7 @@ public sealed class LinearEquationGenerator : ITaskGenerator
         if (c != 0)
         {
             k = a - c;
-            steps.Add($"{(c > 0 ? $"Subtract {Term(c)}" : $"Add {Term(-c)}")} on both sides: {Side(k, b)} = {d}.");
+            steps.Add($"{(c > 0 ? $"Subtract {Term(c)} from" : $"Add {Term(-c)} to")} both sides: {Side(k, b)} = {d}.");
         }
         long rhs = d - b;
         if (b != 0) steps.Add($"{(b > 0 ? $"Subtract {b} from" : $"Add {-b} to")} both sides: {Term(k)} = {rhs}.");
