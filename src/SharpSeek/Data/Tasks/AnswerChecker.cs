@@ -46,6 +46,18 @@ public static class AnswerChecker
         return raw is null ? null : Normalized(raw);
     }
 
+    /// <summary>
+    /// The strict R1 answer: the normalised content of the one <c>&lt;answer&gt;…&lt;/answer&gt;</c> pair of <paramref name="text"/>.
+    /// Null when there is no pair, more than one tag of either kind, the tags are out of order, or the content is empty.
+    /// </summary>
+    public static string? ExtractTaggedAnswer(string text)
+    {
+        int open = text.IndexOf(AnswerOpen, StringComparison.Ordinal), close = text.IndexOf(AnswerClose, StringComparison.Ordinal);
+        if (open < 0 || close < open) return null;
+        if (text.IndexOf(AnswerOpen, open + 1, StringComparison.Ordinal) >= 0 || text.IndexOf(AnswerClose, close + 1, StringComparison.Ordinal) >= 0) return null;
+        return Normalized(text[(open + AnswerOpen.Length)..close]);
+    }
+
     private static string? Normalized(string raw)
     {
         string answer = NormalizeAnswer(raw);
@@ -120,6 +132,13 @@ public static class Reward
     public static double Correctness(string completion, string answer)
     {
         string? given = AnswerChecker.ExtractFinalAnswer(completion);
+        return given is not null && AnswerChecker.AnswersEqual(given, answer) ? 1.0 : 0.0;
+    }
+
+    /// <summary>1 when the one <c>&lt;answer&gt;…&lt;/answer&gt;</c> of <paramref name="completion"/> equals <paramref name="answer"/> (see <see cref="AnswerChecker.ExtractTaggedAnswer"/>); missing, malformed or several answers score 0.</summary>
+    public static double TaggedCorrectness(string completion, string answer)
+    {
+        string? given = AnswerChecker.ExtractTaggedAnswer(completion);
         return given is not null && AnswerChecker.AnswersEqual(given, answer) ? 1.0 : 0.0;
     }
 

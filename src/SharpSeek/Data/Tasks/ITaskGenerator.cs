@@ -7,7 +7,7 @@ namespace SharpSeek.Data.Tasks;
 /// </summary>
 public interface ITaskGenerator
 {
-    /// <summary>Short stable name used in configs and in the split hash ("arithmetic", "letters", "linear").</summary>
+    /// <summary>Short stable name used in configs and in the split hash ("arithmetic", "letters", "linear", "countdown").</summary>
     string Name { get; }
 
     /// <summary>Number of difficulty levels; valid levels are 1..Levels.</summary>
@@ -15,12 +15,19 @@ public interface ITaskGenerator
 
     /// <summary>Draws one task of <paramref name="level"/> from <paramref name="rng"/>.</summary>
     TaskExample Generate(SplitMix64 rng, int level);
+
+    /// <summary>
+    /// The rule-based accuracy reward of <paramref name="completion"/> for <paramref name="example"/>, 1 or 0. By default the
+    /// final answer must equal <see cref="TaskExample.Answer"/> (<see cref="Reward.Correctness"/>); tasks with many right
+    /// answers (Countdown) check the answer itself.
+    /// </summary>
+    double Score(TaskExample example, string completion) => Reward.Correctness(completion, example.Answer);
 }
 
 /// <summary>The built-in generators by name.</summary>
 public static class TaskGenerators
 {
-    public static IReadOnlyList<ITaskGenerator> All { get; } = [new ArithmeticGenerator(), new LetterTaskGenerator(), new LinearEquationGenerator()];
+    public static IReadOnlyList<ITaskGenerator> All { get; } = [new ArithmeticGenerator(), new LetterTaskGenerator(), new LinearEquationGenerator(), new CountdownGenerator()];
 
     /// <summary>The generator called <paramref name="name"/>; throws <see cref="ConfigException"/> for an unknown name.</summary>
     public static ITaskGenerator ByName(string name) =>

@@ -114,4 +114,20 @@ public class AnswerCheckerTests
     {
         Assert.Equal(0.0, Reward.Format(completion));
     }
+
+    [Theory]
+    [InlineData("<think>6*7</think><answer>42</answer>", "42", 1.0)]
+    [InlineData("<answer> 1,234. </answer>", "1234", 1.0)]
+    [InlineData("<think>6*7</think><answer>42</answer><answer>42</answer>", "42", 0.0)]      // several answers
+    [InlineData("</answer>42<answer>", "42", 0.0)]                                          // out of order
+    [InlineData("<answer><answer>42</answer></answer>", "42", 0.0)]                         // nested
+    [InlineData("<answer>42", "42", 0.0)]                                                   // never closed
+    [InlineData("#### 42", "42", 0.0)]                                                      // no tag
+    [InlineData("<answer>forty-two</answer>", "42", 0.0)]                                   // not numeric
+    [InlineData("<answer>99999999999999999999999999999999999</answer>", "99999999999999999999999999999999999", 1.0)]   // huge, exact
+    [InlineData("<answer>99999999999999999999999999999999999</answer>", "99999999999999999999999999999999998", 0.0)]
+    public void TaggedCorrectness_AdversarialCompletions_MatchesHandVerdict(string completion, string answer, double expected)
+    {
+        Assert.Equal(expected, Reward.TaggedCorrectness(completion, answer));
+    }
 }
