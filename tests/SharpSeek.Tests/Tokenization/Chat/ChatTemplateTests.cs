@@ -174,3 +174,23 @@ public class ChatTemplateTests
         Assert.Contains("DeepSeek", e.Message);
     }
 }
+
+public class AddedTokenFilesTests
+{
+    [Fact]
+    public void Write_ByteTokenizerWithDeepSeekSpecials_HfTokenizerLoadsThemAsSingleIds()
+    {
+        using var src = new TempDir();
+        using var dst = new TempDir();
+        ByteTokenizerFiles.Write(src.Path);
+        var before = File.ReadAllText(Path.Combine(src.Path, "tokenizer.json"));
+        var loaded = AddedTokenFiles.Write(src.Path, dst.Path, ChatTemplates.DeepSeek.SpecialTokens);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(src.Path, "tokenizer.json")));
+        Assert.Equal(261, loaded.VocabSize);
+        var ids = loaded.Encode("<｜begin▁of▁sentence｜>s<｜User｜>u<｜Assistant｜>a<｜end▁of▁sentence｜>");
+        Assert.Equal([257, (int)'s', 258, (int)'u', 259, (int)'a', 260], ids);
+        Assert.Equal("<｜begin▁of▁sentence｜>s<｜User｜>u<｜Assistant｜>a<｜end▁of▁sentence｜>", loaded.Decode(ids));
+        ChatTemplates.DeepSeek.EnsureExpressible(loaded);
+        Assert.Equal(260, ChatTemplates.DeepSeek.EndOfTurnId(loaded));
+    }
+}
