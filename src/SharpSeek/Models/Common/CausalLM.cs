@@ -161,6 +161,10 @@ public abstract class CausalLM : nn.Module<CausalLMInput, CausalLMOutput>
         OutputHead.ComputeDType = dtype;
     }
 
+    /// <summary>Records a new vocabulary size in the config after <see cref="VocabGrowth"/> resized the token rows.</summary>
+    internal virtual void SetVocabSize(int vocabSize) =>
+        throw new ConfigException($"{ModelType} models cannot change their vocabulary size.");
+
     /// <summary>Called by the trainer once after every optimizer step, outside autograd (DeepSeek: aux-loss-free router bias update).</summary>
     public virtual void AfterOptimizerStep() { }
 

@@ -15,7 +15,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
     [ComponentName(Name = "lm_head")] private readonly Projection _lmHead;   // (V, D)
     private AttentionImpl _impl = AttentionImpl.Naive;
 
-    public DeepSeekV3Config Config { get; }
+    public DeepSeekV3Config Config { get; private set; }
 
     /// <summary>A randomly initialised model (normal(0, initializer_range) weights, unit norms, zero gate bias).</summary>
     public DeepSeekV3ForCausalLM(DeepSeekV3Config config) : base(nameof(DeepSeekV3ForCausalLM))
@@ -30,6 +30,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
 
     public DeepSeekV3Model Model => _model;
     public override int VocabSize => Config.VocabSize;
+    internal override void SetVocabSize(int vocabSize) => Config = Config with { VocabSize = vocabSize };
     public override int HiddenSize => Config.HiddenSize;
     public override int MaxSequenceLength => Config.MaxPositionEmbeddings;
     public override string ModelType => "deepseek_v3";

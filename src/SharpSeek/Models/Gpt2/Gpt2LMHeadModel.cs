@@ -16,7 +16,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     [ComponentName(Name = "lm_head")] private readonly Projection? _lmHead;    // only when tie_word_embeddings is false
     private readonly Projection _head;                                         // lm_head, or a view of wte (not registered)
 
-    public Gpt2Config Config { get; }
+    public Gpt2Config Config { get; private set; }
 
     public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
     {
@@ -30,6 +30,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     }
 
     public override int VocabSize => Config.VocabSize;
+    internal override void SetVocabSize(int vocabSize) => Config = Config with { VocabSize = vocabSize };
     public override int HiddenSize => Config.NEmbd;
     public override int MaxSequenceLength => Config.NPositions;
     public override string ModelType => "gpt2";
