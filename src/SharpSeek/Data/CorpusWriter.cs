@@ -1,3 +1,4 @@
+using SharpSeek.Checkpoints;
 using System.Text;
 
 namespace SharpSeek.Data;

@@ -1,3 +1,4 @@
+using SharpSeek.Checkpoints;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;

@@ -1,3 +1,4 @@
+using SharpSeek.Checkpoints;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;

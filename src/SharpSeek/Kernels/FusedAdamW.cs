@@ -1,6 +1,5 @@
 using System.Text;
 using System.Runtime.Intrinsics;
-using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

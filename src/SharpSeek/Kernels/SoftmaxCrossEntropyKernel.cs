@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -48,7 +48,7 @@ public sealed record BpeTrainingResult(IReadOnlyDictionary<string, int> Vocab, I
     {
         Directory.CreateDirectory(dir);
         var byId = Vocab.OrderBy(v => v.Value).ToList();
-        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer.json"), Json(w =>
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer.json"), Json(w =>
         {
             w.WriteString("version", "1.0");
             w.WriteNull("truncation");
@@ -87,11 +87,11 @@ public sealed record BpeTrainingResult(IReadOnlyDictionary<string, int> Vocab, I
             w.WriteEndArray();
             w.WriteEndObject();
         }));
-        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "vocab.json"), Json(w => { foreach (var (token, id) in byId) w.WriteNumber(token, id); }));
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(dir, "vocab.json"), Json(w => { foreach (var (token, id) in byId) w.WriteNumber(token, id); }));
         var merges = new StringBuilder("#version: 0.2\n");
         foreach (var (l, r) in Merges) merges.Append(l).Append(' ').Append(r).Append('\n');
-        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "merges.txt"), merges.ToString());
-        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer_config.json"), Json(w =>
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(dir, "merges.txt"), merges.ToString());
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(dir, "tokenizer_config.json"), Json(w =>
         {
             w.WriteString("tokenizer_class", "GPT2TokenizerFast");
             w.WriteBoolean("add_bos_token", false);

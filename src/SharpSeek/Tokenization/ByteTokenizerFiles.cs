@@ -1,6 +1,6 @@
+using SharpSeek.Checkpoints;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using SharpSeek.Data;
 
 namespace SharpSeek.Tokenization;
 

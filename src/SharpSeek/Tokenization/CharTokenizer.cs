@@ -77,7 +77,7 @@ public sealed class CharTokenizer : ITextTokenizer
     public void Save(string path)
     {
         var json = JsonSerializer.Serialize(new CharVocabFile("char", _chars), new JsonSerializerOptions { WriteIndented = false });
-        SharpSeek.Data.AtomicFiles.WriteText(path, json);
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(path, json);
     }
 
     public static CharTokenizer Load(string path)

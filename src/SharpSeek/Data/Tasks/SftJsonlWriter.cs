@@ -1,3 +1,4 @@
+using SharpSeek.Checkpoints;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using SharpSeek.Checkpoints;
-using SharpSeek.Data;
 using SharpSeek.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -169,6 +169,6 @@ public sealed class Gpt2LMHeadModel : CausalLM
         var tensors = HuggingFaceStateDict();
         try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
-        SharpSeek.Data.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), Config.ToJson());
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), Config.ToJson());
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using SharpSeek.Generation;
 
 namespace SharpSeek.Tokenization.Chat;
 
@@ -66,10 +65,6 @@ public static class ChatTemplates
         template.EnsureExpressible(tokenizer);
         return AddedTokensTokenizer.ExistingId(tokenizer, template.EndOfTurn)!.Value;
     }
-
-    /// <summary><paramref name="options"/> (default: new) with <c>eos_token_id</c> = the end-of-turn id, so generation stops at the end of the assistant turn.</summary>
-    public static GenerationOptions ForChat(this IChatTemplate template, ITextTokenizer tokenizer, GenerationOptions? options = null) =>
-        (options ?? new GenerationOptions()) with { EosTokenId = [template.EndOfTurnId(tokenizer)] };
 
     /// <summary>Token ids of the rendered conversation and per token whether it is assistant content (loss mask); pieces are encoded one by one.</summary>
     public static ChatEncoding Encode(this IChatTemplate template, ITextTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = false)

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SharpSeek.Data;
+namespace SharpSeek.Checkpoints;
 
 /// <summary>Temp-file-and-rename writes, so that an interrupted or failed step never leaves a partial file behind.</summary>
 public static class AtomicFiles
