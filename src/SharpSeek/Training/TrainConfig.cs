@@ -92,8 +92,18 @@ public sealed record TrainConfig
     [JsonPropertyName("keep_last")] public int KeepLast { get; init; } = 2;
     [JsonPropertyName("out_dir")] public string OutDir { get; init; } = "out";
 
+    // --- fine-tuning objectives and adapters (each null unless its verb or the config sets it) ---
+    /// <summary>LoRA adapters (PEFT's adapter_config.json fields): when set, only the adapters train, on any objective.</summary>
+    [JsonPropertyName("lora")] public SharpSeek.Models.Common.LoraConfig? Lora { get; init; }
+    /// <summary>Supervised fine-tuning on chat or prompt/completion JSONL (<c>sharpseek sft</c>).</summary>
+    [JsonPropertyName("sft")] public SharpSeek.Training.Objectives.SftConfig? Sft { get; init; }
+    /// <summary>Preference pairs for the reward model and DPO (<c>sharpseek reward</c>, <c>sharpseek dpo</c>).</summary>
+    [JsonPropertyName("preference")] public SharpSeek.Training.Objectives.PreferenceConfig? Preference { get; init; }
+    /// <summary>RLHF with PPO (<c>sharpseek ppo</c>).</summary>
+    [JsonPropertyName("ppo")] public SharpSeek.Training.Objectives.PpoConfig? Ppo { get; init; }
+
     /// <summary>Fields that fix the shape of the model: a checkpoint resumes only with the same values.</summary>
-    public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size", "model_preset", "model", "mtp_depth"];
+    public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size", "model_preset", "model", "mtp_depth", "lora"];
 
     [JsonIgnore] public int DecaySteps => LrDecaySteps > 0 ? LrDecaySteps : MaxSteps;
     [JsonIgnore] public int TokensPerStep => BatchSize * BlockSize * GradAccum;
@@ -136,6 +146,10 @@ public sealed record TrainConfig
         Check(AuxLossAlpha >= 0 && double.IsFinite(AuxLossAlpha), $"aux_loss_alpha must be 0 (off) or positive, got {AuxLossAlpha}");
         Check(MtpLossWeight >= 0 && double.IsFinite(MtpLossWeight), $"mtp_loss_weight must be 0 (off) or positive, got {MtpLossWeight}");
         Check(MtpDepth >= 0, $"mtp_depth must be 0 or positive, got {MtpDepth}");
+        Lora?.Validate();
+        Sft?.Validate();
+        Preference?.Validate();
+        Ppo?.Validate();
     }
 
     /// <summary>Reads a JSON config file (snake_case keys; unknown keys are an error).</summary>
@@ -167,11 +181,13 @@ public sealed record TrainConfig
             int eq = a.IndexOf('=');
             if (eq <= 0) throw new ConfigException($"--set '{a}': expected key=value");
             string key = a[..eq].Trim(), value = a[(eq + 1)..].Trim();
-            if (key.StartsWith("model.", StringComparison.Ordinal) && key.Length > "model.".Length)
+            int dot = key.IndexOf('.');
+            if (dot > 0 && dot < key.Length - 1 && types.TryGetValue(key[..dot], out var sectionType) && IsSection(sectionType))
             {
-                var model = obj["model"] as JsonObject ?? new JsonObject();
-                model[key["model.".Length..]] = ParseJsonLiteral(value);
-                obj["model"] = model;
+                string section = key[..dot];                     // model.KEY, lora.r, sft.data, ppo.kl_coef, …
+                var node = obj[section] as JsonObject ?? new JsonObject();
+                node[key[(dot + 1)..]] = ParseJsonLiteral(value);
+                obj[section] = node;
                 continue;
             }
             if (!types.TryGetValue(key, out var type)) throw new ConfigException($"--set '{a}': unknown key '{key}' (known: {string.Join(", ", types.Keys)})");
@@ -179,6 +195,9 @@ public sealed record TrainConfig
         }
         return FromJson(obj, "--set");
     }
+
+    /// <summary>A nested object of the config (model, lora, sft, preference, ppo) whose keys --set reaches as SECTION.KEY.</summary>
+    private static bool IsSection(Type type) => type == typeof(JsonObject) || (type.IsClass && type != typeof(string));
 
     private static JsonNode? ParseJsonLiteral(string value)
     {

@@ -133,6 +133,9 @@ public sealed class Trainer
         metrics.ResumeAt(state.Step);
         OnLog?.Invoke($"parameters: {groups.Decay.Sum(p => p.Param.numel()):N0} with weight decay, {groups.NoDecay.Sum(p => p.Param.numel()):N0} without; " +
                       $"{c.TokensPerStep:N0} tokens per step, precision {precision.Resolved}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
+        long trainable = parameters.Sum(p => p.numel()), total = CountParameters(model);
+        OnLog?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"trainable parameters: {trainable:N0} of {total:N0} ({100.0 * trainable / Math.Max(1, total):F2}%)"));
         OnLog?.Invoke(precision.Reason);
         if (precision.Emulated) OnLog?.Invoke($"warning: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}; set precision auto or fp32");
         if (timeSchedule)
@@ -285,6 +288,13 @@ public sealed class Trainer
                 if (optimizedData.Contains(DataPointer(p))) throw new InvalidOperationException($"{name} shares parameter {pname} with the policy");
             }
         }
+    }
+
+    /// <summary>Distinct parameters of <paramref name="model"/>, trainable or not (tied tensors once).</summary>
+    public static long CountParameters(CausalLM model)
+    {
+        var seen = new HashSet<IntPtr>();
+        return model.parameters().Where(p => seen.Add(DataPointer(p))).Sum(p => p.numel());
     }
 
     private static unsafe IntPtr DataPointer(Tensor t) => (IntPtr)TensorData.Pointer(t);
