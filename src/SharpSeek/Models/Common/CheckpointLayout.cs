@@ -9,6 +9,12 @@ namespace SharpSeek.Models.Common;
 public sealed record CheckpointLayout(IReadOnlyList<(string Name, long[] Shape)> Expected, Func<string, bool> Ignorable)
 {
     /// <summary>
+    /// A reward model's scalar head (Hugging Face sequence classification): never part of a causal LM, and ignored when one
+    /// is loaded from a reward-model folder (which keeps the whole LM; <c>RewardModel</c> reads the head itself).
+    /// </summary>
+    public const string ScoreHead = "score.weight";
+
+    /// <summary>
     /// Throws <see cref="CheckpointException"/> at the first problem. <paramref name="aggregate"/> false: tensor by tensor
     /// (missing, shape, dtype), then "unexpected tensor" with <paramref name="unusedHint"/>; true: all missing, all unused,
     /// then shapes with <paramref name="shapeHint"/>.
@@ -17,7 +23,7 @@ public sealed record CheckpointLayout(IReadOnlyList<(string Name, long[] Shape)>
     {
         string dir = folder.Directory;
         var expectedNames = new HashSet<string>(Expected.Select(e => e.Name), StringComparer.Ordinal);
-        var unused = folder.Names.Where(n => !expectedNames.Contains(n) && !Ignorable(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
+        var unused = folder.Names.Where(n => !expectedNames.Contains(n) && !Ignorable(n) && n != ScoreHead).OrderBy(n => n, StringComparer.Ordinal).ToList();
         if (aggregate)
         {
             var missing = Expected.Where(e => !folder.Contains(e.Name)).Select(e => e.Name).ToList();

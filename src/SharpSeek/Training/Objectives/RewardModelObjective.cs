@@ -1,0 +1,94 @@
+using SharpSeek.Data;
+using SharpSeek.Data.Preference;
+using SharpSeek.Models;
+using SharpSeek.Models.Common;
+using static TorchSharp.torch;
+
+namespace SharpSeek.Training.Objectives;
+
+/// <summary>
+/// Reward-model training on preference pairs (Ouyang et al. 2022, §3.5, eq. 1): per micro-batch B pairs, chosen and rejected
+/// conversations scored in one padded forward of a <see cref="RewardModel"/> (the policy), loss = Bradley–Terry
+/// −log σ(r_c − r_r) averaged over pairs, plus the trunk's auxiliary (MoE balance) losses in training. Metrics: "accuracy"
+/// (pairs ranked right) and "margin" (mean r_c − r_r); evaluation reports the same on held-out pairs (val_loss = the BT loss).
+/// </summary>
+public sealed class RewardModelObjective : IObjective
+{
+    private readonly PreferenceBatches _data;
+    private readonly int _batchSize;
+
+    /// <summary>Trains on <paramref name="data"/>, <paramref name="batchSize"/> pairs (2·B sequences) per micro-batch.</summary>
+    public RewardModelObjective(PreferenceBatches data, int batchSize)
+    {
+        if (batchSize < 1) throw new ConfigException($"batch_size must be positive, got {batchSize}");
+        _data = data; _batchSize = batchSize;
+    }
+
+    public IReadOnlyList<CausalLM> FrozenModels => [];
+
+    public void Validate(CausalLM policy)
+    {
+        AsRewardModel(policy);
+        PreferenceChecks.Validate(_data, policy);
+    }
+
+    public ObjectiveStep Step(CausalLM policy, DataSplit split, StepMode mode)
+    {
+        var model = AsRewardModel(policy);
+        var batch = _data.Next(split, _batchSize);
+        var rewards = model.Score(batch.Ids, batch.AttentionMask, out var aux);             // (2B)
+        var (chosen, rejected) = (rewards[..batch.Pairs], rewards[batch.Pairs..]);          // (B), (B)
+        var loss = PreferenceMath.BradleyTerryLoss(chosen, rejected);
+        var metrics = new Dictionary<string, double>
+        {
+            ["accuracy"] = PreferenceMath.PairAccuracy(chosen, rejected).item<float>(),
+            ["margin"] = PreferenceMath.RewardMargin(chosen, rejected).item<float>(),
+        };
+        if (mode == StepMode.Train) foreach (var a in aux) loss = loss + a;
+        return new ObjectiveStep(loss, metrics, batch.Tokens);
+    }
+
+    /// <summary>Share of all held-out pairs <paramref name="model"/> ranks right (each pair once), in eval mode under no_grad.</summary>
+    public double HeldOutAccuracy(RewardModel model)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            int right = 0, total = 0;
+            foreach (var chunk in _data.Chunks(DataSplit.Val, _batchSize))
+            {
+                using var scope = NewDisposeScope();
+                var batch = PreferenceBatch.Collate(chunk);
+                var rewards = model.Score(batch.Ids, batch.AttentionMask);
+                right += (int)rewards[..batch.Pairs].gt(rewards[batch.Pairs..]).sum().item<long>();
+                total += batch.Pairs;
+            }
+            return (double)right / total;
+        }
+        finally { model.train(wasTraining); }
+    }
+
+    public void Reseed(DataSplit split, ulong seed) => _data.Reseed(split, seed);
+
+    public string SaveState() => _data.SaveState();
+
+    public void RestoreState(string state) => _data.RestoreState(state);
+
+    private static RewardModel AsRewardModel(CausalLM policy) => policy as RewardModel
+        ?? throw new ConfigException($"the reward-model objective trains a reward model (a causal LM with a score head), got a plain {policy.ModelType} model");
+}
+
+/// <summary>Checks shared by the preference objectives.</summary>
+internal static class PreferenceChecks
+{
+    /// <summary>Every token id fits <paramref name="model"/>'s vocabulary and every conversation its context.</summary>
+    public static void Validate(PreferenceBatches data, CausalLM model)
+    {
+        if (data.MaxTokenId >= model.VocabSize)
+            throw new ConfigException($"the preference data holds token id {data.MaxTokenId}, but the model's vocabulary has {model.VocabSize} tokens (a tokenizer that does not match the model?)");
+        if (data.MaxLength > model.MaxSequenceLength)
+            throw new ConfigException($"a preference conversation has {data.MaxLength} tokens, more than the model's maximum sequence length {model.MaxSequenceLength}");
+    }
+}
