@@ -48,6 +48,9 @@ public sealed class RewardModelObjective : IObjective
         return new ObjectiveStep(loss, metrics, batch.Tokens);
     }
 
+    /// <summary>Number of held-out pairs.</summary>
+    public int HeldOutCount => _data.Pairs(DataSplit.Val).Count;
+
     /// <summary>Share of all held-out pairs <paramref name="model"/> ranks right (each pair once), in eval mode under no_grad.</summary>
     public double HeldOutAccuracy(RewardModel model)
     {
