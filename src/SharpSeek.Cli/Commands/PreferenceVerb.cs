@@ -3,7 +3,6 @@ using SharpSeek.Data.Preference;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using SharpSeek.Tokenization;
-using SharpSeek.Tokenization.Chat;
 using SharpSeek.Training;
 using SharpSeek.Training.Objectives;
 
@@ -35,23 +34,8 @@ internal sealed class PreferenceVerb
     /// <summary>A JSON string literal, so --set never reads a path as a number or keyword.</summary>
     private static string Quoted(string s) => System.Text.Json.JsonSerializer.Serialize(s);
 
-    /// <summary>The encoded train and held-out pairs; every data problem is raised here, before a model is loaded.</summary>
-    public static PreferenceBatches ReadPairs(TrainConfig c)
-    {
-        var p = c.Preference!;
-        string modelDir = c.InitFrom!;
-        var tokenizer = TokenizerLoader.Load(modelDir);
-        var template = p.Template is { } name ? ChatTemplates.ByName(name) : ChatTemplates.FromFolder(modelDir);
-        try { template.EnsureExpressible(tokenizer); }
-        catch (ConfigException e) { throw new ConfigException($"{modelDir}: {e.Message}"); }
-
-        var pairs = PreferenceJsonl.Read(p.Data);
-        var (train, val) = p.ValData is { } valPath ? (pairs.ToList(), PreferenceJsonl.Read(valPath).ToList()) : PreferenceBatches.HashSplit(pairs, p.ValFraction);
-        int maxLength = p.MaxLength > 0 ? p.MaxLength : int.MaxValue;                     // else the objective checks the model's limit
-        return new PreferenceBatches(Encode(train), Encode(val), (ulong)c.Seed);
-
-        List<EncodedPair> Encode(List<PreferencePair> list) => list.Select(x => PreferenceEncoding.Encode(template, tokenizer, x, maxLength)).ToList();
-    }
+    /// <summary>The encoded train and held-out pairs (<see cref="PreferenceData.Open"/>); every data problem is raised here, before a model is loaded.</summary>
+    public static PreferenceBatches ReadPairs(TrainConfig c) => PreferenceData.Open(c.Preference!, c.InitFrom!, (ulong)c.Seed);
 
     /// <summary>The init_from folder's tokenizer files, copied into every checkpoint.</summary>
     public static IReadOnlyList<string> TokenizerFilesOf(TrainConfig c) =>

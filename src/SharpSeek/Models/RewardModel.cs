@@ -30,20 +30,20 @@ public sealed class RewardModel : CausalLM
     public const string ScoreWeight = CheckpointLayout.ScoreHead;
 
     private readonly CausalLM _trunk;
-    private readonly Linear score;
+    private readonly Linear _score;                                   // HF key: score.weight (1, C)
 
     /// <summary>The language model whose last hidden state is scored.</summary>
     public CausalLM Trunk => _trunk;
 
     /// <summary>The scalar head's weight (1, C), float32.</summary>
-    public Parameter ScoreHeadWeight => score.weight!;
+    public Parameter ScoreHeadWeight => _score.weight!;
 
     private RewardModel(CausalLM trunk) : base(nameof(RewardModel))
     {
         _trunk = trunk;
-        score = nn.Linear(trunk.HiddenSize, 1, hasBias: false, device: trunk.Device);
+        _score = nn.Linear(trunk.HiddenSize, 1, hasBias: false, device: trunk.Device);
         register_module("trunk", trunk);
-        register_module("score", score);
+        register_module("score", _score);
         if (trunk.ComputeDType != ScalarType.Float32) ComputeDType = trunk.ComputeDType;
         if (!trunk.training) eval();
     }
@@ -55,7 +55,7 @@ public sealed class RewardModel : CausalLM
     public static RewardModel FromCausalLM(CausalLM trunk)
     {
         var model = new RewardModel(trunk);
-        using (no_grad()) model.score.weight!.normal_(0, 1.0 / Math.Sqrt(trunk.HiddenSize + 1));
+        using (no_grad()) model._score.weight!.normal_(0, 1.0 / Math.Sqrt(trunk.HiddenSize + 1));
         return model;
     }
 
@@ -83,7 +83,7 @@ public sealed class RewardModel : CausalLM
             var model = new RewardModel(trunk);
             using var folder = CheckpointFolder.Open(directory);
             using var w = folder.Load(ScoreWeight);
-            using (no_grad()) model.score.weight!.copy_(w.to(ScalarType.Float32));
+            using (no_grad()) model._score.weight!.copy_(w.to(ScalarType.Float32));
             model.eval();
             return model;
         }
@@ -122,7 +122,7 @@ public sealed class RewardModel : CausalLM
         var last = LastTokenIndex(attentionMask);                                           // (B)
         var rows = arange(inputIds.shape[0], dtype: ScalarType.Int64, device: last.device);
         var h = output.LastHiddenState.index(TensorIndex.Tensor(rows), TensorIndex.Tensor(last));   // (B, C)
-        var rewards = score.call(h.to(ScalarType.Float32)).squeeze(-1);                     // (B)
+        var rewards = _score.call(h.to(ScalarType.Float32)).squeeze(-1);                     // (B)
         auxiliaryLosses = output.AuxiliaryLosses.Select(a => a.MoveToOuterDisposeScope()).ToList();
         return rewards.MoveToOuterDisposeScope();
     }
@@ -152,7 +152,7 @@ public sealed class RewardModel : CausalLM
                 metadata = file.Metadata;
                 foreach (var name in file.Tensors.Keys) tensors[name] = file.Load(name);
             }
-            tensors[ScoreWeight] = score.weight!.detach().to(ScalarType.Float32).cpu().contiguous();
+            tensors[ScoreWeight] = _score.weight!.detach().to(ScalarType.Float32).cpu().contiguous();
             SafeTensors.Save(weightsPath, tensors, metadata.Count > 0 ? metadata : new Dictionary<string, string> { ["format"] = "pt" });
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
@@ -163,7 +163,8 @@ public sealed class RewardModel : CausalLM
         config["num_labels"] = 1;
         config["id2label"] = new JsonObject { ["0"] = "LABEL_0" };
         config["label2id"] = new JsonObject { ["LABEL_0"] = 0 };
-        if (config["pad_token_id"] is null && config["eos_token_id"] is JsonValue eos) config["pad_token_id"] = eos.DeepClone();
+        if (config["pad_token_id"] is null && config["eos_token_id"] is JsonValue eos && eos.TryGetValue(out int eosId) && eosId < VocabSize)
+            config["pad_token_id"] = eosId;                                                 // as HF's GPT-2 reward models: pad = eos
         AtomicFiles.WriteText(configPath, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 

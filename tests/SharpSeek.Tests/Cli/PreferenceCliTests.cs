@@ -111,6 +111,31 @@ public class PreferenceCliTests
     }
 
     [Fact]
+    public void Reward_BadValDataLine_ExitsTwoNamingTheValFile()
+    {
+        using var tmp = new TempDir();
+        string model = PreferenceTestData.ModelFolder(tmp["m"], "gpt2");
+        string data = PreferenceTestData.WriteJsonl(tmp["pairs.jsonl"], PreferenceTestData.ToyLines(8));
+        string val = PreferenceTestData.WriteJsonl(tmp["val.jsonl"], [.. PreferenceTestData.ToyLines(3), "[1, 2]"]);
+        var r = CliHarness.Run(Args("reward", model, data, tmp["out"], "--val-data", val, "--set", "max_steps=2"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{val}:4: expected a JSON object", r.Stderr);
+        Assert.False(Directory.Exists(tmp["out"]));
+    }
+
+    [Fact]
+    public void Dpo_TemplateTheTokenizerCannotExpress_ExitsTwo()
+    {
+        using var tmp = new TempDir();
+        string model = PreferenceTestData.ModelFolder(tmp["m"], "gpt2");                  // ChatML tokens only
+        string data = PreferenceTestData.WriteJsonl(tmp["pairs.jsonl"], PreferenceTestData.ToyLines(8));
+        var r = CliHarness.Run(Args("dpo", model, data, tmp["out"], "--set", "preference.template=deepseek", "--set", "max_steps=2"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("deepseek template's special token", r.Stderr);
+        Assert.False(Directory.Exists(tmp["out"]));
+    }
+
+    [Fact]
     public void Dpo_MissingData_ExitsTwo()
     {
         using var tmp = new TempDir();

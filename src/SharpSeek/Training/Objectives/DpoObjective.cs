@@ -39,8 +39,8 @@ public sealed class DpoObjective : IObjective
     {
         if (policy.VocabSize != _reference.VocabSize)
             throw new ConfigException($"the reference model's vocabulary ({_reference.VocabSize} tokens) differs from the policy's ({policy.VocabSize}); DPO needs one vocabulary");
-        PreferenceChecks.Validate(_data, policy);
-        PreferenceChecks.Validate(_data, _reference);
+        PreferenceData.Validate(_data, policy);
+        PreferenceData.Validate(_data, _reference);
     }
 
     public ObjectiveStep Step(CausalLM policy, DataSplit split, StepMode mode)

@@ -29,7 +29,7 @@ public sealed class RewardModelObjective : IObjective
     public void Validate(CausalLM policy)
     {
         AsRewardModel(policy);
-        PreferenceChecks.Validate(_data, policy);
+        PreferenceData.Validate(_data, policy);
     }
 
     public ObjectiveStep Step(CausalLM policy, DataSplit split, StepMode mode)
@@ -81,17 +81,4 @@ public sealed class RewardModelObjective : IObjective
 
     private static RewardModel AsRewardModel(CausalLM policy) => policy as RewardModel
         ?? throw new ConfigException($"the reward-model objective trains a reward model (a causal LM with a score head), got a plain {policy.ModelType} model");
-}
-
-/// <summary>Checks shared by the preference objectives.</summary>
-internal static class PreferenceChecks
-{
-    /// <summary>Every token id fits <paramref name="model"/>'s vocabulary and every conversation its context.</summary>
-    public static void Validate(PreferenceBatches data, CausalLM model)
-    {
-        if (data.MaxTokenId >= model.VocabSize)
-            throw new ConfigException($"the preference data holds token id {data.MaxTokenId}, but the model's vocabulary has {model.VocabSize} tokens (a tokenizer that does not match the model?)");
-        if (data.MaxLength > model.MaxSequenceLength)
-            throw new ConfigException($"a preference conversation has {data.MaxLength} tokens, more than the model's maximum sequence length {model.MaxSequenceLength}");
-    }
 }
