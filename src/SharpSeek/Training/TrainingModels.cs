@@ -32,11 +32,7 @@ public static class TrainingModels
     public static CausalLM LoadMerged(string dir)
     {
         var model = ModelLoader.Load(dir);
-        if (HasAdapter(dir))
-        {
-            using var adapters = LoraAdapters.Load(model, dir);
-            adapters.MergeAndUnload();
-        }
+        if (HasAdapter(dir)) LoraAdapters.Load(model, dir).MergeAndUnload();   // not disposed: LoraAdapters.Dispose would dispose the adapted projections too
         return model;
     }
 

@@ -180,4 +180,20 @@ public class SftCliTests
         Assert.Contains("--data", noData.Stderr);
         Assert.False(Directory.Exists(tmp["o"]));
     }
+
+    [Fact]
+    public void SftExampleConfig_LoadsWithSftSectionAndTheVerbRunsItOnAnotherModelAndData()
+    {
+        string dir = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(dir, "configs"))) dir = Path.GetDirectoryName(dir)!;
+        string path = Path.Combine(dir, "configs", "sft-example.json");
+        var c = TrainConfig.Load(path);
+        c.Validate();
+        Assert.Equal(("auto", true, 0.05), (c.Sft!.Template, c.Sft.Packing, c.Sft.ValFraction));
+        using var tmp = new TempDir();
+        var r = CliHarness.Run(["sft", "--config", path, "--init-from", InitGpt2(tmp), "--data", Data(tmp, 40), "--out", tmp["out"], "--plain",
+                                "--set", "max_steps=2", "--set", "eval_iters=1", "--set", "block_size=64", "--set", "sft.val_fraction=0.3"]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("finished at step 2", r.Stdout);
+    }
 }
