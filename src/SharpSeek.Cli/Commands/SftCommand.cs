@@ -38,7 +38,11 @@ public static class SftCommand
                 ? $"; added {chat.AddedTokenCount} special tokens to the tokenizer ({chat.VocabSize:N0} ids), checkpoints carry it"
                 : ""));
             stdout.WriteLine(dataset.Describe(c.BlockSize));
+            if (c.Lora is not null && chat.AddedTokenCount > 0)
+                stdout.WriteLine($"note: with LoRA the {chat.AddedTokenCount} added tokens keep their initial (mean) embedding and head rows; only the adapters train");
             var objective = new SftObjective(dataset, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId);
+            stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"rows of {c.BlockSize} tokens ({(sft.Packing ? "packed" : "one padded sample each")}): {objective.TrainRowsPerEpoch:N0} per epoch, {objective.ValRows:N0} held out; an evaluation reads {c.EvalIters * c.BatchSize:N0}"));
             var trainer = new Trainer(c, objective, TrainingModels.For(c, chat.VocabSize, chat.VocabSize))
             {
                 RetainFreedMemory = true,                   // a process of its own

@@ -112,6 +112,11 @@ public class SftCliTests
         using var lora = LoraCausalLM.Load(ModelLoader.Load(ckpt), ckpt);
         Assert.Equal(2, lora.Lora.Adapters.Count);
         Assert.Contains(lora.Lora.Adapters.Values, a => a.B.abs().max().item<float>() > 0);  // B starts at zero: it trained
+
+        var resumed = CliHarness.Run(Args(model, tmp["d.jsonl"], tmp["out"], "--set", "lora.r=4", "--set", "lora.target_modules=[\"c_attn\"]", "--set", "max_steps=7", "--set", "eval_interval=6", "--resume"));
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr + resumed.Stdout);
+        Assert.Contains("resuming from step 6", resumed.Stdout);
+        Assert.Contains($"trainable parameters: {lora.Lora.TrainableParameterCount:N0} of", resumed.Stdout);   // the adapters again, reloaded
     }
 
     [Fact]

@@ -14,6 +14,7 @@ namespace SharpSeek.Training.Objectives;
 /// <see cref="CausalLMInput.SegmentIds"/>) or one right-padded sample each (no mask needed: causal attention never sees
 /// the padding on the right). Training walks the samples in a fresh shuffle per epoch; evaluation walks the held-out
 /// rows in order (the masked CE of the main head: val_loss). Metric "supervised": supervised tokens per micro-batch.
+/// DeepSeek's sequence-wise balance loss (when aux_loss_alpha &gt; 0) sees a packed row as one sequence.
 /// </summary>
 public sealed class SftObjective : IObjective
 {
@@ -46,6 +47,9 @@ public sealed class SftObjective : IObjective
 
     /// <summary>Rows of the current training epoch (for tests and the log).</summary>
     public int TrainRowsPerEpoch => Rows.Count;
+
+    /// <summary>Held-out rows; an evaluation reads eval_iters × batch_size of them from the first, wrapping around.</summary>
+    public int ValRows => _valRows.Count;
 
     public void Validate(CausalLM policy)
     {
