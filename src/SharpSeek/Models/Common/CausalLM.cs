@@ -12,6 +12,13 @@ public sealed record CausalLMInput(Tensor InputIds)
     /// <summary>(B, past + T) 1 for real tokens, 0 for (left) padding; padded keys are never attended to. Null = all real.</summary>
     public Tensor? AttentionMask { get; init; }
 
+    /// <summary>
+    /// (B, past + T) segment of each token, for several samples packed into one row: a token attends only to earlier tokens
+    /// of its own segment and positions restart at 0 where a segment starts (unless <see cref="PositionIds"/> is given).
+    /// Null = one sequence per row.
+    /// </summary>
+    public Tensor? SegmentIds { get; init; }
+
     /// <summary>(B, T) int64 positions; null = cumsum(mask) − 1 with a mask, else cache.Length + 0..T−1 (as Hugging Face).</summary>
     public Tensor? PositionIds { get; init; }
 

@@ -76,7 +76,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
         var cache = (MlaKvCache?)input.Cache;
         var aux = training ? new List<Tensor>() : null;
         var attentions = input.OutputAttentions ? new List<Tensor>() : null;
-        var ctx = _model.Context(b, t, cache?.Length ?? 0, input.AttentionMask, input.PositionIds, ids.device)
+        var ctx = _model.Context(b, t, cache?.Length ?? 0, input.AttentionMask, input.PositionIds, ids.device, input.SegmentIds)
                   with { Cache = cache, AuxiliaryLosses = aux, Attentions = attentions };
         var trace = input.OutputTrace ? new ModelTrace() : null;
         var hidden = input.OutputHiddenStates ? new List<Tensor>() : null;
@@ -99,7 +99,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
             {
                 long len = t - k;
                 var embedded = _model.EmbedTokens.call(ids.narrow(1, k, len));             // (B, T−k, D) tokens t_{i+k}
-                var mtpCtx = _model.Context(b, len, 0, null, null, ids.device) with { AuxiliaryLosses = aux };
+                var mtpCtx = _model.Context(b, len, 0, null, null, ids.device, input.SegmentIds?.narrow(1, 0, len)) with { AuxiliaryLosses = aux };   // packed: within each sample
                 previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), mtpCtx);   // (B, T−k, D)
                 mtpLogits.Add(_lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous)).to(previous.dtype));   // (B, T−k, V) predicts t_{i+k+1}
             }

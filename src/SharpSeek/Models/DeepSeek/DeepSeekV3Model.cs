@@ -86,13 +86,14 @@ public sealed class DeepSeekV3Model : nn.Module
 
     /// <summary>
     /// Rotary tables and the allowed-keys mask (B, 1, T, S) for T new tokens after <paramref name="past"/> cached ones:
-    /// causal by cache slot, padded keys excluded, positions = cumsum(mask) − 1 (or past..past+T−1 without a mask).
+    /// causal by cache slot, padded keys excluded, positions = cumsum(mask) − 1 (or past..past+T−1 without a mask); with
+    /// segment ids block-diagonal per packed sample, positions restarting per segment.
     /// A query may always see itself, so padded rows stay finite.
     /// </summary>
-    internal MlaContext Context(long b, long t, int past, Tensor? attentionMask, Tensor? positionIds, Device device)
+    internal MlaContext Context(long b, long t, int past, Tensor? attentionMask, Tensor? positionIds, Device device, Tensor? segmentIds = null)
     {
         long s = past + t;
-        var (positions, allowed) = AttentionMasks.Build(b, t, past, attentionMask, positionIds, device);   // (1|B, T), (1|B, 1, T, S)
+        var (positions, allowed) = AttentionMasks.Build(b, t, past, attentionMask, positionIds, device, segmentIds);   // (1|B, T), (1|B, 1, T, S)
         positions = positions.expand(b, t);                                                        // (B, T)
         if (s > _config.MaxPositionEmbeddings)
             throw new GenerationException($"sequence of {s} tokens exceeds max_position_embeddings ({_config.MaxPositionEmbeddings})");

@@ -36,8 +36,9 @@ public sealed class Gpt2Attention : nn.Module
         long b = x.shape[0], t = x.shape[1];
         int hd = _nEmbd / _nHead;
         bool plainCausal = cache is null && mask is null;
+        bool lowPrecision = cache is null && ComputeDType is not null && probabilities is null;   // mixed-precision training, masked or not
         var qkv = _qkv.call(x);                         // (B, T, 3C)
-        if (!plainCausal) qkv = qkv.to(x.dtype);                                    // a cache or a mask keeps the model's dtype
+        if (!plainCausal && !lowPrecision) qkv = qkv.to(x.dtype);                   // a cache or a mask keeps the model's dtype
         var q = qkv.narrow(2, 0, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);          // (B, H, T, d)
         var k = qkv.narrow(2, _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2);     // (B, H, T, d)
         var v = qkv.narrow(2, 2 * _nEmbd, _nEmbd).view(b, t, _nHead, hd).transpose(1, 2); // (B, H, T, d)
@@ -53,7 +54,7 @@ public sealed class Gpt2Attention : nn.Module
             if (p > 0) att = nn.functional.dropout(att, p, true);
             y = torch.matmul(att.to(v.dtype), v);                                                                                // (B, H, T, d)
         }
-        else if (plainCausal && ComputeDType is not null) y = CausalAttention(q, k, v, p);
+        else if (lowPrecision) y = CausalAttention(q, k, v, p, mask);
         else if (mask is not null) y = nn.functional.scaled_dot_product_attention(q, k, v, mask, p, false);
         else if (!pastTokens) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, t > 1);
         else if (t == 1) y = nn.functional.scaled_dot_product_attention(q, k, v, null, p, false);
@@ -66,15 +67,16 @@ public sealed class Gpt2Attention : nn.Module
     }
 
     /// <summary>
-    /// softmax(q·kᵀ/√d, causal)·v with plain batched matmuls, for q, k, v (B, H, T, d) in a low-precision dtype: in bf16 on
+    /// softmax(q·kᵀ/√d, causal or masked to <paramref name="allowed"/>)·v with plain batched matmuls, for q, k, v (B, H, T, d) in a low-precision dtype: in bf16 on
     /// this CPU it is about 2× faster forward + backward than LibTorch's SDPA, whose CPU kernel gains nothing from bf16
     /// (12 vs 23 ms per config-A block, <c>SharpSeek.Bench worker trunk</c>).
     /// </summary>
-    private static Tensor CausalAttention(Tensor q, Tensor k, Tensor v, double dropout)
+    private static Tensor CausalAttention(Tensor q, Tensor k, Tensor v, double dropout, Tensor? allowed = null)
     {
         long t = q.shape[2];
         var att = torch.matmul(q * (1.0 / Math.Sqrt(q.shape[^1])), k.transpose(-2, -1));                       // (B, H, T, T)
-        att = att.masked_fill(torch.ones(t, t, ScalarType.Bool, q.device).triu(1), float.NegativeInfinity).softmax(-1);
+        var hidden = allowed is null ? torch.ones(t, t, ScalarType.Bool, q.device).triu(1) : allowed.logical_not();   // (T, T) or (1|B, 1, T, T)
+        att = att.masked_fill(hidden, float.NegativeInfinity).softmax(-1);
         if (dropout > 0) att = nn.functional.dropout(att, dropout, true);
         return torch.matmul(att, v);                                                                           // (B, H, T, d)
     }

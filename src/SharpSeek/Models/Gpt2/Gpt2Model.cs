@@ -47,9 +47,9 @@ public sealed class Gpt2Model : nn.Module
         if (past + t > _config.NPositions)
             throw new GenerationException($"sequence of {past + t} tokens is longer than the model's context (n_positions = {_config.NPositions})");
 
-        var (positions, allowed) = AttentionMasks.Build(b, t, past, input.AttentionMask, input.PositionIds, ids.device);   // (1|B, T), (1|B, 1, T, L+T)
-        // Without padding, SDPA's own causal mask serves a prefill and a one-token step; only several new tokens after cached ones need it.
-        Tensor? mask = input.AttentionMask is not null || (past > 0 && t > 1) ? allowed : null;
+        var (positions, allowed) = AttentionMasks.Build(b, t, past, input.AttentionMask, input.PositionIds, ids.device, input.SegmentIds);   // (1|B, T), (1|B, 1, T, L+T)
+        // Without padding or packing, SDPA's own causal mask serves a prefill and a one-token step; only several new tokens after cached ones need it.
+        Tensor? mask = input.AttentionMask is not null || input.SegmentIds is not null || (past > 0 && t > 1) ? allowed : null;
 
         var x = _wte.call(ids) + _wpe.call(positions);                                         // (B, T, C)
         if (training && _config.EmbdPdrop > 0) x = nn.functional.dropout(x, _config.EmbdPdrop, true);

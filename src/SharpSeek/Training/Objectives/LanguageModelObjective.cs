@@ -35,7 +35,7 @@ public sealed class LanguageModelObjective : IObjective
         long tokens = (long)_batchSize * _blockSize;
         if (mode == StepMode.Eval) return new ObjectiveStep(MainHeadCrossEntropy(policy, x, y), ObjectiveStep.NoMetrics, tokens);
         var metrics = new Dictionary<string, double>();
-        return new ObjectiveStep(Loss(policy, x, y, metrics), metrics, tokens);
+        return new ObjectiveStep(Loss(policy, new CausalLMInput(x), y, metrics), metrics, tokens);
     }
 
     public void Reseed(DataSplit split, ulong seed) => _data.Reseed(split, seed);
@@ -61,16 +61,19 @@ public sealed class LanguageModelObjective : IObjective
     /// a plain matrix head, head and loss are fused (<see cref="LanguageModelLoss.LinearCrossEntropy"/>) so the (B·T, V)
     /// logits never exist in float32.
     /// </summary>
-    public static Tensor Loss(CausalLM model, Tensor inputIds, Tensor targets) => Loss(model, inputIds, targets, metrics: null);
+    public static Tensor Loss(CausalLM model, Tensor inputIds, Tensor targets) => Loss(model, new CausalLMInput(inputIds), targets, metrics: null);
 
-    /// <summary><see cref="Loss(CausalLM, Tensor, Tensor)"/>, adding its parts "ce", "mtp" and "aux" to <paramref name="metrics"/> when there is more than the main head's CE.</summary>
-    private static Tensor Loss(CausalLM model, Tensor inputIds, Tensor targets, Dictionary<string, double>? metrics)
+    /// <summary>
+    /// <see cref="Loss(CausalLM, Tensor, Tensor)"/> for the ids, mask, positions or segments of <paramref name="input"/> (e.g.
+    /// packed SFT rows), adding its parts "ce", "mtp" and "aux" to <paramref name="metrics"/> when there is more than the main head's CE.
+    /// </summary>
+    public static Tensor Loss(CausalLM model, CausalLMInput input, Tensor targets, Dictionary<string, double>? metrics)
     {
         using var scope = NewDisposeScope();
         var head = model.OutputHead;
         bool fused = model.ComputeDType != ScalarType.Float32 && head.IsPlainMatrix && is_grad_enabled();
         bool mtp = model is IMultiTokenPredictor { MtpDepth: > 0, MtpLossWeight: > 0 };
-        using var output = model.call(new CausalLMInput(inputIds) { ComputeLogits = !fused, OutputMtp = mtp });
+        using var output = model.call(input with { ComputeLogits = !fused, OutputMtp = mtp });
         var h = output.LastHiddenState;                                                                   // (B, T, C)
         var loss = fused
             ? LanguageModelLoss.LinearCrossEntropy(h.reshape(-1, h.shape[^1]), head.Weight, targets.reshape(-1), model.ComputeDType)   // h as (B·T, C)
