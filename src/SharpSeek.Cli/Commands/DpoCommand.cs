@@ -24,10 +24,8 @@ public static class DpoCommand
             var pairs = PreferenceVerb.ReadPairs(c);
             string referenceDir = c.Preference!.Reference ?? c.InitFrom!;
             if (!Directory.Exists(referenceDir)) throw new ConfigException($"preference.reference {referenceDir}: model folder not found");
-            var objective = new DpoObjective(pairs, c.BatchSize, PreferenceVerb.LoadCausalLM(referenceDir), c.Preference.Beta);
-            var trainer = new Trainer(c, objective, dir => dir is null
-                ? PreferenceVerb.WithLora(Models.ModelLoader.Load(c.InitFrom!), c)
-                : PreferenceVerb.LoadCausalLM(dir))
+            var objective = new DpoObjective(pairs, c.BatchSize, TrainingModels.LoadMerged(referenceDir), c.Preference.Beta);
+            var trainer = new Trainer(c, objective, TrainingModels.For(c, 0))
             {
                 RetainFreedMemory = true,
                 ExtraFiles = PreferenceVerb.TokenizerFilesOf(c),

@@ -40,17 +40,4 @@ internal sealed class PreferenceVerb
     /// <summary>The init_from folder's tokenizer files, copied into every checkpoint.</summary>
     public static IReadOnlyList<string> TokenizerFilesOf(TrainConfig c) =>
         TokenizerFiles.Names.Select(n => Path.Combine(c.InitFrom!, n)).Where(File.Exists).ToList();
-
-    /// <summary>
-    /// LoRA adapters on <paramref name="model"/> when the config has a lora section (interim: the one place to drop once
-    /// TrainingModels wraps models in LoRA for every verb).
-    /// </summary>
-    public static CausalLM WithLora(CausalLM model, TrainConfig c) => c.Lora is { } lora ? LoraCausalLM.Attach(model, lora) : model;
-
-    /// <summary>A causal LM folder, with its LoRA adapters when it has them (a LoRA checkpoint).</summary>
-    public static CausalLM LoadCausalLM(string dir)
-    {
-        var model = ModelLoader.Load(dir);
-        return File.Exists(Path.Combine(dir, LoraAdapters.ConfigFile)) ? LoraCausalLM.Load(model, dir) : model;
-    }
 }

@@ -24,7 +24,7 @@ public static class RewardCommand
             var objective = new RewardModelObjective(PreferenceVerb.ReadPairs(c), c.BatchSize);
             RewardModel? model = null;
             var trainer = new Trainer(c, objective, dir => model = dir is null
-                ? RewardModel.FromCausalLM(PreferenceVerb.WithLora(ModelLoader.Load(c.InitFrom!), c))
+                ? RewardModel.FromCausalLM(TrainingModels.For(c, 0)(null))
                 : RewardModel.Load(dir))
             {
                 RetainFreedMemory = true,

@@ -32,7 +32,11 @@ public static class TrainingModels
     public static CausalLM LoadMerged(string dir)
     {
         var model = ModelLoader.Load(dir);
-        if (HasAdapter(dir)) LoraAdapters.Load(model, dir).MergeAndUnload();   // not disposed: LoraAdapters.Dispose would dispose the adapted projections too
+        if (HasAdapter(dir))
+        {
+            using var adapters = LoraAdapters.Load(model, dir);
+            adapters.MergeAndUnload();
+        }
         return model;
     }
 

@@ -339,6 +339,22 @@ public class LoraTests
         Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
     }
 
+    [Fact]
+    public void Dispose_AfterMergeAndUnload_BaseModelStillRunsAndAdapterOwnsOnlyAB()
+    {
+        using var model = TinyGpt2();
+        using var ids = Ids(50);
+        var lora = LoraAdapters.Attach(model, new LoraConfig { TargetModules = ["c_fc"] });
+        var adapter = lora.Adapters.Values.First();
+        Assert.Equal(["lora_A", "lora_B"], adapter.named_parameters().Select(p => p.name).OrderBy(n => n, StringComparer.Ordinal).ToArray());
+        RandomizeB(lora, 9);
+        using var adapted = LogitsNoGrad(model, ids);
+        lora.MergeAndUnload();
+        lora.Dispose();                                                    // frees the adapters, not the projections they adapted
+        using var merged = LogitsNoGrad(model, ids);
+        Assert.True(MaxDiff(adapted, merged) < 1e-4);
+    }
+
     // ---- PEFT files ------------------------------------------------------------------------------------------------
 
     [Fact]
