@@ -3,7 +3,11 @@ using System.Text.Json;
 namespace SharpSeek.Data.Prompts;
 
 /// <summary>One prompt for RL: the user message and, when known, the expected answer (for rule-based rewards and accuracy).</summary>
-public sealed record PromptExample(string Prompt, string? Answer);
+public sealed record PromptExample(string Prompt, string? Answer)
+{
+    /// <summary>Line of the prompt file it came from (1-based; 0 when not read from a file).</summary>
+    public int Line { get; init; }
+}
 
 /// <summary>
 /// Prompt files for PPO and GRPO: JSON Lines, one object per line, <c>{"prompt": "What is 47 + 38?", "answer": "85"}</c>
@@ -41,7 +45,7 @@ public static class PromptFile
                         JsonValueKind.Number => a.GetRawText(),
                         _ => throw new DataException($"{where}: \"answer\" must be a string or a number"),
                     };
-                result.Add(new PromptExample(prompt, answer));
+                result.Add(new PromptExample(prompt, answer) { Line = lineNo });
             }
         }
         if (result.Count == 0) throw new DataException($"{path}: no prompts");
