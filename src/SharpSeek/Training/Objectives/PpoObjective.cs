@@ -208,10 +208,11 @@ public sealed class PpoObjective : IObjective
                 ["reward"] = raw.Average(),
                 ["kl"] = kl,
                 ["beta"] = beta,
-                ["explained_variance"] = ExplainedVariance(values!, returns, mask).item<float>(),
                 ["response_length"] = mask.sum(-1).mean().item<float>(),
                 ["eot_rate"] = ended.Count(e => e) / (double)n,
             };
+            double explained = ExplainedVariance(values!, returns, mask).item<float>();
+            if (double.IsFinite(explained)) metrics["explained_variance"] = explained;      // NaN (left out) when the returns do not vary
             if (_c.TargetKl > 0) Beta = KlController.Update(Beta, kl, _c.TargetKl, n, _c.KlHorizon);
             var schedule = MinibatchSchedule(n, _c.MiniBatchSize, _c.PpoEpochs, new SplitMix64(_seed ^ (0x9E3779B97F4A7C15UL * (ulong)(_rolloutBatches + 1))));
             _rolloutBatches++;
