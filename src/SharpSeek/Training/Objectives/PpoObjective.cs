@@ -53,8 +53,14 @@ public sealed record PpoMinibatch(PackedRollouts Tokens, Tensor OldLogProbs, Ten
 /// value_loss, value_clip_fraction, explained_variance, response_length, eot_rate and the time split rollout_seconds /
 /// optimize_seconds (cumulative since the run or resume started: sampling and scoring vs. the minibatch forward, backward and
 /// optimizer steps). Evaluation (<see cref="StepMode.Eval"/>): greedy (or <c>eval_temperature</c>) responses to the next
-/// <c>eval_batch_size</c> held-out prompts; loss = −mean reward; metrics reward, kl, response_length and, when every prompt
+/// <c>eval_batch_size</c> held-out prompts; loss = −mean reward; metrics reward, kl (exact per-position KL summed over the
+/// response, mean over responses), response_length, eot_rate and, when every prompt
 /// has an answer, accuracy (rule-based exact match, <see cref="Reward.Correctness"/>).
+/// </para>
+/// <para>
+/// The reference computes in the policy's compute dtype (set at each step), so that π = π_ref gives a KL of exactly 0.
+/// Dropout is not switched off: the update's forward runs in train mode, so give the SFT model dropout 0 (as TRL's
+/// disable_dropout) or the importance ratios carry dropout noise.
 /// </para>
 /// <para>
 /// Checkpoint state: the prompt stream position, the rollout-batch count (it seeds the sampling) and β; the rollout buffer
@@ -145,6 +151,7 @@ public sealed class PpoObjective : IObjective
 
     private ObjectiveStep TrainStep(ValueHeadModel policy)
     {
+        MatchReferencePrecision(policy);
         long entered = Stopwatch.GetTimestamp();
         if (_lastTrainExit is long exit) _optimizeSeconds += Stopwatch.GetElapsedTime(exit, entered).TotalSeconds;   // backward + optimizer step of the last one
         if (_buffer is null || _buffer.Next >= _buffer.Schedule.Count)
@@ -168,6 +175,12 @@ public sealed class PpoObjective : IObjective
         metrics["optimize_seconds"] = _optimizeSeconds;
         _lastTrainExit = now;
         return new ObjectiveStep(loss, metrics, tokens);
+    }
+
+    /// <summary>The reference computes in the policy's dtype (the trainer may have switched the policy to bf16), so KL starts at exactly 0.</summary>
+    private void MatchReferencePrecision(CausalLM policy)
+    {
+        if (_reference.ComputeDType != policy.ComputeDType) _reference.ComputeDType = policy.ComputeDType;
     }
 
     /// <summary>Samples, scores and evaluates one rollout batch under no_grad with the policy in eval mode (its mode is restored).</summary>
@@ -308,8 +321,30 @@ public sealed class PpoObjective : IObjective
 
     // ---------------------------------------------------------------- evaluation
 
+    /// <summary>
+    /// Mean over rows of Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) along each response, exact over the vocabulary at every response
+    /// position (greedy evaluation responses are no samples of π, so the sampled k1 estimate would not estimate the KL).
+    /// </summary>
+    private double SequenceKl(CausalLM policy, PackedRollouts packed)
+    {
+        long n = packed.Ids.shape[0];
+        double sum = 0;
+        for (long start = 0; start < n; start += _c.MiniBatchSize)
+        {
+            using var scope = NewDisposeScope();
+            long len = Math.Min(_c.MiniBatchSize, n - start);
+            var chunk = new PackedRollouts(packed.Ids.narrow(0, start, len), packed.AttentionMask.narrow(0, start, len), packed.ResponseMask.narrow(0, start, len), packed.PromptWidth);
+            var logp = ResponseForward(policy, chunk, withValues: false).Logits.log_softmax(-1);          // (N, R, V)
+            var refLogp = ResponseForward(_reference, chunk, withValues: false).Logits.log_softmax(-1);
+            var kl = (logp.exp() * (logp - refLogp)).sum(-1);                                           // (N, R)
+            sum += (kl * chunk.ResponseMask).sum().item<float>();
+        }
+        return sum / n;
+    }
+
     private ObjectiveStep EvalStep(ValueHeadModel policy)
     {
+        MatchReferencePrecision(policy);
         _lastTrainExit = null;                                     // the gap around an evaluation is not optimisation time
         int n = _c.EvalBatchSize;
         var picks = Enumerable.Range(0, n).Select(i => (_evalPosition + i) % _eval.Count).ToList();
@@ -324,12 +359,10 @@ public sealed class PpoObjective : IObjective
         var raw = _reward.Score(rollouts);
         var scores = raw.Select((s, i) => ended[i] ? s : s - _c.MissingEotPenalty).ToArray();
         var packed = Pack(rollouts, _endOfTurn);
-        var (logp, _) = ScoreResponses(policy, packed, withValues: false);
-        var (refLogp, _) = ScoreResponses(_reference, packed, withValues: false);
         var metrics = new Dictionary<string, double>
         {
             ["reward"] = raw.Average(),
-            ["kl"] = (KlK1(logp, refLogp) * packed.ResponseMask).sum(-1).mean().item<float>(),
+            ["kl"] = SequenceKl(policy, packed),
             ["response_length"] = packed.ResponseMask.sum(-1).mean().item<float>(),
             ["eot_rate"] = ended.Count(e => e) / (double)n,
         };

@@ -216,6 +216,36 @@ public class PpoObjectiveTests
     }
 
     [Fact]
+    public void Step_Bf16PolicyEqualToFp32Reference_ReferenceFollowsThePolicyDtypeAndKlIsZero()
+    {
+        var ppo = new PpoConfig { Prompts = "x", RolloutBatchSize = 4, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 3 };
+        var reference = PpoTestModels.Gpt2(seed: 4);
+        var objective = Objective(ppo, reference, new FirstTokenBelowReward(64));
+        using var policy = new ValueHeadModel(PpoTestModels.Gpt2(seed: 4)) { ComputeDType = ScalarType.BFloat16 };
+        objective.Reseed(DataSplit.Train, 3);
+        using var scope = NewDisposeScope();
+        var step = objective.Step(policy, DataSplit.Train, StepMode.Train);
+        Assert.Equal(ScalarType.BFloat16, reference.ComputeDType);
+        Assert.Equal(0.0, step.Metrics["kl"]);
+        Assert.Equal(0.0, step.Metrics["approx_kl"], 6);
+    }
+
+    [Fact]
+    public void EvalStep_PolicyEqualToReference_KlZeroLossIsMinusRewardAndAccuracyReported()
+    {
+        var ppo = new PpoConfig { Prompts = "x", EvalBatchSize = 6, MaxNewTokens = 3 };
+        var objective = Objective(ppo, PpoTestModels.Gpt2(seed: 4), new FirstTokenBelowReward(160));
+        using var policy = new ValueHeadModel(PpoTestModels.Gpt2(seed: 4));
+        var same = ObjectiveEvaluation.Estimate(objective, policy, DataSplit.Val, iters: 2, seed: 1);
+        Assert.Equal(0.0, same.Metrics["kl"], 6);
+        Assert.Equal(-same.Metrics["reward"], same.Loss, 6);
+        Assert.InRange(same.Metrics["accuracy"], 0, 1);                               // every test prompt has an answer
+        using (no_grad()) foreach (var p in policy.Policy.parameters()) p.add_(randn_like(p) * 0.05);
+        var moved = ObjectiveEvaluation.Estimate(objective, policy, DataSplit.Val, iters: 2, seed: 1);
+        Assert.True(moved.Metrics["kl"] > 1e-4, $"kl {moved.Metrics["kl"]}");
+    }
+
+    [Fact]
     public void Constructor_TokenizerWithoutChatTokens_ThrowsConfigException()
     {
         using var dir = new TempDir();
