@@ -30,7 +30,7 @@ public static class PpoCommand
             var last = new List<string>();
             if (parse.GetValue(prompts) is { } p) last.Add($"ppo.prompts={p}");
             if (parse.GetValue(evalPrompts) is { } e) last.Add($"ppo.eval_prompts={e}");
-            if (parse.GetValue(reward) is { } r && parse.GetValue(rewardModel) is not null)
+            if (parse.GetValue(reward) is not null && parse.GetValue(rewardModel) is not null)
                 throw new ConfigException("pass either --reward or --reward-model, not both");
             if (parse.GetValue(reward) is { } rule) last.Add($"ppo.reward={rule}");
             if (parse.GetValue(rewardModel) is { } rm) { last.Add("ppo.reward=model"); last.Add($"ppo.reward_model={rm}"); }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpSeek.Models;
+using SharpSeek.Models.Common;
 using SharpSeek.Tests.TestSupport;
 using SharpSeek.Tokenization;
 using SharpSeek.Tokenization.Chat;
@@ -69,6 +70,27 @@ public class PpoCliTests
                                       "--set", "max_steps=3", "--set", "eval_interval=2", .. Small]);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr + resumed.Stdout);
         Assert.True(Directory.Exists(Path.Combine(dir["out"], CheckpointStore.DirName(3))));
+    }
+
+    [Fact]
+    public void Ppo_LoraOnTinyGpt2_CheckpointHoldsAdaptersValueHeadAndTheUnchangedBaseAndResumes()
+    {
+        using var dir = new TempDir();
+        string model = ChatModel(dir, "gpt2", "vocab_size=320", "n_positions=64");
+        string prompts = Prompts(dir, "prompts.jsonl", """{"prompt": "What is 2 + 3?", "answer": "5"}""");
+        string[] lora = ["--set", "lora.r=2", "--set", "lora.lora_alpha=4", "--set", "lora.target_modules=c_attn", "--set", "ppo.missing_eot_penalty=1"];
+        var r = CliHarness.Run(["ppo", "--init-from", model, "--prompts", prompts, "--reward", "correctness", "--out", dir["out"],
+                                "--set", "max_steps=2", "--set", "eval_interval=100", .. lora, .. Small]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("trainable parameters: 1,089 of", r.Stdout);                       // 2 layers × c_attn (2·(64 + 192)) + v_head (64 + 1) = 1,089
+        string checkpoint = Path.Combine(dir["out"], CheckpointStore.DirName(2));
+        foreach (var f in new[] { ValueHeadModel.FileName, LoraAdapters.WeightsFile, LoraAdapters.ConfigFile })
+            Assert.True(File.Exists(Path.Combine(checkpoint, f)), f);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(model, "model.safetensors")), File.ReadAllBytes(Path.Combine(checkpoint, "model.safetensors")));
+
+        var resumed = CliHarness.Run(["ppo", "--init-from", model, "--prompts", prompts, "--reward", "correctness", "--out", dir["out"], "--resume",
+                                      "--set", "max_steps=3", "--set", "eval_interval=100", .. lora, .. Small]);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr + resumed.Stdout);
     }
 
     [Fact]
