@@ -39,7 +39,7 @@ public sealed record PpoMinibatch(PackedRollouts Tokens, Tensor OldLogProbs, Ten
 /// TRL's PPOTrainer: when its rollout buffer is used up, a train <see cref="Step"/> samples <c>rollout_batch_size</c> responses
 /// from the policy with the generation engine (batched, KV cache, eval mode, no_grad, sampling at <c>temperature</c>, stopping
 /// at the chat template's end-of-turn), scores them with the <see cref="IRewardFunction"/> (minus <c>missing_eot_penalty</c>
-/// for a response cut off before end-of-turn), and computes in one pass over the buffer the rollout policy's log-probabilities
+/// for a response cut off before end-of-turn), and computes in one pass over the buffer (chunked only when its logits would exceed 64 MB) the rollout policy's log-probabilities
 /// and values and the frozen reference's log-probabilities; per-token rewards are the score at the last response token −
 /// β·KL(π ‖ π_ref) per token (<see cref="TokenRewards"/>), advantages come from GAE(γ, λ) and are whitened over the batch.
 /// Every train Step then takes the next shuffled minibatch of the buffer (<c>ppo_epochs</c> passes) and returns the clipped
@@ -299,18 +299,26 @@ public sealed class PpoObjective : IObjective
         return (rollouts, ended);
     }
 
+    /// <summary>Logit elements (rows × R × V) one scoring forward may produce: 16 M floats, 64 MB.</summary>
+    private const long MaxLogitsPerForward = 1L << 24;
+
+    /// <summary>Rows per scoring forward: the whole buffer when its response logits fit <see cref="MaxLogitsPerForward"/>, else fewer.</summary>
+    private static long ChunkRows(PackedRollouts packed, CausalLM model) =>
+        Math.Clamp(MaxLogitsPerForward / ((long)packed.ResponseWidth * model.VocabSize), 1, packed.Ids.shape[0]);
+
     /// <summary>
     /// Token log-probabilities (N, R) of the responses under <paramref name="model"/> and, with <paramref name="withValues"/>,
-    /// the value head's values (N, R), in minibatch-sized chunks (the caller holds no_grad and eval mode).
+    /// the value head's values (N, R): one forward over the buffer, or chunks when its logits would be large (the caller
+    /// holds no_grad and eval mode).
     /// </summary>
-    private (Tensor LogProbs, Tensor? Values) ScoreResponses(CausalLM model, PackedRollouts packed, bool withValues)
+    private static (Tensor LogProbs, Tensor? Values) ScoreResponses(CausalLM model, PackedRollouts packed, bool withValues)
     {
-        long n = packed.Ids.shape[0];
+        long n = packed.Ids.shape[0], rows = ChunkRows(packed, model);
         var logps = new List<Tensor>();
         var values = new List<Tensor>();
-        for (long start = 0; start < n; start += _c.MiniBatchSize)
+        for (long start = 0; start < n; start += rows)
         {
-            long len = Math.Min(_c.MiniBatchSize, n - start);
+            long len = Math.Min(rows, n - start);
             var chunk = new PackedRollouts(packed.Ids.narrow(0, start, len), packed.AttentionMask.narrow(0, start, len), packed.ResponseMask.narrow(0, start, len), packed.PromptWidth);
             var (logits, v) = ResponseForward(model, chunk, withValues);
             logps.Add(TokenLogProbs(logits, chunk.ResponseIds));
@@ -327,12 +335,12 @@ public sealed class PpoObjective : IObjective
     /// </summary>
     private double SequenceKl(CausalLM policy, PackedRollouts packed)
     {
-        long n = packed.Ids.shape[0];
+        long n = packed.Ids.shape[0], rows = ChunkRows(packed, policy);
         double sum = 0;
-        for (long start = 0; start < n; start += _c.MiniBatchSize)
+        for (long start = 0; start < n; start += rows)
         {
             using var scope = NewDisposeScope();
-            long len = Math.Min(_c.MiniBatchSize, n - start);
+            long len = Math.Min(rows, n - start);
             var chunk = new PackedRollouts(packed.Ids.narrow(0, start, len), packed.AttentionMask.narrow(0, start, len), packed.ResponseMask.narrow(0, start, len), packed.PromptWidth);
             var logp = ResponseForward(policy, chunk, withValues: false).Logits.log_softmax(-1);          // (N, R, V)
             var refLogp = ResponseForward(_reference, chunk, withValues: false).Logits.log_softmax(-1);

@@ -43,6 +43,7 @@ public sealed class ValueHeadModel : CausalLM, IMultiTokenPredictor
         }
         register_module("pretrained_model", policy);
         register_module("v_head", _vHead);
+        if (policy.ComputeDType != ScalarType.Float32) ComputeDType = policy.ComputeDType;
         if (!policy.training) eval();
     }
 
