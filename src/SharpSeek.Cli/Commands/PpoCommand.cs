@@ -60,6 +60,9 @@ public static class PpoCommand
                 ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.InitFrom, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
                 OnEval = (_, _) => SavePlot(c),
             };
+            stdout.WriteLine($"ppo: {train.Count:N0} prompts, {(eval is null ? "evaluation on the training prompts" : $"{eval.Count:N0} held-out prompts")}, " +
+                             $"reward {rewardFunction.Name}; each rollout batch of {ppo.RolloutBatchSize} lasts {ppo.StepsPerRollout(c.GradAccum)} optimizer steps " +
+                             $"({ppo.PpoEpochs} epochs × {ppo.MiniBatchesPerEpoch} minibatches / grad_accum {c.GradAccum})");
             int code = verb.Run(parse, trainer, c, stdout);
             SavePlot(c);
             stdout.WriteLine($"ppo plot {Path.Combine(c.OutDir, PpoPlot.FileName)}");

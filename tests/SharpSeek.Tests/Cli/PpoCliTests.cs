@@ -49,6 +49,7 @@ public class PpoCliTests
         var r = CliHarness.Run(["ppo", "--init-from", model, "--prompts", prompts, "--eval-prompts", evalPrompts, "--reward", "correctness",
                                 "--out", dir["out"], "--set", "max_steps=2", "--set", "eval_interval=2", "--set", "ppo.missing_eot_penalty=1", .. Small]);
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("ppo: 2 prompts, 1 held-out prompts, reward correctness; each rollout batch of 4 lasts 2 optimizer steps", r.Stdout);
 
         // (explained_variance is left out while every return is 0: a random model's first batch, no penalty, scores 0)
         var lines = File.ReadAllLines(dir["out/metrics.jsonl"]).Select(l => JsonDocument.Parse(l).RootElement).ToList();
