@@ -94,13 +94,20 @@ public sealed record PpoConfig
     /// <summary>Minibatches in one pass over a rollout batch.</summary>
     [JsonIgnore] public int MiniBatchesPerEpoch => (RolloutBatchSize + MiniBatchSize - 1) / MiniBatchSize;
 
-    /// <summary>Throws <see cref="ConfigException"/> naming the first invalid field.</summary>
+    private static void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
+
+    /// <summary>Throws <see cref="ConfigException"/> naming the first invalid field (the files and reward of the verb included).</summary>
     public void Validate()
     {
-        static void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
         Check(Prompts.Length > 0, "ppo.prompts must name a JSONL file");
         Check(Reward is "correctness" or "model", $"ppo.reward must be correctness or model, got '{Reward}'");
         Check(Reward != "model" || !string.IsNullOrEmpty(RewardModel), "ppo.reward model needs ppo.reward_model (a reward-model folder)");
+        ValidateSettings();
+    }
+
+    /// <summary>Throws <see cref="ConfigException"/> naming the first invalid algorithm setting (all but the files and the reward, which a library caller passes itself).</summary>
+    public void ValidateSettings()
+    {
         Check(RolloutBatchSize > 0, $"ppo.rollout_batch_size must be positive, got {RolloutBatchSize}");
         Check(MiniBatchSize > 0 && MiniBatchSize <= RolloutBatchSize, $"ppo.mini_batch_size must be in [1, rollout_batch_size], got {MiniBatchSize}");
         Check(PpoEpochs > 0, $"ppo.ppo_epochs must be positive, got {PpoEpochs}");

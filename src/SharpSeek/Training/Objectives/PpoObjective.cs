@@ -100,7 +100,7 @@ public sealed class PpoObjective : IObjective
     public PpoObjective(PpoConfig config, IReadOnlyList<PromptExample> trainPrompts, IReadOnlyList<PromptExample>? evalPrompts,
         CausalLM reference, IRewardFunction reward, ITextTokenizer tokenizer, IChatTemplate template)
     {
-        config.Validate();
+        config.ValidateSettings();
         if (trainPrompts.Count == 0) throw new DataException("PPO needs at least one training prompt");
         template.EnsureExpressible(tokenizer);
         _c = config; _train = trainPrompts; _eval = evalPrompts is { Count: > 0 } ? evalPrompts : trainPrompts;

@@ -120,7 +120,7 @@ public class PpoObjectiveTests
         using var policy = new ValueHeadModel(PpoTestModels.Gpt2());
         using (no_grad()) foreach (var p in policy.parameters()) if (p.shape.Length == 2 && p.shape[0] == 1) p.normal_(0, 0.5);   // a non-zero value head
         policy.eval();
-        var config = new PpoConfig { Prompts = "x", EntropyCoef = 0.01, VfCoef = 0.5 };
+        var config = new PpoConfig { EntropyCoef = 0.01, VfCoef = 0.5 };
         var (l0, m0) = PpoObjective.MinibatchLoss(policy, Minibatch([0, 0], [0, 0], [0, 0]), config);
         var (l1, m1) = PpoObjective.MinibatchLoss(policy, Minibatch([300, 77], [123, 45], [50, -50]), config);
         Assert.Equal(l0.item<float>(), l1.item<float>(), 5);
@@ -142,7 +142,7 @@ public class PpoObjectiveTests
         Tensor logp;
         using (no_grad()) logp = TokenLogProbsOf(policy, packed);
         var batch = new PpoMinibatch(packed, logp, zeros(1, 2), zeros(1, 2), tensor(new float[] { 1, 3 }, [1, 2]));
-        var (loss, metrics) = PpoObjective.MinibatchLoss(policy, batch, new PpoConfig { Prompts = "x", VfCoef = 0.1 });
+        var (loss, metrics) = PpoObjective.MinibatchLoss(policy, batch, new PpoConfig { VfCoef = 0.1 });
         Assert.Equal(0.0, metrics["policy_loss"], 6);
         Assert.Equal(0.0, metrics["approx_kl"], 6);
         Assert.Equal(0.0, metrics["clip_fraction"], 6);
@@ -169,7 +169,7 @@ public class PpoObjectiveTests
     public void Run_Gpt2FirstTokenReward_MeanRewardRisesWithinEightySteps()
     {
         using var dir = new TempDir();
-        var ppo = new PpoConfig { Prompts = "x", RolloutBatchSize = 32, MiniBatchSize = 16, PpoEpochs = 2, MaxNewTokens = 4, KlCoef = 0.01 };
+        var ppo = new PpoConfig { RolloutBatchSize = 32, MiniBatchSize = 16, PpoEpochs = 2, MaxNewTokens = 4, KlCoef = 0.01 };
         var objective = Objective(ppo, PpoTestModels.Gpt2(), new FirstTokenBelowReward(64));
         var trainer = new Trainer(Config(dir.Path, 80), objective, d => new ValueHeadModel(PpoTestModels.Gpt2()));
         var result = trainer.Run();
@@ -184,7 +184,7 @@ public class PpoObjectiveTests
     public void Run_DeepSeekTiny_StepsRunWithFiniteMetricsAndCheckpointHoldsTheValueHead()
     {
         using var dir = new TempDir();
-        var ppo = new PpoConfig { Prompts = "x", RolloutBatchSize = 8, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 4 };
+        var ppo = new PpoConfig { RolloutBatchSize = 8, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 4 };
         var objective = Objective(ppo, PpoTestModels.DeepSeek(), new FirstTokenBelowReward(64));
         var trainer = new Trainer(Config(dir.Path, 3), objective, d => new ValueHeadModel(PpoTestModels.DeepSeek()));
         var result = trainer.Run();
@@ -198,7 +198,7 @@ public class PpoObjectiveTests
     [Fact]
     public void Step_RolloutBuffer_ReusedForEpochsTimesMinibatchesThenResampled()
     {
-        var ppo = new PpoConfig { Prompts = "x", RolloutBatchSize = 4, MiniBatchSize = 2, PpoEpochs = 2, MaxNewTokens = 3, TargetKl = 1, KlCoef = 0.1 };
+        var ppo = new PpoConfig { RolloutBatchSize = 4, MiniBatchSize = 2, PpoEpochs = 2, MaxNewTokens = 3, TargetKl = 1, KlCoef = 0.1 };
         var objective = Objective(ppo, PpoTestModels.Gpt2(), new FirstTokenBelowReward(64));
         using var policy = new ValueHeadModel(PpoTestModels.Gpt2());
         objective.Reseed(DataSplit.Train, 3);
@@ -218,7 +218,7 @@ public class PpoObjectiveTests
     [Fact]
     public void Step_Bf16PolicyEqualToFp32Reference_ReferenceFollowsThePolicyDtypeAndKlIsZero()
     {
-        var ppo = new PpoConfig { Prompts = "x", RolloutBatchSize = 4, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 3 };
+        var ppo = new PpoConfig { RolloutBatchSize = 4, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 3 };
         var reference = PpoTestModels.Gpt2(seed: 4);
         var objective = Objective(ppo, reference, new FirstTokenBelowReward(64));
         using var policy = new ValueHeadModel(PpoTestModels.Gpt2(seed: 4)) { ComputeDType = ScalarType.BFloat16 };
@@ -233,7 +233,7 @@ public class PpoObjectiveTests
     [Fact]
     public void EvalStep_PolicyEqualToReference_KlZeroLossIsMinusRewardAndAccuracyReported()
     {
-        var ppo = new PpoConfig { Prompts = "x", EvalBatchSize = 6, MaxNewTokens = 3 };
+        var ppo = new PpoConfig { EvalBatchSize = 6, MaxNewTokens = 3 };
         var objective = Objective(ppo, PpoTestModels.Gpt2(seed: 4), new FirstTokenBelowReward(160));
         using var policy = new ValueHeadModel(PpoTestModels.Gpt2(seed: 4));
         var same = ObjectiveEvaluation.Estimate(objective, policy, DataSplit.Val, iters: 2, seed: 1);
@@ -250,7 +250,7 @@ public class PpoObjectiveTests
     {
         using var dir = new TempDir();
         ByteTokenizerFiles.Write(dir.Path);
-        var e = Assert.Throws<ConfigException>(() => new PpoObjective(new PpoConfig { Prompts = "x" }, PpoTestModels.Prompts(2), null,
+        var e = Assert.Throws<ConfigException>(() => new PpoObjective(new PpoConfig(), PpoTestModels.Prompts(2), null,
             PpoTestModels.Gpt2(), new CorrectnessReward(), HfTokenizer.FromFolder(dir.Path), ChatTemplates.ChatMl));
         Assert.Contains("<|im_start|>", e.Message);
     }
