@@ -85,7 +85,8 @@ internal sealed class TrainingVerb
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"step {p.Step}/{Of(p.MaxSteps)}  loss {p.Loss:F4}  lr {p.Lr:E2}  {p.TokensPerSecond:N0} tok/s  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}"));
         };
-        trainer.OnEval = (step, r) => stdout.WriteLine(EvalLine(step, r, c));
+        var onEval = trainer.OnEval;                                   // a verb's own handler (e.g. ppo's plot) still runs
+        trainer.OnEval = (step, r) => { stdout.WriteLine(EvalLine(step, r, c)); onEval?.Invoke(step, r); };
         return trainer.Run(resumeDir, cancel);
     }
 
@@ -98,7 +99,8 @@ internal sealed class TrainingVerb
             {
                 var task = ctx.AddTask("starting", maxValue: c.MaxSteps);
                 trainer.OnLog = s => AnsiConsole.MarkupLineInterpolated($"[grey]{s}[/]");
-                trainer.OnEval = (step, r) => AnsiConsole.MarkupLineInterpolated($"[green]{EvalLine(step, r, c)}[/]");
+                var onEval = trainer.OnEval;
+                trainer.OnEval = (step, r) => { AnsiConsole.MarkupLineInterpolated($"[green]{EvalLine(step, r, c)}[/]"); onEval?.Invoke(step, r); };
                 trainer.OnStep = p =>
                 {
                     if (p.MaxSteps != int.MaxValue) task.MaxValue = p.MaxSteps;   // the time schedule sets it after its measurement
