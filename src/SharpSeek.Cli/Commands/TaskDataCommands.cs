@@ -30,12 +30,12 @@ public static class TaskDataCommands
     {
         var task = new Option<string>("--task") { Description = $"Task: {string.Join(", ", TaskGenerators.All.Select(g => g.Name))} or gsm8k.", DefaultValueFactory = _ => "arithmetic" };
         var levels = new Option<string>("--levels") { Description = "Levels, e.g. 2,3 or 1-3 (generated tasks).", DefaultValueFactory = _ => "2,3" };
-        var split = new Option<string>("--split") { Description = "train or test: the fixed held-out split (TaskSplits); test prompts never reach a train export.", DefaultValueFactory = _ => "train" };
+        var split = new Option<string>("--split") { Description = "train or test (TaskSplits; test prompts never reach a train export). test writes the fixed held-out set that eval --task scores (distinct prompts, seed 0; --seed ignored).", DefaultValueFactory = _ => "train" };
         var count = new Option<int>("--count") { Description = "Examples to write (gsm8k: at most this many, 0 = all).", DefaultValueFactory = _ => 1000 };
         var format = new Option<string>("--format") { Description = "text (pretraining text: prompt line, completion, blank line), sft ({\"messages\"} JSONL), prompts ({\"prompt\",\"answer\"} JSONL).", DefaultValueFactory = _ => "text" };
         var completion = new Option<string>("--completion") { Description = "work (the worked solution ending in #### answer) or answer (only the #### answer line).", DefaultValueFactory = _ => "work" };
         var seed = new Option<long>("--seed") { Description = "Seed of the task stream.", DefaultValueFactory = _ => 1 };
-        var distinct = new Option<bool>("--distinct") { Description = "No prompt repeats within a level (always on for --split test)." };
+        var distinct = new Option<bool>("--distinct") { Description = "No prompt repeats within a level (test sets are always distinct)." };
         var gsm8k = new Option<string?>("--gsm8k-file") { Description = "For --task gsm8k: the GSM8K JSONL file (its own train/test file is the split)." };
         var output = new Option<string>("--out") { Description = "File to write.", Required = true };
         var command = new Command("tasks", "Write a verifiable task set (arithmetic, letters, linear, countdown, gsm8k) as pretraining text, SFT JSONL or prompt JSONL.")
@@ -58,7 +58,9 @@ public static class TaskDataCommands
             {
                 var generator = TaskGenerators.ByName(parse.GetValue(task)!);
                 var lv = TaskExport.ParseLevels(parse.GetValue(levels)!, generator);
-                examples = TaskExport.Examples(generator, lv, s, n, unchecked((ulong)parse.GetValue(seed)), parse.GetValue(distinct) || s == TaskSplit.Test, style);
+                examples = s == TaskSplit.Test
+                    ? TaskExport.TestSet(generator, lv, n).Select(e => TaskExport.WithStyle(e, style)).ToList()
+                    : TaskExport.Examples(generator, lv, s, n, unchecked((ulong)parse.GetValue(seed)), parse.GetValue(distinct), style);
             }
             string outPath = parse.GetValue(output)!;
             switch (parse.GetValue(format))
