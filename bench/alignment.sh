@@ -125,7 +125,7 @@ fi
 
 end=$(date +%s.%N)
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
-command="bench/alignment.sh$([ "$quick" = 1 ] && echo " --quick")"
+command="bench/alignment.sh"; if [ "$quick" = 1 ]; then command="$command --quick"; fi
 
 # ---- plots and results ----
 for s in pretrain sft sft-lora reward ppo dpo; do
