@@ -3,7 +3,7 @@ using SharpSeek.Data;
 
 namespace SharpSeek.Cli.Commands;
 
-/// <summary><c>sharpseek data fetch|prepare</c>: get a corpus as plain text, then tokenize it into train.bin/val.bin.</summary>
+/// <summary><c>sharpseek data fetch|prepare</c>: get a corpus as plain text, then tokenize it into train.bin/val.bin; <c>data tasks|pairs</c>: see <see cref="TaskDataCommands"/>.</summary>
 public static class DataCommand
 {
     public static Command Create()
@@ -11,6 +11,8 @@ public static class DataCommand
         var command = new Command("data", "Fetch corpora and prepare token files for training.");
         command.Subcommands.Add(Fetch());
         command.Subcommands.Add(Prepare());
+        command.Subcommands.Add(TaskDataCommands.Tasks());
+        command.Subcommands.Add(TaskDataCommands.Pairs());
         return command;
     }
 

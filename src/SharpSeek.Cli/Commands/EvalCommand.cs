@@ -9,21 +9,34 @@ using SharpSeek.Training;
 
 namespace SharpSeek.Cli.Commands;
 
-/// <summary><c>sharpseek eval</c>: next-token loss and perplexity of a model on a prepared data folder's val split or on a raw text file.</summary>
+/// <summary>
+/// <c>sharpseek eval</c>: next-token loss and perplexity of a model on a prepared data folder's val split or on a raw text file;
+/// with <c>--task</c>, held-out exact-match accuracy on a verifiable task (<see cref="TaskAccuracy"/>).
+/// </summary>
 public static class EvalCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model folder (Hugging Face layout, e.g. a training checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = "Prepared data folder (its val.bin is scored) or a UTF-8 text file (tokenized with the model folder's tokenizer, all of it scored).", Required = true };
+        var data = new Option<string?>("--data") { Description = "Prepared data folder (its val.bin is scored) or a UTF-8 text file (tokenized with the model folder's tokenizer, all of it scored). Not with --task." };
         var blockSize = new Option<int>("--block-size") { Description = "Window length; 0 = the model's maximum.", DefaultValueFactory = _ => 0 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Windows per forward pass.", DefaultValueFactory = _ => 8 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Windows per forward pass (with --task: prompts per generation batch, default 64).", DefaultValueFactory = _ => 0 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run matmuls in bf16." };
-        var command = new Command("eval", "Measure a model's loss and perplexity on held-out tokens (every token scored once).") { model, data, blockSize, batchSize, bf16 };
+        var task = TaskEval.Options();
+        var command = new Command("eval", "Measure a model's loss and perplexity on held-out tokens (every token scored once), or with --task its exact-match accuracy on held-out task prompts.")
+        {
+            model, data, blockSize, batchSize, bf16,
+        };
+        task.AddTo(command);
         command.SetSafeAction((parse, stdout) =>
         {
-            string dataDir = parse.GetValue(data)!;
-            int batch = parse.GetValue(batchSize);
+            if (parse.GetValue(task.Task) is not null)
+            {
+                if (parse.GetValue(data) is not null) throw new ConfigException("give either --data (loss) or --task (accuracy), not both");
+                return task.Run(parse, stdout, parse.GetValue(model)!, parse.GetValue(batchSize), parse.GetValue(bf16));
+            }
+            string dataDir = parse.GetValue(data) ?? throw new ConfigException("give --data (a prepared data folder or text file) or --task (a verifiable task)");
+            int batch = parse.GetValue(batchSize) is var bs && bs == 0 ? 8 : bs;
             if (batch <= 0) throw new ConfigException($"--batch-size must be positive, got {batch}");
             string modelDir = parse.GetValue(model)!;
             var tokens = File.Exists(dataDir) ? TokenizeText(dataDir, modelDir, out int vocab) : ReadTokens(dataDir, out vocab);
