@@ -75,8 +75,8 @@ public static class PpoCommand
     public static IRewardFunction CreateReward(PpoConfig ppo) => ppo.Reward switch
     {
         "correctness" => new CorrectnessReward(),
-        // integration point of the reward-model scorer: "model" => new RewardModelScorer(ppo.RewardModel!),
-        _ => throw new ConfigException($"ppo.reward {ppo.Reward}: the reward-model scorer is not available in this build; use --reward correctness"),
+        "model" => RewardModelScorer.Load(ppo.RewardModel!),
+        _ => throw new ConfigException($"ppo.reward {ppo.Reward}: give correctness or model"),
     };
 
     /// <summary>

@@ -136,4 +136,35 @@ public class PpoCliTests
         Assert.Contains("sharpseek sft adds them", r.Stderr);
         Assert.False(Directory.Exists(dir["out"]));
     }
+
+    [Fact]
+    public void Ppo_RewardModelFolder_ScoresRolloutsWithTheLearnedHead()
+    {
+        using var dir = new TempDir();
+        string model = ChatModel(dir, "gpt2", "vocab_size=320", "n_positions=64");
+        using (var rm = RewardModel.FromCausalLM(ModelLoader.Load(model)))
+        {
+            rm.SavePretrained(dir["rm"]);
+            TokenizerFiles.CopyInto(model, dir["rm"]);
+        }
+        string prompts = Prompts(dir, "prompts.jsonl", """{"prompt": "What is 2 + 3?"}""", """{"prompt": "What is 4 + 4?"}""");
+        var r = CliHarness.Run(["ppo", "--init-from", model, "--prompts", prompts, "--reward-model", dir["rm"], "--out", dir["out"],
+                                "--set", "max_steps=1", "--set", "eval_interval=5", .. Small]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        var train = File.ReadAllLines(dir["out/metrics.jsonl"]).Select(l => JsonDocument.Parse(l).RootElement).Where(l => l.TryGetProperty("loss", out _)).ToList();
+        double reward = train[^1].GetProperty("metrics").GetProperty("reward").GetDouble();
+        Assert.True(double.IsFinite(reward) && reward != 0, $"reward {reward}: a random score head gives non-zero scores");
+    }
+
+    [Fact]
+    public void Ppo_RewardModelFolderWithoutScoreHead_ExitsWith2NamingTheTensorAndWritesNothing()
+    {
+        using var dir = new TempDir();
+        string model = ChatModel(dir, "gpt2", "vocab_size=320", "n_positions=64");
+        string prompts = Prompts(dir, "prompts.jsonl", """{"prompt": "What is 2 + 3?"}""");
+        var r = CliHarness.Run(["ppo", "--init-from", model, "--prompts", prompts, "--reward-model", model, "--out", dir["out"], .. Small]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("score.weight", r.Stderr);
+        Assert.False(Directory.Exists(dir["out"]));
+    }
 }
