@@ -210,8 +210,27 @@ public class PpoObjectiveTests
         }
         // 2 epochs × 2 minibatches = 4 steps per rollout batch; the adaptive controller moves β only between batches
         Assert.Equal(betas[0], betas[3]);
-        Assert.NotEqual(betas[3], betas[4]);
+        Assert.True(betas[4] < betas[3], $"β {betas[3]} → {betas[4]}");             // KL ≈ 0 below the target 1: β shrinks
         Assert.Equal(betas[4], betas[7]);
+        Assert.Contains("\"Position\":8", objective.SaveState());
+    }
+
+    [Fact]
+    public void Step_ApproxKlAboveLimit_DropsTheRestOfTheBufferAndResamples()
+    {
+        var ppo = new PpoConfig { RolloutBatchSize = 4, MiniBatchSize = 2, PpoEpochs = 2, MaxNewTokens = 3, TargetKl = 1, KlCoef = 0.1, MaxApproxKl = 1e-3 };
+        var objective = Objective(ppo, PpoTestModels.Gpt2(), new FirstTokenBelowReward(64));
+        using var policy = new ValueHeadModel(PpoTestModels.Gpt2());
+        objective.Reseed(DataSplit.Train, 3);
+        IReadOnlyDictionary<string, double> Step() { using var scope = NewDisposeScope(); return objective.Step(policy, DataSplit.Train, StepMode.Train).Metrics; }
+        var first = Step();                                                           // ratio 1: approx_kl 0
+        using (no_grad()) foreach (var p in policy.Policy.parameters()) p.add_(randn_like(p) * 0.2);
+        var second = Step();                                                          // the policy moved: above the limit
+        var third = Step();                                                           // a new batch (β moved), not minibatch 3 of 4
+        Assert.Equal(0.0, first["approx_kl"], 6);
+        Assert.True(second["approx_kl"] > 1e-3, $"approx_kl {second["approx_kl"]}");
+        Assert.Equal(first["beta"], second["beta"]);
+        Assert.NotEqual(second["beta"], third["beta"]);
         Assert.Contains("\"Position\":8", objective.SaveState());
     }
 
