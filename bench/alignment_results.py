@@ -16,7 +16,17 @@ def load(path):
 
 def metrics(run):
     path = os.path.join(out, run, "metrics.jsonl")
-    return [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+    rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+    return [{**{k: v for k, v in r.items() if k != "metrics"}, **(r.get("metrics") or {})} for r in rows]   # named metrics flattened
+
+
+def cpu():
+    """The CPU model and the SIMD features that decide the fast paths (bf16 matmuls need AVX512_BF16 or AMX)."""
+    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    model = re.search(r"model name\s*:\s*(.*)", text)
+    flags = set((re.search(r"flags\s*:\s*(.*)", text) or re.search("()", "")).group(1).split())
+    return {"model": model.group(1) if model else None,
+            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
 
 
 def accuracy(stage, decoding):
@@ -68,10 +78,14 @@ def trainable(run):
 
 
 full_loss, lora_loss = best_val_loss("sft"), best_val_loss("sft-lora")
-rm_key, rm_acc = last_eval_metric("reward", r"acc")
+rm_key, rm_acc = last_eval_metric("reward", r"^val_accuracy$")
 if rm_acc is not None and rm_acc <= 1:
     rm_acc *= 100
-kl_key, kl = mean_train_metric("ppo", r"kl")
+# the reward verb's closing line scores every held-out pair (the evaluations above see eval_iters batches of them)
+m = re.search(r"held-out pair accuracy ([\d.]+) ?% \((\d+) pairs\)", open(os.path.join(out, "reward.log")).read()) if os.path.exists(os.path.join(out, "reward.log")) else None
+if m:
+    rm_key, rm_acc = f"all {m.group(2)} held-out pairs (reward.log)", float(m.group(1))
+kl_key, kl = mean_train_metric("ppo", r"^kl$")
 sft, ppo, dpo = accuracy("sft", "greedy"), accuracy("ppo", "greedy"), accuracy("dpo", "greedy")
 doc = {
     "issue": "#10 alignment the way GPT was aligned",
@@ -97,7 +111,7 @@ doc = {
     "wall_minutes": round((float(end) - float(start)) / 60, 2),
     "wall_minutes_target": "<= 60 on a 2-core machine",
     "command": command, "quick": quick == "1",
-    "load_average_start": load_start, "load_average_end": load_end, "cpus": os.cpu_count(),
+    "cpu": cpu(), "load_average_start": load_start, "load_average_end": load_end, "cpus": os.cpu_count(),
     "note": "wall-clock depends on machine load (see load averages); training stages run by steps, so their results do not",
 }
 os.makedirs(os.path.dirname(results) or ".", exist_ok=True)
