@@ -110,7 +110,7 @@ fi
 if has_verb ppo && [ -n "$rm_model" ]; then
   rm -rf "$OUT/ppo"
   stage ppo ./sharpseek ppo --config configs/alignment/ppo.json --init-from "$policy" --set ppo.prompts=$OUT/ppo-prompts.jsonl \
-    --set ppo.reward_model="$rm_model" --out $OUT/ppo --plain "${STAGE_SET[@]}"
+    --reward-model "$rm_model" --out $OUT/ppo --plain "${STAGE_SET[@]}"
   evaluate ppo "$(model_of "$OUT/ppo")"
 else
   skip ppo "no ppo verb or no reward model"
