@@ -62,16 +62,21 @@ public sealed class SftDataset
         return new SftDataset(trainSamples, valSamples, truncated, dropped, overlap);
     }
 
+    /// <summary>Prefixed to the key before hashing, so the hold-out split is independent of the task test split.</summary>
+    public const string HoldOutSalt = "sft-holdout ";
+
     /// <summary>
-    /// (train, val): an example is held out when the stable hash of its normalised first user message falls in the lowest
-    /// <paramref name="valFraction"/> (<see cref="TaskSplits.Of"/>), so the split depends on the text alone and repeats of a
-    /// prompt never straddle it.
+    /// (train, val): an example is held out when the stable hash of its normalised first user message, salted with
+    /// <see cref="HoldOutSalt"/>, falls in the lowest <paramref name="valFraction"/> (<see cref="TaskSplits.Of"/>), so the
+    /// split depends on the text alone and repeats of a prompt never straddle it. The salt makes it independent of the task
+    /// generators' test split (the same hash unsalted): a train-split task export, which holds no test prompt, still gets a
+    /// held-out share.
     /// </summary>
     public static (List<SftExample> Train, List<SftExample> Val) Split(IReadOnlyList<SftExample> examples, double valFraction)
     {
         var train = new List<SftExample>();
         var val = new List<SftExample>();
-        foreach (var e in examples) (TaskSplits.Of(e.Key, valFraction) == TaskSplit.Test ? val : train).Add(e);
+        foreach (var e in examples) (TaskSplits.Of(HoldOutSalt + e.Key, valFraction) == TaskSplit.Test ? val : train).Add(e);
         return (train, val);
     }
 

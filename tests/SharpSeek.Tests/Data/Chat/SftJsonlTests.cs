@@ -1,3 +1,4 @@
+using SharpSeek.Data.Tasks;
 using SharpSeek.Data.Chat;
 using SharpSeek.Tokenization.Chat;
 
@@ -68,6 +69,16 @@ public class SftJsonlTests
         Assert.InRange(val.Count, 2 * 60, 2 * 140);                                       // ~10% of 1000 prompts
         var (train2, val2) = SftDataset.Split(examples.AsEnumerable().Reverse().ToList(), 0.1);
         Assert.Equal(valKeys, val2.Select(e => e.Key).ToHashSet());                      // depends on the text, not the order
+    }
+
+    [Fact]
+    public void Split_TaskTrainSplitPromptsOnly_StillHoldsSomeOut()
+    {
+        // a train-split task export never holds a prompt of the task test split (TaskSplits, the same hash unsalted)
+        var prompts = Enumerable.Range(0, 4000).Select(i => $"What is {i} + {i % 97}?").Where(p => TaskSplits.Of(p) == TaskSplit.Train).ToList();
+        var (train, val) = SftDataset.Split(prompts.Select(Example).ToList(), 0.05);
+        Assert.InRange(val.Count, prompts.Count * 3 / 100, prompts.Count * 7 / 100);
+        Assert.Equal(prompts.Count, train.Count + val.Count);
     }
 
     [Fact]
