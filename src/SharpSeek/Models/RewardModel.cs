@@ -24,28 +24,25 @@ namespace SharpSeek.Models;
 /// head as an unused weight and loads the rest.
 /// </para>
 /// </summary>
-public sealed class RewardModel : CausalLM
+public sealed class RewardModel : WrappedCausalLM
 {
     /// <summary>The state-dict key of the scalar head, as Hugging Face names it.</summary>
     public const string ScoreWeight = CheckpointLayout.ScoreHead;
 
-    private readonly CausalLM _trunk;
     private readonly Linear _score;                                   // HF key: score.weight (1, C)
 
     /// <summary>The language model whose last hidden state is scored.</summary>
-    public CausalLM Trunk => _trunk;
+    public CausalLM Trunk => Inner;
 
     /// <summary>The scalar head's weight (1, C), float32.</summary>
     public Parameter ScoreHeadWeight => _score.weight!;
 
-    private RewardModel(CausalLM trunk) : base(nameof(RewardModel))
+    private RewardModel(CausalLM trunk) : base(nameof(RewardModel), trunk)
     {
-        _trunk = trunk;
         _score = nn.Linear(trunk.HiddenSize, 1, hasBias: false, device: trunk.Device);
         register_module("trunk", trunk);
         register_module("score", _score);
-        if (trunk.ComputeDType != ScalarType.Float32) ComputeDType = trunk.ComputeDType;
-        if (!trunk.training) eval();
+        AdoptInnerState();
     }
 
     /// <summary>
@@ -90,24 +87,6 @@ public sealed class RewardModel : CausalLM
         catch { trunk.Dispose(); throw; }
     }
 
-    public override int VocabSize => _trunk.VocabSize;
-    public override int HiddenSize => _trunk.HiddenSize;
-    public override int MaxSequenceLength => _trunk.MaxSequenceLength;
-    public override string ModelType => _trunk.ModelType;
-    public override Device Device => _trunk.Device;
-    public override Projection OutputHead => _trunk.OutputHead;
-
-    /// <summary>The trunk's forward (logits, hidden states, auxiliary losses).</summary>
-    public override CausalLMOutput forward(CausalLMInput input) => _trunk.call(input);
-
-    public override KvCache CreateKvCache(int batchSize, int capacity) => _trunk.CreateKvCache(batchSize, capacity);
-
-    protected override void OnComputeDTypeChanged(ScalarType? dtype) => _trunk.ComputeDType = dtype ?? ScalarType.Float32;
-
-    public override void AfterOptimizerStep() => _trunk.AfterOptimizerStep();
-
-    public override IReadOnlyList<double> ExpertLoadImbalance => _trunk.ExpertLoadImbalance;
-
     /// <summary>Rewards (B) float32 of sequences <paramref name="inputIds"/> (B, T) with <paramref name="attentionMask"/> (B, T) (left or right padding).</summary>
     public Tensor Score(Tensor inputIds, Tensor attentionMask) => Score(inputIds, attentionMask, out _);
 
@@ -118,7 +97,7 @@ public sealed class RewardModel : CausalLM
     public Tensor Score(Tensor inputIds, Tensor attentionMask, out IReadOnlyList<Tensor> auxiliaryLosses)
     {
         using var scope = NewDisposeScope();
-        var output = _trunk.call(new CausalLMInput(inputIds) { AttentionMask = attentionMask, ComputeLogits = false });
+        var output = Inner.call(new CausalLMInput(inputIds) { AttentionMask = attentionMask, ComputeLogits = false });
         var last = LastTokenIndex(attentionMask);                                           // (B)
         var rows = arange(inputIds.shape[0], dtype: ScalarType.Int64, device: last.device);
         var h = output.LastHiddenState.index(TensorIndex.Tensor(rows), TensorIndex.Tensor(last));   // (B, C)
@@ -139,10 +118,10 @@ public sealed class RewardModel : CausalLM
     /// <summary>The trunk's folder, plus <c>score.weight</c> in model.safetensors and the sequence-classification keys in config.json (see the class summary).</summary>
     public override void SavePretrained(string directory)
     {
-        _trunk.SavePretrained(directory);
+        Inner.SavePretrained(directory);
         string weightsPath = Path.Combine(directory, CheckpointFolder.SingleFile);
         if (!File.Exists(weightsPath))
-            throw new InvalidOperationException($"{_trunk.ModelType} saved no single {CheckpointFolder.SingleFile}; reward models need one file");
+            throw new InvalidOperationException($"{Inner.ModelType} saved no single {CheckpointFolder.SingleFile}; reward models need one file");
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         IReadOnlyDictionary<string, string> metadata;
         try

@@ -12,23 +12,20 @@ namespace SharpSeek.Models.Common;
 /// a checkpoint reloads with <see cref="Load"/>. The base stays bit-identical while training: the after-step hook is not
 /// passed on (DeepSeek's router bias is part of the base and is not updated; its load statistics are not reported).
 /// </summary>
-public sealed class LoraCausalLM : CausalLM, IMultiTokenPredictor
+public sealed class LoraCausalLM : WrappedCausalLM
 {
-    private readonly CausalLM _base;
-
     /// <summary>The adapters (merge, unmerge, save, parameter counts).</summary>
     public LoraAdapters Lora { get; }
 
     /// <summary>The adapted model.</summary>
-    public CausalLM BaseModel => _base;
+    public CausalLM BaseModel => Inner;
 
-    private LoraCausalLM(CausalLM baseModel, LoraAdapters lora) : base(nameof(LoraCausalLM))
+    private LoraCausalLM(CausalLM baseModel, LoraAdapters lora) : base(nameof(LoraCausalLM), baseModel)
     {
-        _base = baseModel; Lora = lora;
+        Lora = lora;
         register_module("base_model", baseModel);
         register_module("lora", new ModuleList<LoraAdapter>(lora.Adapters.Values.ToArray()));
-        if (baseModel.ComputeDType != ScalarType.Float32) ComputeDType = baseModel.ComputeDType;
-        if (!baseModel.training) eval();
+        AdoptInnerState();
     }
 
     /// <summary>Fresh adapters on <paramref name="baseModel"/> (see <see cref="LoraAdapters.Attach"/>).</summary>
@@ -37,34 +34,17 @@ public sealed class LoraCausalLM : CausalLM, IMultiTokenPredictor
     /// <summary>The adapters saved in <paramref name="adapterDir"/> on <paramref name="baseModel"/> (see <see cref="LoraAdapters.Load"/>).</summary>
     public static LoraCausalLM Load(CausalLM baseModel, string adapterDir) => new(baseModel, LoraAdapters.Load(baseModel, adapterDir));
 
-    public override int VocabSize => _base.VocabSize;
-    public override int HiddenSize => _base.HiddenSize;
-    public override int MaxSequenceLength => _base.MaxSequenceLength;
-    public override string ModelType => _base.ModelType;
-    public override Device Device => _base.Device;
-    public override Projection OutputHead => _base.OutputHead;
+    /// <summary>Not passed on: the base stays bit-identical (DeepSeek's router bias is part of it).</summary>
+    public override void AfterOptimizerStep() { }
 
-    public override CausalLMOutput forward(CausalLMInput input) => _base.call(input);
-
-    public override KvCache CreateKvCache(int batchSize, int capacity) => _base.CreateKvCache(batchSize, capacity);
-
-    protected override void OnComputeDTypeChanged(ScalarType? dtype) => _base.ComputeDType = dtype ?? ScalarType.Float32;
+    /// <summary>Not reported: the base's routing is frozen.</summary>
+    public override IReadOnlyList<double> ExpertLoadImbalance => [];
 
     /// <summary>The base model's folder plus the adapter files. Throws when the adapters are merged (the weights would not be the base's).</summary>
     public override void SavePretrained(string directory)
     {
         if (Lora.IsMerged) throw new InvalidOperationException("unmerge the adapters before saving base and adapters");
-        _base.SavePretrained(directory);
+        Inner.SavePretrained(directory);
         Lora.Save(directory);
     }
-
-    public int MtpDepth => _base is IMultiTokenPredictor m ? m.MtpDepth : 0;
-    public double MtpLossWeight => _base is IMultiTokenPredictor m ? m.MtpLossWeight : 0;
-
-    public KvCache CreateMtpKvCache(int batchSize, int capacity) => Predictor.CreateMtpKvCache(batchSize, capacity);
-
-    public (Tensor Hidden, Tensor Logits) MtpForward(int module, Tensor nextIds, Tensor previous, KvCache cache) =>
-        Predictor.MtpForward(module, nextIds, previous, cache);
-
-    private IMultiTokenPredictor Predictor => _base as IMultiTokenPredictor ?? throw new NotSupportedException($"the base model ({ModelType}) has no multi-token-prediction modules");
 }

@@ -16,24 +16,22 @@ namespace SharpSeek.Training.Objectives;
 /// head, so the trainer optimises both. <see cref="SavePretrained"/> writes the plain causal-LM folder (generate and eval load
 /// it as is) plus <see cref="FileName"/> beside it; <see cref="Load"/> restores both for a resume.
 /// </summary>
-public sealed class ValueHeadModel : CausalLM, IMultiTokenPredictor
+public sealed class ValueHeadModel : WrappedCausalLM
 {
     /// <summary>The value head's weights next to the model files: tensors "v_head.weight" (1, C) and "v_head.bias" (1).</summary>
     public const string FileName = "value_head.safetensors";
 
-    private readonly CausalLM _policy;
     [TorchSharp.Utils.ComponentName(Name = "v_head")] private readonly Linear _vHead;
 
     /// <summary>The language model the head sits on.</summary>
-    public CausalLM Policy => _policy;
+    public CausalLM Policy => Inner;
 
     /// <summary>True: the head reads the hidden state detached, so the value loss trains the head alone.</summary>
     public bool DetachValueInput { get; }
 
     /// <summary>A fresh (zero) value head on <paramref name="policy"/>.</summary>
-    public ValueHeadModel(CausalLM policy, bool detachValueInput = false) : base(nameof(ValueHeadModel))
+    public ValueHeadModel(CausalLM policy, bool detachValueInput = false) : base(nameof(ValueHeadModel), policy)
     {
-        _policy = policy;
         DetachValueInput = detachValueInput;
         _vHead = nn.Linear(policy.HiddenSize, 1);
         using (no_grad())
@@ -43,8 +41,7 @@ public sealed class ValueHeadModel : CausalLM, IMultiTokenPredictor
         }
         register_module("pretrained_model", policy);
         register_module("v_head", _vHead);
-        if (policy.ComputeDType != ScalarType.Float32) ComputeDType = policy.ComputeDType;
-        if (!policy.training) eval();
+        AdoptInnerState();
     }
 
     /// <summary><paramref name="policy"/> with the value head saved in <paramref name="directory"/> (a checkpoint of this class).</summary>
@@ -66,19 +63,10 @@ public sealed class ValueHeadModel : CausalLM, IMultiTokenPredictor
         return model;
     }
 
-    public override int VocabSize => _policy.VocabSize;
-    public override int HiddenSize => _policy.HiddenSize;
-    public override int MaxSequenceLength => _policy.MaxSequenceLength;
-    public override string ModelType => _policy.ModelType;
-    public override Device Device => _policy.Device;
-    public override Projection OutputHead => _policy.OutputHead;
-
-    public override CausalLMOutput forward(CausalLMInput input) => _policy.call(input);
-
     /// <summary>The policy's output for <paramref name="input"/> and the values (B, T) in float32 at every position of its last hidden state.</summary>
     public (CausalLMOutput Output, Tensor Values) ForwardWithValues(CausalLMInput input)
     {
-        var output = _policy.call(input);
+        var output = Inner.call(input);
         var hidden = output.LastHiddenState.to(ScalarType.Float32);                        // (B, T, C)
         if (DetachValueInput) hidden = hidden.detach();
         return (output, Values(hidden));
@@ -87,30 +75,12 @@ public sealed class ValueHeadModel : CausalLM, IMultiTokenPredictor
     /// <summary>V = v_head(hidden): (B, T, C) → (B, T).</summary>
     public Tensor Values(Tensor hidden) => _vHead.call(hidden).squeeze(-1);
 
-    public override KvCache CreateKvCache(int batchSize, int capacity) => _policy.CreateKvCache(batchSize, capacity);
-
-    protected override void OnComputeDTypeChanged(ScalarType? dtype) => _policy.ComputeDType = dtype ?? ScalarType.Float32;
-
-    public override void AfterOptimizerStep() => _policy.AfterOptimizerStep();
-
-    public override IReadOnlyList<double> ExpertLoadImbalance => _policy.ExpertLoadImbalance;
-
     /// <summary>The policy's folder (config.json, weights, LoRA files if any) plus <see cref="FileName"/>.</summary>
     public override void SavePretrained(string directory)
     {
-        _policy.SavePretrained(directory);
+        Inner.SavePretrained(directory);
         using var w = _vHead.weight!.detach().contiguous();
         using var b = _vHead.bias!.detach().contiguous();
         SafeTensors.Save(Path.Combine(directory, FileName), [new("v_head.weight", w), new("v_head.bias", b)]);
     }
-
-    public int MtpDepth => _policy is IMultiTokenPredictor m ? m.MtpDepth : 0;
-    public double MtpLossWeight => _policy is IMultiTokenPredictor m ? m.MtpLossWeight : 0;
-
-    public KvCache CreateMtpKvCache(int batchSize, int capacity) => Predictor.CreateMtpKvCache(batchSize, capacity);
-
-    public (Tensor Hidden, Tensor Logits) MtpForward(int module, Tensor nextIds, Tensor previous, KvCache cache) =>
-        Predictor.MtpForward(module, nextIds, previous, cache);
-
-    private IMultiTokenPredictor Predictor => _policy as IMultiTokenPredictor ?? throw new NotSupportedException($"the policy ({ModelType}) has no multi-token-prediction modules");
 }
