@@ -108,22 +108,23 @@ public static class TaskDataCommands
             var options = opts.Generation(parse, lm, scorer, examples.Select(e => e.Prompt), sample: true) with { NumReturnSequences = k };
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var results = scorer.Complete(examples.Select(e => e.Prompt).ToList(), options, batch);
+            int malformed = results.Count(r => !scorer.IsWellFormed(r));                 // cut off, or a special token inside: no pair holds them
             var scored = examples.Select((e, i) =>
             {
-                var texts = results.Skip(i * k).Take(k).Select(r => r.Text).ToList();
+                var texts = results.Skip(i * k).Take(k).Where(scorer.IsWellFormed).Select(r => r.Text).ToList();
                 return new ScoredSamples(e.Prompt, texts, texts.Select(t => TaskAccuracy.ScoreOne(generator, e, t)).ToList());
             }).ToList();
             var (pairs, counts) = PreferencePairs.Build(scored, cap);
             string outPath = parse.GetValue(output)!;
             PreferencePairs.Write(outPath, pairs);
-            double seconds = clock.Elapsed.TotalSeconds, accuracy = 100.0 * counts.CorrectSamples / counts.Samples;
+            double seconds = clock.Elapsed.TotalSeconds, accuracy = counts.Samples == 0 ? 0 : 100.0 * counts.CorrectSamples / counts.Samples;   // of the well-formed samples
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{outPath}: {counts.Pairs:N0} pairs from {counts.MixedPrompts:N0} of {counts.Prompts:N0} prompts with a correct and a wrong sample; samples correct {accuracy:F1}% ({counts.CorrectSamples}/{counts.Samples}, temperature {options.Temperature}, {format.ToString().ToLowerInvariant()} prompts, {seconds:F1} s)"));
+                $"{outPath}: {counts.Pairs:N0} pairs from {counts.MixedPrompts:N0} of {counts.Prompts:N0} prompts with a correct and a wrong sample; samples correct {accuracy:F1}% ({counts.CorrectSamples}/{counts.Samples}, temperature {options.Temperature}, {format.ToString().ToLowerInvariant()} prompts, {seconds:F1} s); {malformed} unfinished or malformed samples left out"));
             if (parse.GetValue(stats) is { } statsPath)
                 TaskEval.WriteJson(statsPath, new
                 {
                     model = parse.GetValue(model), task = parse.GetValue(opts.Task), levels, split = parse.GetValue(split), prompts = counts.Prompts,
-                    samples_per_prompt = k, temperature = options.Temperature, mixed_prompts = counts.MixedPrompts, pairs = counts.Pairs,
+                    samples_per_prompt = k, temperature = options.Temperature, mixed_prompts = counts.MixedPrompts, pairs = counts.Pairs, usable_samples = counts.Samples, malformed_samples = malformed,
                     sample_accuracy = accuracy, seconds,
                 });
             return 0;

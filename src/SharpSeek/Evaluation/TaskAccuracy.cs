@@ -46,6 +46,16 @@ public sealed class TaskAccuracy
     }
 
     /// <summary>
+    /// True when <paramref name="result"/> is a finished turn that a chat template can hold as an assistant message: it
+    /// stopped at the end of turn (chat) or at the stop string (plain), not at max_new_tokens, and its text holds no special
+    /// token of the template (a sample that wrote <c>&lt;|im_start|&gt;</c> where <c>&lt;|im_end|&gt;</c> belongs is not).
+    /// Preference pairs are built from such samples only.
+    /// </summary>
+    public bool IsWellFormed(GenerationResult result) =>
+        result.FinishReason != FinishReason.Length
+        && (_template is null || !_template.SpecialTokens.Any(t => result.Text.Contains(t, StringComparison.Ordinal)));
+
+    /// <summary>
     /// The prompt format a model folder's tokenizer suits: <see cref="PromptFormat.Chat"/> when it encodes each special token
     /// of <paramref name="template"/> as one id (a model fine-tuned on chat), else <see cref="PromptFormat.Plain"/>.
     /// </summary>

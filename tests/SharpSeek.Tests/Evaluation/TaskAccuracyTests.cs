@@ -103,6 +103,22 @@ public class TaskAccuracyTests
     }
 
     [Fact]
+    public void IsWellFormed_CutOffOrSpecialTokenInText_False()
+    {
+        var bytes = ByteTokenizer();
+        using var tmp = new TempDir();
+        using var lm = ModelLoader.Load(ByteModel(tmp));
+        var chat = new TaskAccuracy(lm, ChatTemplates.ChatMl.WithSpecialTokens(bytes), PromptFormat.Chat);
+        var plain = new TaskAccuracy(lm, bytes, PromptFormat.Plain);
+        GenerationResult R(string text, FinishReason why) => new(0, [], text, why);
+        Assert.True(chat.IsWellFormed(R("#### 5", FinishReason.EndOfSequence)));
+        Assert.False(chat.IsWellFormed(R("#### 5", FinishReason.Length)));
+        Assert.False(chat.IsWellFormed(R("#### 5<|im_start|> 1 + 1", FinishReason.EndOfSequence)));
+        Assert.True(plain.IsWellFormed(R("#### 5<|im_start|>", FinishReason.StopString)));   // plain prompts know no chat tokens
+        Assert.False(plain.IsWellFormed(R("#### 5", FinishReason.Length)));
+    }
+
+    [Fact]
     public void Constructor_ChatWithoutSpecialTokens_ConfigException()
     {
         using var tmp = new TempDir();
@@ -175,6 +191,7 @@ public class TaskAccuracyTests
         using var stats = JsonDocument.Parse(File.ReadAllText(tmp["stats.json"]));
         Assert.Equal(3, stats.RootElement.GetProperty("prompts").GetInt32());
         Assert.Equal(3, stats.RootElement.GetProperty("samples_per_prompt").GetInt32());
+        Assert.Equal(9, stats.RootElement.GetProperty("usable_samples").GetInt32() + stats.RootElement.GetProperty("malformed_samples").GetInt32());
         var lines = File.ReadAllLines(tmp["pairs.jsonl"]);
         Assert.Equal(stats.RootElement.GetProperty("pairs").GetInt32(), lines.Length);
         foreach (var line in lines)
