@@ -5,9 +5,12 @@ namespace SharpSeek.Models.Common;
 
 /// <summary>
 /// Grows a model's vocabulary (new special tokens): the token embedding and output-head rows (GPT-2's tied wte, or
-/// DeepSeek's embed_tokens + lm_head, and an MTP shared head) get new rows set to the mean of the existing rows
-/// (Hewitt 2021, "Initializing New Word Embeddings for Pretrained Language Models": the new tokens' logits then start
-/// near the average and do not disturb the old distribution). Logits of the old tokens are unchanged.
+/// DeepSeek's embed_tokens + lm_head, and an MTP shared head) get new rows drawn around the mean of the existing rows,
+/// mean + σ ⊙ z with σ the old rows' per-dimension standard deviation and z ~ N(0, 1) from torch's global generator (the
+/// caller seeds it). Centred on the mean (Hewitt 2021, "Initializing New Word Embeddings for Pretrained Language Models")
+/// the new tokens start as typical tokens, not dominant ones; spread like real tokens they are told apart from each other
+/// from the start (rows that all equal the mean give <c>&lt;|im_start|&gt;</c> and <c>&lt;|im_end|&gt;</c> identical logits
+/// forever when only LoRA adapters train). Logits of the old tokens are unchanged.
 /// </summary>
 public static class VocabGrowth
 {
@@ -28,15 +31,18 @@ public static class VocabGrowth
         model.SetVocabSize(newVocabSize);
     }
 
-    /// <summary>(V, C) → (newRows, C) in place: rows 0..V−1 kept, new rows = mean of the old rows.</summary>
+    /// <summary>(V, C) → (newRows, C) in place: rows 0..V−1 kept, new rows = mean + σ ⊙ z of the old rows (see the class summary).</summary>
     public static void GrowRows(TorchSharp.Modules.Parameter p, long newRows)
     {
         using var scope = torch.NewDisposeScope();
         long old = p.shape[0];
-        var mean = p.mean([0], keepdim: true, type: ScalarType.Float32);          // (1, C)
+        var rows32 = p.to(ScalarType.Float32);
+        var mean = rows32.mean([0], keepdim: true);                                 // (1, C)
+        var std = rows32.std([0], keepdim: true);                                   // (1, C)
+        var fresh = mean + std * torch.randn(newRows - old, p.shape[1]);            // (newRows − V, C)
         var requiresGrad = p.requires_grad;
         p.requires_grad_(false);
-        var grown = torch.cat([p, mean.to(p.dtype).expand(newRows - old, -1)], 0).contiguous();   // (newRows, C)
+        var grown = torch.cat([p, fresh.to(p.dtype)], 0).contiguous();             // (newRows, C)
         p.set_(grown);
         p.requires_grad_(requiresGrad);
     }

@@ -17,14 +17,17 @@ public class VocabGrowthTests
     [Theory]
     [InlineData(TestModels.Gpt2, "wte.weight", null)]
     [InlineData(TestModels.DeepSeek, "embed_tokens.weight", "lm_head.weight")]
-    public void Grow_TinyModel_OldLogitsUnchangedAndNewRowsAreTheMean(string family, string embedding, string? head)
+    public void Grow_TinyModel_OldLogitsUnchangedAndNewRowsDistinctAroundTheMean(string family, string embedding, string? head)
     {
         using var scope = torch.NewDisposeScope();
         var model = TestModels.Create(family, vocabSize: 40);
         var ids = torch.tensor(new long[] { 1, 5, 39, 0, 7 }).reshape(1, 5);
         var before = model.Logits(ids).detach().clone();                                           // (1, 5, 40)
         var embMean = TokenRows(model, embedding).mean([0]).detach().clone();
+        var embStd = TokenRows(model, embedding).std([0]).detach().clone();
         var headMean = head is null ? embMean : TokenRows(model, head).mean([0]).detach().clone();
+        var headStd = head is null ? embStd : TokenRows(model, head).std([0]).detach().clone();
+        torch.manual_seed(7);
 
         VocabGrowth.Grow(model, 43);
 
@@ -34,11 +37,16 @@ public class VocabGrowthTests
         var after = model.Logits(ids);                                                             // (1, 5, 43)
         Assert.Equal(new long[] { 1, 5, 43 }, after.shape);
         Assert.True(after[TensorIndex.Ellipsis, TensorIndex.Slice(0, 40)].eq(before).all().item<bool>(), "logits of the old tokens changed");
+        // new rows: mean + σ ⊙ z, z the first draws of the seeded generator (embedding, then head when untied)
+        torch.manual_seed(7);
+        var zEmb = torch.randn(3, 32);
+        var zHead = head is null ? zEmb : torch.randn(3, 32);
         for (int r = 40; r < 43; r++)
         {
-            Assert.True(TokenRows(model, embedding)[r].allclose(embMean, 0, 1e-7), $"embedding row {r} is not the mean");
-            Assert.True(model.OutputHead.Weight[r].allclose(headMean, 0, 1e-7), $"head row {r} is not the mean");
+            Assert.True(TokenRows(model, embedding)[r].allclose(embMean + embStd * zEmb[r - 40], 1e-5, 1e-6), $"embedding row {r} is not mean + σ·z");
+            Assert.True(model.OutputHead.Weight[r].allclose(headMean + headStd * zHead[r - 40], 1e-5, 1e-6), $"head row {r} is not mean + σ·z");
         }
+        Assert.False(TokenRows(model, embedding)[40].allclose(TokenRows(model, embedding)[41]), "two new rows are equal");
         Assert.True(TokenRows(model, embedding).requires_grad);
     }
 
