@@ -43,7 +43,7 @@ public static class SftCommand
             var objective = new SftObjective(dataset, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId);
             stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"rows of {c.BlockSize} tokens ({(sft.Packing ? "packed" : "one padded sample each")}): {objective.TrainRowsPerEpoch:N0} per epoch, {objective.ValRows:N0} held out; an evaluation reads {c.EvalIters * c.BatchSize:N0}"));
-            var trainer = new Trainer(c, objective, TrainingModels.For(c, chat.VocabSize, chat.VocabSize))
+            var trainer = new Trainer(c, objective, TrainingModels.For(c, chat.VocabSize, chat.VocabSize, chat.AddedTokenCount))
             {
                 RetainFreedMemory = true,                   // a process of its own
                 ExtraFiles = chat.Files,                    // checkpoints carry the tokenizer (with added tokens) and chat_template

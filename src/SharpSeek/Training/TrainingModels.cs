@@ -14,11 +14,15 @@ public static class TrainingModels
     /// multiple of 64. A model with fewer than <paramref name="tokenizerVocabSize"/> token rows (a chat template's special
     /// tokens added to its tokenizer) grows to that many (<see cref="VocabGrowth"/>). With <c>lora</c> set the model is
     /// wrapped in a <see cref="LoraCausalLM"/> (only the adapters train); a checkpoint holding adapter files reloads them.
-    /// An init_from folder holding adapter files is its base with the adapters merged in.
+    /// An init_from folder holding adapter files is its base with the adapters merged in. When the
+    /// <paramref name="addedTokens"/> last ids of the tokenizer fall in rows the model already has (padding rows of a vocabulary
+    /// rounded up), a fresh build draws those rows afresh (<see cref="VocabGrowth.RedrawRows"/>).
     /// </summary>
-    public static ModelBuilder For(TrainConfig config, int dataVocabSize, int tokenizerVocabSize = 0) => checkpointDir =>
+    public static ModelBuilder For(TrainConfig config, int dataVocabSize, int tokenizerVocabSize = 0, int addedTokens = 0) => checkpointDir =>
     {
         var model = Build(config, dataVocabSize, checkpointDir);
+        if (checkpointDir is null && addedTokens > 0 && tokenizerVocabSize <= model.VocabSize)
+            VocabGrowth.RedrawRows(model, tokenizerVocabSize - addedTokens, tokenizerVocabSize);   // the added tokens took padding rows
         if (tokenizerVocabSize > model.VocabSize) VocabGrowth.Grow(model, tokenizerVocabSize);
         if (config.Lora is null) return model;
         if (checkpointDir is not null && HasAdapter(checkpointDir)) return LoraCausalLM.Load(model, checkpointDir);

@@ -31,6 +31,29 @@ public static class VocabGrowth
         model.SetVocabSize(newVocabSize);
     }
 
+    /// <summary>
+    /// Draws rows [<paramref name="from"/>, <paramref name="to"/>) of every token-row parameter afresh, as
+    /// <see cref="Grow"/> draws new ones, from the statistics of rows [0, <paramref name="from"/>): for tokens added to a
+    /// tokenizer whose ids fall in rows the model already has as padding (GPT-2's vocabulary rounded up to a multiple of 64),
+    /// rows no token ever used and training only pushed down. Does nothing when the model has no such rows.
+    /// </summary>
+    public static void RedrawRows(CausalLM model, int from, int to)
+    {
+        if (from <= 0 || to <= from || to > model.VocabSize) return;
+        int v = model.VocabSize;
+        var rows = model.named_parameters()
+            .Where(p => TokenRowSuffixes.Any(s => p.name.EndsWith(s, StringComparison.Ordinal)) && p.parameter.dim() == 2 && p.parameter.shape[0] == v)
+            .Select(p => p.parameter).ToList();
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        foreach (var p in rows)
+        {
+            var used = p.narrow(0, 0, from).to(ScalarType.Float32);                     // (from, C)
+            var fresh = used.mean([0], keepdim: true) + used.std([0], keepdim: true) * torch.randn(to - from, p.shape[1]);   // (to − from, C)
+            p.narrow(0, from, to - from).copy_(fresh.to(p.dtype));
+        }
+    }
+
     /// <summary>(V, C) → (newRows, C) in place: rows 0..V−1 kept, new rows = mean + σ ⊙ z of the old rows (see the class summary).</summary>
     public static void GrowRows(TorchSharp.Modules.Parameter p, long newRows)
     {
