@@ -93,9 +93,9 @@ fi
 
 # ---- 4. preference pairs from the policy's own samples: train prompts for training, held-out test prompts for RM accuracy ----
 stage pairs ./sharpseek data pairs --model "$policy" --task arithmetic --levels $LEVELS --split train --count $PAIR_PROMPTS --samples $SAMPLES \
-  --temperature 1 --seed 11 --max-pairs-per-prompt 4 --out $OUT/pairs-train.jsonl --stats $OUT/pairs-train.json
+  --temperature 1 --seed 11 --max-pairs-per-prompt 4 --max-new-tokens 200 --out $OUT/pairs-train.jsonl --stats $OUT/pairs-train.json
 stage pairs-test ./sharpseek data pairs --model "$policy" --task arithmetic --levels $LEVELS --split test --count $PAIR_TEST_PROMPTS --samples $SAMPLES \
-  --temperature 1 --seed 12 --max-pairs-per-prompt 4 --out $OUT/pairs-test.jsonl --stats $OUT/pairs-test.json
+  --temperature 1 --seed 12 --max-pairs-per-prompt 4 --max-new-tokens 200 --out $OUT/pairs-test.jsonl --stats $OUT/pairs-test.json
 
 # ---- 5. reward model (Bradley–Terry), 6. PPO with it, 7. DPO on the same pairs ----
 rm_model=""
