@@ -85,9 +85,7 @@ public static class PpoCommand
     /// </summary>
     public static ModelBuilder Builder(TrainConfig c, int tokenizerVocabSize) => dir =>
     {
-        var model = TrainingModels.For(c, tokenizerVocabSize)(dir);
-        if (c.Lora is { } lora && model is not LoraCausalLM)
-            model = dir is null ? LoraCausalLM.Attach(model, lora) : LoraCausalLM.Load(model, dir);
+        var model = TrainingModels.For(c, tokenizerVocabSize)(dir);                                 // LoRA-wrapped when c.Lora is set
         bool detach = c.Ppo?.DetachValueHead ?? false;
         return dir is null ? new ValueHeadModel(model, detach) : ValueHeadModel.Load(model, dir, detach);
     };

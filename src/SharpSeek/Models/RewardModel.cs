@@ -64,13 +64,10 @@ public sealed class RewardModel : WrappedCausalLM
     public static RewardModel Load(string directory)
     {
         ModelLoader.ReadModelType(directory);
-        long[] shape;
-        using (var folder = CheckpointFolder.Open(directory))
-        {
-            if (!folder.Contains(ScoreWeight))
-                throw new CheckpointException($"{directory}: no '{ScoreWeight}' tensor, so this is not a reward model folder (a language model has no score head; train one with `sharpseek reward`)");
-            shape = folder.Info(ScoreWeight).Shape;
-        }
+        using var folder = CheckpointFolder.Open(directory);
+        if (!folder.Contains(ScoreWeight))
+            throw new CheckpointException($"{directory}: no '{ScoreWeight}' tensor, so this is not a reward model folder (a language model has no score head; train one with `sharpseek reward`)");
+        long[] shape = folder.Info(ScoreWeight).Shape;
         CausalLM trunk = ModelLoader.Load(directory);
         try
         {
@@ -78,7 +75,6 @@ public sealed class RewardModel : WrappedCausalLM
             if (!shape.SequenceEqual([1L, trunk.HiddenSize]))
                 throw new CheckpointException($"{directory}: tensor '{ScoreWeight}' has shape [{string.Join(", ", shape)}], a reward model of hidden size {trunk.HiddenSize} needs [1, {trunk.HiddenSize}]");
             var model = new RewardModel(trunk);
-            using var folder = CheckpointFolder.Open(directory);
             using var w = folder.Load(ScoreWeight);
             using (no_grad()) model._score.weight!.copy_(w.to(ScalarType.Float32));
             model.eval();

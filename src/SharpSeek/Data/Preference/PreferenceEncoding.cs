@@ -1,3 +1,4 @@
+using SharpSeek.Data.Chat;
 using SharpSeek.Tokenization;
 using SharpSeek.Tokenization.Chat;
 
@@ -10,9 +11,9 @@ public sealed record EncodedSequence(int[] Ids, bool[] CompletionMask);
 public sealed record EncodedPair(EncodedSequence Chosen, EncodedSequence Rejected, string Source);
 
 /// <summary>
-/// Pairs → token ids through a chat template: the conversation [prompt…, assistant: completion] rendered with
-/// <see cref="ChatTemplates.Encode"/>; the completion tokens are the template's assistant mask (answer + end-of-turn token),
-/// so prompt, role markers and padding never count. (The one place that renders pairs; SFT's encoder may replace it.)
+/// Pairs → token ids through a chat template: the conversation [prompt…, assistant: completion] rendered by
+/// <see cref="ChatExamples.EncodePromptCompletion"/>, the encoder SFT uses; the completion tokens are the last assistant
+/// turn (answer + end-of-turn token), so prompt (earlier assistant turns included), role markers and padding never count.
 /// </summary>
 public static class PreferenceEncoding
 {
@@ -24,13 +25,14 @@ public static class PreferenceEncoding
     public static EncodedSequence Encode(IChatTemplate template, ITextTokenizer tokenizer, IReadOnlyList<ChatMessage> prompt, string completion,
                                          int maxLength, string source)
     {
-        ChatEncoding e;
-        try { e = template.Encode(tokenizer, [.. prompt, new ChatMessage(ChatMessage.Assistant, completion)]); }
+        IReadOnlyList<int> ids;
+        IReadOnlyList<bool> mask;
+        try { (ids, mask) = ChatExamples.EncodePromptCompletion(template, tokenizer, prompt, completion); }
         catch (DataException ex) { throw new DataException($"{source}: {ex.Message}"); }
-        if (e.Ids.Count > maxLength)
-            throw new DataException($"{source}: the conversation encodes to {e.Ids.Count} tokens, more than the {maxLength} allowed (preference.max_length or the model's limit)");
-        if (!e.AssistantMask.Any(m => m)) throw new DataException($"{source}: the completion encodes to no tokens");
-        return new EncodedSequence([.. e.Ids], [.. e.AssistantMask]);
+        if (ids.Count > maxLength)
+            throw new DataException($"{source}: the conversation encodes to {ids.Count} tokens, more than the {maxLength} allowed (preference.max_length or the model's limit)");
+        if (!mask.Any(m => m)) throw new DataException($"{source}: the completion encodes to no tokens");
+        return new EncodedSequence([.. ids], [.. mask]);
     }
 
     /// <summary>Both members of <paramref name="pair"/> (see <see cref="Encode(IChatTemplate, ITextTokenizer, IReadOnlyList{ChatMessage}, string, int, string)"/>).</summary>

@@ -1,6 +1,3 @@
-using SharpSeek.Checkpoints;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 
 namespace SharpSeek.Data.Tasks;
 
@@ -23,8 +20,6 @@ public sealed record PairCounts(int Prompts, int MixedPrompts, int Pairs, int Sa
 /// </summary>
 public static class PreferencePairs
 {
-    private static readonly JsonWriterOptions JsonOptions = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     /// <summary>The pairs of one prompt (see the class summary); a score of 1 is correct, anything else wrong.</summary>
     public static IReadOnlyList<PreferencePair> ForPrompt(ScoredSamples samples, int maxPairsPerPrompt)
     {
@@ -65,23 +60,11 @@ public static class PreferencePairs
     }
 
     /// <summary>Writes one <c>{"prompt", "chosen", "rejected"}</c> line per pair (atomically), the format of the reward-model and DPO verbs.</summary>
-    public static void Write(string path, IEnumerable<PreferencePair> pairs)
-    {
-        var list = pairs.ToList();
-        AtomicFiles.Write(path, s =>
+    public static void Write(string path, IEnumerable<PreferencePair> pairs) =>
+        JsonLines.Write(path, pairs, (w, p) =>
         {
-            foreach (var p in list)
-            {
-                using (var w = new Utf8JsonWriter(s, JsonOptions))
-                {
-                    w.WriteStartObject();
-                    w.WriteString("prompt", p.Prompt);
-                    w.WriteString("chosen", p.Chosen);
-                    w.WriteString("rejected", p.Rejected);
-                    w.WriteEndObject();
-                }
-                s.WriteByte((byte)'\n');
-            }
+            w.WriteString("prompt", p.Prompt);
+            w.WriteString("chosen", p.Chosen);
+            w.WriteString("rejected", p.Rejected);
         });
-    }
 }

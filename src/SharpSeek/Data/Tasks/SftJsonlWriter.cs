@@ -1,48 +1,34 @@
-using SharpSeek.Checkpoints;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace SharpSeek.Data.Tasks;
 
 /// <summary>
-/// Writes tasks as SFT JSONL, one object per line, atomically (temp file and rename, see <see cref="AtomicFiles"/>):
+/// Writes tasks as SFT JSONL, one object per line, atomically (temp file and rename, see <see cref="JsonLines"/>):
 /// <c>{"prompt": …, "completion": …}</c> or the chat form <c>{"messages": [{"role": "user", …}, {"role": "assistant", …}]}</c>
 /// (optionally with a system turn first). Every example is checked before anything is written.
 /// </summary>
 public static class SftJsonlWriter
 {
-    private static readonly JsonWriterOptions Options = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };   // keeps <think>, + and non-ASCII readable
-
     /// <summary>One <c>{"prompt", "completion"}</c> line per example.</summary>
     public static void WritePromptCompletion(string path, IEnumerable<TaskExample> examples)
     {
-        var list = Checked(examples);
-        AtomicFiles.Write(path, s =>
+        JsonLines.Write(path, Checked(examples), (w, e) =>
         {
-            foreach (var e in list)
-                WriteLine(s, w =>
-                {
-                    w.WriteString("prompt", e.Prompt);
-                    w.WriteString("completion", e.Completion);
-                });
+            w.WriteString("prompt", e.Prompt);
+            w.WriteString("completion", e.Completion);
         });
     }
 
     /// <summary>One <c>{"messages": [...]}</c> line per example: an optional system turn, the user prompt, the assistant completion.</summary>
     public static void WriteMessages(string path, IEnumerable<TaskExample> examples, string? systemPrompt = null)
     {
-        var list = Checked(examples);
-        AtomicFiles.Write(path, s =>
+        JsonLines.Write(path, Checked(examples), (w, e) =>
         {
-            foreach (var e in list)
-                WriteLine(s, w =>
-                {
-                    w.WriteStartArray("messages");
-                    if (systemPrompt is not null) Message(w, "system", systemPrompt);
-                    Message(w, "user", e.Prompt);
-                    Message(w, "assistant", e.Completion);
-                    w.WriteEndArray();
-                });
+            w.WriteStartArray("messages");
+            if (systemPrompt is not null) Message(w, "system", systemPrompt);
+            Message(w, "user", e.Prompt);
+            Message(w, "assistant", e.Completion);
+            w.WriteEndArray();
         });
     }
 
@@ -63,16 +49,5 @@ public static class SftJsonlWriter
         w.WriteString("role", role);
         w.WriteString("content", content);
         w.WriteEndObject();
-    }
-
-    private static void WriteLine(Stream s, Action<Utf8JsonWriter> body)
-    {
-        using (var w = new Utf8JsonWriter(s, Options))
-        {
-            w.WriteStartObject();
-            body(w);
-            w.WriteEndObject();
-        }
-        s.WriteByte((byte)'\n');
     }
 }

@@ -1,7 +1,5 @@
 using SharpSeek.Checkpoints;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 
 namespace SharpSeek.Data.Tasks;
 
@@ -18,8 +16,6 @@ public static class TaskExport
 {
     /// <summary>Separates samples in a text export; completions never contain a blank line, so plain decoding stops on it.</summary>
     public const string SampleSeparator = "\n\n";
-
-    private static readonly JsonWriterOptions JsonOptions = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Levels from "2,3" or "2-3"; each must be a level of <paramref name="generator"/>, none repeated.</summary>
     public static IReadOnlyList<int> ParseLevels(string text, ITaskGenerator generator)
@@ -84,22 +80,10 @@ public static class TaskExport
     }
 
     /// <summary>Writes one <c>{"prompt": …, "answer": …}</c> line per example (atomically): PPO prompts and evaluation sets.</summary>
-    public static void WritePrompts(string path, IEnumerable<TaskExample> examples)
-    {
-        var list = examples.ToList();
-        AtomicFiles.Write(path, s =>
+    public static void WritePrompts(string path, IEnumerable<TaskExample> examples) =>
+        JsonLines.Write(path, examples, (w, e) =>
         {
-            foreach (var e in list)
-            {
-                using (var w = new Utf8JsonWriter(s, JsonOptions))
-                {
-                    w.WriteStartObject();
-                    w.WriteString("prompt", e.Prompt);
-                    w.WriteString("answer", e.Answer);
-                    w.WriteEndObject();
-                }
-                s.WriteByte((byte)'\n');
-            }
+            w.WriteString("prompt", e.Prompt);
+            w.WriteString("answer", e.Answer);
         });
-    }
 }
