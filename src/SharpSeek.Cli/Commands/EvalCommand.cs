@@ -28,6 +28,7 @@ public static class EvalCommand
             model, data, blockSize, batchSize, bf16,
         };
         task.AddTo(command);
+        command.Options.Add(task.Reference);
         command.SetSafeAction((parse, stdout) =>
         {
             if (parse.GetValue(task.Task) is not null)

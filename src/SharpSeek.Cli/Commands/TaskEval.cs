@@ -32,6 +32,7 @@ internal sealed class TaskEval
     public Option<int> MaxNewTokens { get; } = new("--max-new-tokens") { Description = "Most tokens per completion; 0 = as many as the context allows, at most 256.", DefaultValueFactory = _ => 0 };
     public Option<string?> Gsm8kFile { get; } = new("--gsm8k-file") { Description = "For --task gsm8k: GSM8K test.jsonl (its first --count questions are scored)." };
     public Option<string> Template { get; } = new("--template") { Description = "Task layout the model was trained on: plain, r1 (answers scored strictly from the one <answer> tag; format rate reported) or r1-table1 (r1 after DeepSeek-R1-Zero's Table 1 prompt).", DefaultValueFactory = _ => "plain" };
+    public Option<string?> Reference { get; } = new("--reference") { Description = "Also report the mean per-completion KL(model ‖ reference) on the generated completions (exact over the vocabulary), e.g. the checkpoint training started from." };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the accuracy and every prompt, completion and score to this JSON file." };
 
     public static TaskEval Options() => new();
@@ -108,9 +109,18 @@ internal sealed class TaskEval
         var layout = Layout(parse);
         var result = scorer.Measure(generator, examples, options, batch, layout);
         double seconds = clock.Elapsed.TotalSeconds;
+        double? kl = null;
+        if (parse.GetValue(Reference) is { } referenceDir)
+        {
+            if (!Directory.Exists(referenceDir)) throw new CheckpointException($"reference folder {referenceDir} does not exist");
+            using var reference = ModelLoader.Load(referenceDir);
+            if (bf16) reference.ComputeDType = torch.ScalarType.BFloat16;
+            kl = scorer.SequenceKl(reference, result.Outputs);
+        }
         string decoding = sample ? string.Create(CultureInfo.InvariantCulture, $"sampled at temperature {options.Temperature}") : "greedy";
         string task = parse.GetValue(Task)!;
-        string formatNote = layout == TaskTemplate.Plain ? "" : string.Create(CultureInfo.InvariantCulture, $"; {R1Template.Name(layout)} format {result.FormatPercent:F1}%");
+        string formatNote = (layout == TaskTemplate.Plain ? "" : string.Create(CultureInfo.InvariantCulture, $"; {R1Template.Name(layout)} format {result.FormatPercent:F1}%"))
+            + (kl is double k ? string.Create(CultureInfo.InvariantCulture, $"; KL to the reference {k:F3} per completion") : "");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{task} accuracy {result.Percent:F1}% ({result.Correct}/{result.Total}, {decoding}, {format.ToString().ToLowerInvariant()} prompts, {seconds:F1} s)") + formatNote);
         if (parse.GetValue(Json) is { } jsonPath)
@@ -119,7 +129,7 @@ internal sealed class TaskEval
                 model = modelDir, task, levels, count = result.Total, format = format.ToString().ToLowerInvariant(),
                 decoding = sample ? "sample" : "greedy", temperature = sample ? options.Temperature : 0.0, seed = options.Seed,
                 max_new_tokens = options.MaxNewTokens, accuracy = result.Percent, correct = result.Correct, total = result.Total,
-                template = R1Template.Name(layout), format_rate = result.FormatPercent,
+                template = R1Template.Name(layout), format_rate = result.FormatPercent, reference = parse.GetValue(Reference), kl_to_reference = kl,
                 seconds,
                 outputs = result.Outputs.Select(o => new { prompt = o.Prompt, answer = o.Answer, completion = o.Completion, score = o.Score, finish_reason = o.FinishReason }),
             });

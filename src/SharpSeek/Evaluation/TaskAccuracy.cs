@@ -10,7 +10,11 @@ namespace SharpSeek.Evaluation;
 public enum PromptFormat { Plain, Chat }
 
 /// <summary>One generated completion for a task and its rule-based score (1 = correct final answer).</summary>
-public sealed record TaskOutput(string Prompt, string Answer, string Completion, double Score, string FinishReason);
+public sealed record TaskOutput(string Prompt, string Answer, string Completion, double Score, string FinishReason)
+{
+    /// <summary>The generated token ids (prompt excluded), when the output came from <see cref="TaskAccuracy.Measure"/>.</summary>
+    public IReadOnlyList<int>? CompletionIds { get; init; }
+}
 
 /// <summary>Exact-match accuracy: <see cref="Correct"/> of <see cref="Total"/> completions scored 1.</summary>
 public sealed record TaskAccuracyResult(int Correct, int Total, IReadOnlyList<TaskOutput> Outputs)
@@ -102,7 +106,43 @@ public sealed class TaskAccuracy
         TaskTemplate template = TaskTemplate.Plain)
     {
         var results = Complete(examples.Select(e => e.Prompt).ToList(), options with { NumReturnSequences = 1 }, batchSize);
-        return Score(task, examples, results.Select(r => r.Text).ToList(), results.Select(r => r.FinishReason.ToString()).ToList(), template);
+        var scored = Score(task, examples, results.Select(r => r.Text).ToList(), results.Select(r => r.FinishReason.ToString()).ToList(), template);
+        return scored with { Outputs = scored.Outputs.Select((o, i) => o with { CompletionIds = results[i].TokenIds }).ToList() };
+    }
+
+    /// <summary>
+    /// How far this scorer's model has moved from <paramref name="reference"/> on its own outputs: the mean over outputs of
+    /// Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) along each completion, exact over the vocabulary at every completion position (as
+    /// PPO's evaluation KL; greedy outputs are no samples of π, so a sampled estimate would not do). Outputs need
+    /// <see cref="TaskOutput.CompletionIds"/> (from <see cref="Measure"/>); the reference must share the vocabulary.
+    /// </summary>
+    public double SequenceKl(CausalLM reference, IReadOnlyList<TaskOutput> outputs)
+    {
+        if (reference.VocabSize != _model.VocabSize)
+            throw new ConfigException($"the reference's vocabulary ({reference.VocabSize} tokens) differs from the model's ({_model.VocabSize})");
+        if (outputs.Count == 0) return 0;
+        bool wasTraining = _model.training, refTraining = reference.training;
+        _model.eval(); reference.eval();
+        try
+        {
+            double sum = 0;
+            foreach (var o in outputs)
+            {
+                var completion = o.CompletionIds ?? throw new ArgumentException("outputs need their completion ids (from Measure)", nameof(outputs));
+                if (completion.Count == 0) continue;
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                using var _ = TorchSharp.torch.no_grad();
+                var prompt = PromptIds(o.Prompt);
+                var ids = TorchSharp.torch.tensor(prompt.Concat(completion).Select(x => (long)x).ToArray(), [1, prompt.Count + completion.Count]);
+                int r = completion.Count;
+                var input = new CausalLMInput(ids) { LogitsToKeep = r + 1 };
+                var logp = _model.call(input).TakeLogits().narrow(1, 0, r).to(TorchSharp.torch.ScalarType.Float32).log_softmax(-1);    // (1, R, V)
+                var refLogp = reference.call(input).TakeLogits().narrow(1, 0, r).to(TorchSharp.torch.ScalarType.Float32).log_softmax(-1);
+                sum += (logp.exp() * (logp - refLogp)).sum().item<float>();
+            }
+            return sum / outputs.Count;
+        }
+        finally { _model.train(wasTraining); reference.train(refTraining); }
     }
 
     /// <summary>

@@ -68,7 +68,43 @@ public class TaskAccuracyTests
         Assert.Contains("r1 format 0.0%", r.Stdout);                     // a random model writes no think block
         using var doc = JsonDocument.Parse(File.ReadAllText(tmp["acc.json"]));
         Assert.Equal("r1", doc.RootElement.GetProperty("template").GetString());
+        var withRef = CliHarness.Run("eval", "--model", dir, "--task", "arithmetic", "--levels", "2", "--count", "3", "--max-new-tokens", "8", "--reference", dir);
+        Assert.True(withRef.ExitCode == 0, withRef.Stderr);
+        Assert.Contains("KL to the reference 0.000 per completion", withRef.Stdout);
+        Assert.Equal(2, CliHarness.Run("eval", "--model", dir, "--task", "arithmetic", "--count", "3", "--reference", tmp["missing"]).ExitCode);
         Assert.Equal(0.0, doc.RootElement.GetProperty("format_rate").GetDouble());
+    }
+
+    [Fact]
+    public void SequenceKl_SameModelIsZeroAndOtherModelPositiveAndEqualToHandLoop()
+    {
+        using var tmp = new TempDir();
+        string a = ByteModel(tmp, "a"), b = ByteModel(tmp, "b");
+        using var lm = ModelLoader.Load(a);
+        using var other = ModelLoader.Load(b);
+        using var same = ModelLoader.Load(a);
+        using (TorchSharp.torch.no_grad())                                       // the same seed made b equal to a: move it
+        {
+            var g = new TorchSharp.torch.Generator(7);
+            foreach (var w in other.parameters()) w.add_(TorchSharp.torch.randn(w.shape, generator: g) * 0.2);
+        }
+        var scorer = new TaskAccuracy(lm, TokenizerLoader.Load(a), PromptFormat.Plain);
+        var r = scorer.Measure(new ArithmeticGenerator(), Examples, new GenerationOptions { MaxNewTokens = 6 });
+        Assert.Equal(0.0, scorer.SequenceKl(same, r.Outputs), 6);
+        double kl = scorer.SequenceKl(other, r.Outputs);
+        // by hand: one full forward per output, KL(p ‖ q) at each position that predicts a completion token
+        double expected = 0;
+        foreach (var o in r.Outputs)
+        {
+            var prompt = scorer.PromptIds(o.Prompt);
+            var ids = TorchSharp.torch.tensor(prompt.Concat(o.CompletionIds!).Select(x => (long)x).ToArray(), [1, prompt.Count + o.CompletionIds!.Count]);
+            using var p = lm.Logits(ids).log_softmax(-1);
+            using var q = other.Logits(ids).log_softmax(-1);
+            for (int t = prompt.Count - 1; t < prompt.Count - 1 + o.CompletionIds!.Count; t++)
+                expected += (p[0, t].exp() * (p[0, t] - q[0, t])).sum().item<float>();
+        }
+        Assert.True(kl > 0);
+        Assert.Equal(expected / r.Outputs.Count, kl, 4);
     }
 
     [Fact]
