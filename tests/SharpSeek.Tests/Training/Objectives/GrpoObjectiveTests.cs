@@ -156,6 +156,21 @@ public class GrpoObjectiveTests
     }
 
     [Fact]
+    public void Step_Bf16PolicyEqualToFp32Reference_ReferenceFollowsThePolicyDtypeKlZeroRatioOne()
+    {
+        var grpo = new GrpoConfig { PromptsPerStep = 2, GroupSize = 2, MaxNewTokens = 3 };
+        var reference = PpoTestModels.Gpt2(seed: 4);
+        var objective = Objective(grpo, reference, new FirstTokenBelowReward(64));
+        using var policy = PpoTestModels.Gpt2(seed: 4);
+        policy.ComputeDType = ScalarType.BFloat16;
+        objective.Reseed(DataSplit.Train, 3);
+        var metrics = TrainStep(objective, policy);
+        Assert.Equal(ScalarType.BFloat16, reference.ComputeDType);
+        Assert.Equal(0.0, metrics["kl"]);
+        Assert.Equal(1.0, metrics["ratio_mean"], 5);
+    }
+
+    [Fact]
     public void Constructor_BetaZero_NoFrozenModelsAndNoKlMetric()
     {
         var grpo = new GrpoConfig { PromptsPerStep = 2, GroupSize = 2, MaxNewTokens = 2, Beta = 0, EvalBatchSize = 2 };
