@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SharpSeek.Data;
 using SharpSeek.Data.Prompts;
 using SharpSeek.Data.Tasks;
@@ -362,13 +363,16 @@ public sealed class GrpoObjective : IObjective
         else _evalPosition = 0;
     }
 
+    /// <summary>Metrics of a diverged run may be NaN; the state must still be written.</summary>
+    private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     public string SaveState() =>
-        JsonSerializer.Serialize(new State(_seed, _microSteps, _stage, _position, _rolloutBatches, _buffer?.ToState()));
+        JsonSerializer.Serialize(new State(_seed, _microSteps, _stage, _position, _rolloutBatches, _buffer?.ToState()), StateJson);
 
     public void RestoreState(string state)
     {
         State s;
-        try { s = JsonSerializer.Deserialize<State>(state) ?? throw new JsonException("null"); }
+        try { s = JsonSerializer.Deserialize<State>(state, StateJson) ?? throw new JsonException("null"); }
         catch (JsonException e) { throw new CheckpointException($"the GRPO data state of the checkpoint is corrupt ({e.Message})"); }
         if (s.Stage < 0 || s.Stage >= _stages.Count)
             throw new CheckpointException($"the checkpoint is in GRPO stage {s.Stage}, but the curriculum has {_stages.Count} stage(s)");
