@@ -112,6 +112,23 @@ public class GrpoObjectiveTests
     }
 
     [Fact]
+    public void Step_PolicyMovedInsideTheBuffer_RatioLeavesOneAndTokensGetClipped()
+    {
+        var grpo = new GrpoConfig { PromptsPerStep = 4, GroupSize = 4, Mu = 2, MaxNewTokens = 3, Beta = 0 };
+        var objective = Objective(grpo, null, new FirstTokenBelowReward(160));
+        using var policy = PpoTestModels.Gpt2();
+        objective.Reseed(DataSplit.Train, 3);
+        var first = TrainStep(objective, policy);                                         // pass 1: π = π_old
+        using (no_grad()) foreach (var p in policy.parameters()) p.add_(randn_like(p) * 0.2);
+        var second = TrainStep(objective, policy);                                        // pass 2 over the same rollouts
+        Assert.Equal((0.0, 1.0), (first["clip_fraction"], Math.Round(first["ratio_mean"], 5)));
+        Assert.True(first["zero_advantage_groups"] < 1, "some group must have different rewards");
+        Assert.True(second["clip_fraction"] > 0, $"clip_fraction {second["clip_fraction"]}");
+        Assert.NotEqual(1.0, Math.Round(second["ratio_mean"], 3));
+        Assert.Equal(first["reward_mean"], second["reward_mean"]);                        // the same rollout batch
+    }
+
+    [Fact]
     public void Step_RewardFunctionThrows_ScoresZeroCountsErrorsAndTrainingGoesOn()
     {
         var grpo = new GrpoConfig { PromptsPerStep = 2, GroupSize = 2, MaxNewTokens = 2 };
