@@ -22,11 +22,13 @@ public static class GrpoMath
     /// <summary>
     /// Group-relative advantages (r − mean) / (std + eps) per group of G completions of one prompt, with the unbiased (n − 1)
     /// standard deviation (DeepSeekMath §4.1.2, outcome supervision); a group of equal rewards gets 0. Rewards (N·G), groups consecutive; (N·G).
+    /// With <paramref name="scale"/> false, r − mean only (Dr. GRPO, Liu et al. 2025: the std division favours groups of nearly equal rewards).
     /// </summary>
-    public static Tensor Advantages(Tensor rewards, int groupSize, double eps = 1e-4)
+    public static Tensor Advantages(Tensor rewards, int groupSize, double eps = 1e-4, bool scale = true)
     {
         var r = rewards.view(-1, groupSize);                                               // (N, G)
-        return ((r - r.mean([1L], keepdim: true)) / (r.std(1, keepdim: true) + eps)).view(-1);
+        var centred = r - r.mean([1L], keepdim: true);
+        return (scale ? centred / (r.std(1, keepdim: true) + eps) : centred).view(-1);
     }
 
     /// <summary>

@@ -10,6 +10,9 @@ public sealed record Rollout(string Prompt, string Response, string? Answer, IRe
 {
     /// <summary>Response tokens (those after the prompt).</summary>
     public int ResponseLength => Ids.Count - PromptLength;
+
+    /// <summary>The task generator whose rule checks the answer (e.g. "countdown", <see cref="SharpSeek.Data.Prompts.PromptExample.Task"/>); null = compare with <see cref="Answer"/>.</summary>
+    public string? Task { get; init; }
 }
 
 /// <summary>

@@ -84,6 +84,7 @@ public sealed class PpoObjective : IObjective
     private Buffer? _buffer;
     private double _rolloutSeconds, _optimizeSeconds;
     private long? _lastTrainExit;
+    private readonly PromptOrder _order;
 
     /// <summary>β of the KL penalty for the next rollout batch.</summary>
     public double Beta { get; private set; }
@@ -111,6 +112,7 @@ public sealed class PpoObjective : IObjective
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
         Beta = config.KlCoef;
+        _order = new PromptOrder(_train.Count);
     }
 
     private static (IReadOnlyList<IReadOnlyList<int>>, IReadOnlyList<string>) Encode(IReadOnlyList<PromptExample> prompts, IChatTemplate template, ITextTokenizer tokenizer)
@@ -238,117 +240,31 @@ public sealed class PpoObjective : IObjective
     }
 
     /// <summary>The prompt at stream position <paramref name="position"/>: each pass over the prompts in a fresh seeded order.</summary>
-    private int TrainPromptIndex(long position)
-    {
-        int count = _train.Count;
-        long epoch = position / count;
-        if (_orderEpoch != epoch)
-        {
-            _order = Shuffled(count, new SplitMix64(_seed + 0xD1B54A32D192ED03UL * (ulong)(epoch + 1)));
-            _orderEpoch = epoch;
-        }
-        return _order![(int)(position % count)];
-    }
-
-    private int[]? _order;
-    private long _orderEpoch = -1;
-
-    private static int[] Shuffled(int n, SplitMix64 rng)
-    {
-        var a = Enumerable.Range(0, n).ToArray();
-        for (int i = n - 1; i > 0; i--)
-        {
-            int j = (int)rng.NextLong(i + 1);
-            (a[i], a[j]) = (a[j], a[i]);
-        }
-        return a;
-    }
+    private int TrainPromptIndex(long position) => _order.At(position, _seed);
 
     /// <summary>
     /// Row indices of every minibatch of <paramref name="epochs"/> passes over <paramref name="n"/> rollouts: each pass a fresh
     /// permutation cut into consecutive minibatches of <paramref name="miniBatchSize"/> (the last may be smaller).
     /// </summary>
-    public static IReadOnlyList<long[]> MinibatchSchedule(int n, int miniBatchSize, int epochs, SplitMix64 rng)
-    {
-        var schedule = new List<long[]>();
-        for (int e = 0; e < epochs; e++)
-        {
-            var order = Shuffled(n, rng);
-            for (int start = 0; start < n; start += miniBatchSize)
-                schedule.Add(order.Skip(start).Take(miniBatchSize).Select(i => (long)i).ToArray());
-        }
-        return schedule;
-    }
+    public static IReadOnlyList<long[]> MinibatchSchedule(int n, int miniBatchSize, int epochs, SplitMix64 rng) =>
+        RolloutSampling.MinibatchSchedule(n, miniBatchSize, epochs, rng);
 
     /// <summary>Generates one response per prompt; returns the rollouts and whether each ended with the end-of-turn token.</summary>
     private (IReadOnlyList<Rollout>, IReadOnlyList<bool>) Roll(CausalLM policy, IReadOnlyList<IReadOnlyList<int>> promptIds, IReadOnlyList<string> promptText,
         IReadOnlyList<string?> answers, GenerationOptions options)
     {
-        var results = new SharpSeek.Generation.Generator(policy, _tokenizer).Generate(promptIds, options);
-        var rollouts = new List<Rollout>(results.Count);
-        var ended = new List<bool>(results.Count);
-        foreach (var r in results)
-        {
-            int i = r.PromptIndex;
-            bool eot = r.FinishReason == FinishReason.EndOfSequence;
-            var ids = promptIds[i].Concat(r.TokenIds).ToList();
-            if (eot) ids.Add(_endOfTurn);
-            rollouts.Add(new Rollout(promptText[i], r.Text, answers[i], ids, promptIds[i].Count));
-            ended.Add(eot);
-        }
-        return (rollouts, ended);
+        var prompts = promptIds.Select((ids, i) => new EncodedPrompt(ids, promptText[i], answers[i], null)).ToList();
+        var (rollouts, finish) = RolloutSampling.Generate(policy, _tokenizer, prompts, options, _endOfTurn);
+        return (rollouts, finish.Select(f => f == FinishReason.EndOfSequence).ToList());
     }
 
-    /// <summary>Logit elements (rows × R × V) one scoring forward may produce: 16 M floats, 64 MB.</summary>
-    private const long MaxLogitsPerForward = 1L << 24;
-
-    /// <summary>Rows per scoring forward: the whole buffer when its response logits fit <see cref="MaxLogitsPerForward"/>, else fewer.</summary>
-    private static long ChunkRows(PackedRollouts packed, CausalLM model) =>
-        Math.Clamp(MaxLogitsPerForward / ((long)packed.ResponseWidth * model.VocabSize), 1, packed.Ids.shape[0]);
-
-    /// <summary>
-    /// Token log-probabilities (N, R) of the responses under <paramref name="model"/> and, with <paramref name="withValues"/>,
-    /// the value head's values (N, R): one forward over the buffer, or chunks when its logits would be large (the caller
-    /// holds no_grad and eval mode).
-    /// </summary>
-    private static (Tensor LogProbs, Tensor? Values) ScoreResponses(CausalLM model, PackedRollouts packed, bool withValues)
-    {
-        long n = packed.Ids.shape[0], rows = ChunkRows(packed, model);
-        var logps = new List<Tensor>();
-        var values = new List<Tensor>();
-        for (long start = 0; start < n; start += rows)
-        {
-            long len = Math.Min(rows, n - start);
-            var chunk = new PackedRollouts(packed.Ids.narrow(0, start, len), packed.AttentionMask.narrow(0, start, len), packed.ResponseMask.narrow(0, start, len), packed.PromptWidth);
-            var (logits, v) = ResponseForward(model, chunk, withValues);
-            logps.Add(TokenLogProbs(logits, chunk.ResponseIds));
-            if (v is not null) values.Add(v);
-        }
-        return (cat(logps, 0), withValues ? cat(values, 0) : null);
-    }
+    private static (Tensor LogProbs, Tensor? Values) ScoreResponses(CausalLM model, PackedRollouts packed, bool withValues) =>
+        RolloutSampling.ScoreResponses(model, packed, withValues);
 
     // ---------------------------------------------------------------- evaluation
 
-    /// <summary>
-    /// Mean over rows of Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) along each response, exact over the vocabulary at every response
-    /// position (greedy evaluation responses are no samples of π, so the sampled k1 estimate would not estimate the KL).
-    /// </summary>
-    private double SequenceKl(CausalLM policy, PackedRollouts packed)
-    {
-        long n = packed.Ids.shape[0], rows = ChunkRows(packed, policy);
-        double sum = 0;
-        for (long start = 0; start < n; start += rows)
-        {
-            using var scope = NewDisposeScope();
-            long len = Math.Min(rows, n - start);
-            var chunk = new PackedRollouts(packed.Ids.narrow(0, start, len), packed.AttentionMask.narrow(0, start, len), packed.ResponseMask.narrow(0, start, len), packed.PromptWidth);
-            var logp = ResponseForward(policy, chunk, withValues: false).Logits.log_softmax(-1);          // (N, R, V)
-            var refLogp = ResponseForward(_reference, chunk, withValues: false).Logits.log_softmax(-1);
-            var kl = (logp.exp() * (logp - refLogp)).sum(-1);                                           // (N, R)
-            sum += (kl * chunk.ResponseMask).sum().item<float>();
-        }
-        return sum / n;
-    }
+    /// <summary>Mean over rows of Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) along each response, exact over the vocabulary at every response position.</summary>
+    private double SequenceKl(CausalLM policy, PackedRollouts packed) => RolloutSampling.ExactKl(policy, _reference, packed).Sum / packed.Ids.shape[0];
 
     private ObjectiveStep EvalStep(ValueHeadModel policy)
     {
@@ -386,7 +302,7 @@ public sealed class PpoObjective : IObjective
     {
         if (split == DataSplit.Train)
         {
-            _seed = seed; _trainPosition = 0; _rolloutBatches = 0; _orderEpoch = -1;
+            _seed = seed; _trainPosition = 0; _rolloutBatches = 0; 
             Beta = _c.KlCoef;
             DropBuffer();
         }
@@ -400,7 +316,7 @@ public sealed class PpoObjective : IObjective
         State s;
         try { s = JsonSerializer.Deserialize<State>(state) ?? throw new JsonException("null"); }
         catch (JsonException e) { throw new CheckpointException($"the PPO data state of the checkpoint is corrupt ({e.Message})"); }
-        _seed = s.Seed; _trainPosition = s.Position; _rolloutBatches = s.RolloutBatches; Beta = s.Beta; _orderEpoch = -1;
+        _seed = s.Seed; _trainPosition = s.Position; _rolloutBatches = s.RolloutBatches; Beta = s.Beta; 
         DropBuffer();
     }
 

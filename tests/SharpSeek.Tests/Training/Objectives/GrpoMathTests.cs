@@ -35,6 +35,21 @@ public class GrpoMathTests
         AssertValues([-0.7559289, -0.3779645, 1.1338934], advantages);
     }
 
+    [Fact]
+    public void Advantages_ScaleOff_IsRewardMinusGroupMean()
+    {
+        // Dr. GRPO: [1, 2, 6] → mean 3 → [−2, −1, 3]; [5, 5] would be 0 either way
+        using var advantages = GrpoMath.Advantages(T(1, 2, 6, 4, 4, 4), groupSize: 3, scale: false);
+        AssertValues([-2, -1, 3, 0, 0, 0], advantages);
+    }
+
+    [Fact]
+    public void Advantages_AllEqualGroupFloat32_ZeroAndFinite()
+    {
+        using var advantages = GrpoMath.Advantages(torch.tensor(new float[] { 0.7f, 0.7f, 0.7f, 0.7f }), groupSize: 4);
+        Assert.Equal(new float[] { 0, 0, 0, 0 }, advantages.data<float>().ToArray());
+    }
+
     /// <summary>
     /// β = 0.1, ε = 0.2. Row 0 (A = 1):
     ///   t0: π = π_old = 0.5 → ρ = 1, surrogate −1; π_ref = 0.25 → r = π_ref/π = 0.5, k3 = 0.5 − 1 − ln 0.5 = 0.1931472
