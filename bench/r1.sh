@@ -64,7 +64,7 @@ stage() {
 }
 # evaluate NAME MODEL TEMPLATE [LEVELS]: greedy held-out accuracy (and format rate) as JSON.
 evaluate() {
-  stage "eval-$1" ./sharpseek eval --model "$2" --task arithmetic --levels "${4:-$LEVELS}" --count $EVAL_COUNT --template "$3" --max-new-tokens 240 --json "$OUT/eval-$1.json"
+  stage "eval-$1" ./sharpseek eval --model "$2" --task arithmetic --levels "${4:-$LEVELS}" --count $EVAL_COUNT --template "$3" --max-new-tokens 230 --json "$OUT/eval-$1.json"
 }
 start=$(date +%s.%N)
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
