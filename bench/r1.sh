@@ -62,9 +62,10 @@ stage() {
   printf '%s\t%s\t%s\n' "$name" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$(tr -s '\n ' '  ' <<<"$*")" >> "$times"
   tail -n 1 "$OUT/$name.log" >&2
 }
-# evaluate NAME MODEL TEMPLATE [LEVELS]: greedy held-out accuracy (and format rate) as JSON.
+# evaluate NAME MODEL TEMPLATE [LEVELS [REFERENCE]]: greedy held-out accuracy (and format rate; KL to REFERENCE) as JSON.
 evaluate() {
-  stage "eval-$1" ./sharpseek eval --model "$2" --task arithmetic --levels "${4:-$LEVELS}" --count $EVAL_COUNT --template "$3" --max-new-tokens 230 --json "$OUT/eval-$1.json"
+  local ref=(); [ -n "${5:-}" ] && ref=(--reference "$5")
+  stage "eval-$1" ./sharpseek eval --model "$2" --task arithmetic --levels "${4:-$LEVELS}" --count $EVAL_COUNT --template "$3" "${ref[@]}" --json "$OUT/eval-$1.json"
 }
 start=$(date +%s.%N)
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -101,7 +102,7 @@ if runs zero; then
   rm -rf "$OUT/grpo-zero"
   stage grpo-zero ./sharpseek grpo --config configs/r1/grpo.json --init-from "$zero_base" --set grpo.prompts=$OUT/prompts-r1.jsonl \
     --set grpo.eval_prompts=$OUT/test-r1.jsonl --out $OUT/grpo-zero --plain "${GRPO_SET[@]}"
-  evaluate zero-after "$(model_of "$OUT/grpo-zero")" r1
+  evaluate zero-after "$(model_of "$OUT/grpo-zero")" r1 "$LEVELS" "$zero_base"
   printf 'zero_end\t%s\t%s\n' "$(date +%s.%N)" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/run-$part.tsv"
 fi
 
@@ -127,8 +128,8 @@ if runs r1; then
     --out $OUT/cold-start --plain "${SFT_SET[@]}"
   evaluate r1-before "$(model_of "$OUT/cold-start")" r1
   stage grpo-r1 ./sharpseek grpo --config configs/r1/grpo.json --init-from "$(model_of "$OUT/cold-start")" --set grpo.prompts=$OUT/prompts-r1.jsonl \
-    --set grpo.eval_prompts=$OUT/test-r1.jsonl --set grpo.prompt_format=chat --out $OUT/grpo-r1 --plain "${GRPO_SET[@]}"
-  evaluate r1-after "$(model_of "$OUT/grpo-r1")" r1
+    --set grpo.eval_prompts=$OUT/test-r1.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --out $OUT/grpo-r1 --plain "${GRPO_SET[@]}"
+  evaluate r1-after "$(model_of "$OUT/grpo-r1")" r1 "$LEVELS" "$(model_of "$OUT/cold-start")"
 fi
 
 # ---- head to head from one SFT checkpoint, equal wall-clock budgets ----
@@ -160,9 +161,9 @@ if runs h2h; then
     --reward-model "$(model_of "$OUT/h2h-reward")" --out $OUT/h2h-ppo --plain --set max_minutes=$half --set max_steps=100000 --set lr_decay_steps=100000
   # GRPO with the rule: the SFT model answers "#### n", so the reward is correctness (the final answer), in chat format.
   stage h2h-grpo ./sharpseek grpo --config configs/r1/grpo.json --init-from "$start_model" --set grpo.prompts=$OUT/prompts-plain.jsonl \
-    --set grpo.eval_prompts=$OUT/test-plain.jsonl --set grpo.prompt_format=chat --set 'grpo.rewards={"correctness":1.0}' \
+    --set grpo.eval_prompts=$OUT/test-plain.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --set 'grpo.rewards={"correctness":1.0}' \
     --out $OUT/h2h-grpo --plain "${budget[@]}"
-  for m in sft-more dpo ppo grpo; do evaluate "h2h-$m" "$(model_of "$OUT/h2h-$m")" plain; done
+  for m in sft-more dpo ppo grpo; do evaluate "h2h-$m" "$(model_of "$OUT/h2h-$m")" plain "$LEVELS" "$start_model"; done
 fi
 
 end=$(date +%s.%N)
