@@ -40,12 +40,12 @@ if [ "$quick" = 1 ]; then
   PRE_SET=(--set max_steps=30 --set lr_decay_steps=30 --set warmup_steps=5 --set eval_interval=30 --set eval_iters=2 --set batch_size=8)
   SFT_SET=(--set max_steps=6 --set lr_decay_steps=6 --set warmup_steps=1 --set eval_interval=6 --set eval_iters=2)
   GRPO_SET=(--set max_steps=4 --set lr_decay_steps=4 --set warmup_steps=1 --set eval_interval=4 --set grpo.prompts_per_step=2 --set grpo.mini_batch_size=16 --set grpo.eval_batch_size=16 --set grpo.max_new_tokens=32)
-  STAGE_STEPS=(1 1 2); CURRICULUM_STEPS=4
+  STAGE_STEPS=(1 1 2); CURRICULUM_STEPS=4; R1_STEPS=4
 else
   OUT=out/r1; RESULTS=bench/results/r1.json; DOCS_RESULTS=docs/results/r1.json
   PRETRAIN_EXAMPLES=40000; PROMPTS=4000; EVAL_COUNT=400; COLD=300; H2H_MINUTES="${H2H_MINUTES:-5}"
   PRE_SET=(); SFT_SET=(); GRPO_SET=()
-  STAGE_STEPS=(50 50 100); CURRICULUM_STEPS=200
+  STAGE_STEPS=(20 20 40); CURRICULUM_STEPS=80; R1_STEPS=80
 fi
 
 mkdir -p "$OUT" bench/results docs/results
@@ -128,7 +128,8 @@ if runs r1; then
     --out $OUT/cold-start --plain "${SFT_SET[@]}"
   evaluate r1-before "$(model_of "$OUT/cold-start")" r1
   stage grpo-r1 ./sharpseek grpo --config configs/r1/grpo.json --init-from "$(model_of "$OUT/cold-start")" --set grpo.prompts=$OUT/prompts-r1.jsonl \
-    --set grpo.eval_prompts=$OUT/test-r1.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --out $OUT/grpo-r1 --plain "${GRPO_SET[@]}"
+    --set grpo.eval_prompts=$OUT/test-r1.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --out $OUT/grpo-r1 --plain \
+    --set max_steps=$R1_STEPS --set lr_decay_steps=$R1_STEPS "${GRPO_SET[@]}"
   evaluate r1-after "$(model_of "$OUT/grpo-r1")" r1 "$LEVELS" "$(model_of "$OUT/cold-start")"
 fi
 
@@ -150,6 +151,7 @@ if runs h2h; then
   t0=$(date +%s)
   stage h2h-pairs ./sharpseek data pairs --model "$start_model" --task arithmetic --levels $LEVELS --split train --count $((PROMPTS / 8)) --samples 8 \
     --temperature 1 --seed 11 --max-pairs-per-prompt 4 --max-new-tokens 200 --out $OUT/h2h-pairs.jsonl --stats $OUT/h2h-pairs.json
+  if [ ! -s "$OUT/h2h-pairs.jsonl" ]; then echo "error: the SFT model gave no preference pairs (no prompt with a right and a wrong sample)" >&2; exit 1; fi
   pairs_min=$(awk -v a="$t0" -v b="$(date +%s)" 'BEGIN { printf "%.2f", (b - a) / 60 }')
   left=$(awk -v b="$H2H_MINUTES" -v u="$pairs_min" 'BEGIN { x = b - u; printf "%.2f", x < 0.1 ? 0.1 : x }')
   stage h2h-dpo ./sharpseek dpo --config configs/alignment/dpo.json --init-from "$start_model" --set preference.data=$OUT/h2h-pairs.jsonl \
