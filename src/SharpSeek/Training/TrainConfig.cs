@@ -101,6 +101,8 @@ public sealed record TrainConfig
     [JsonPropertyName("preference")] public SharpSeek.Training.Objectives.PreferenceConfig? Preference { get; init; }
     /// <summary>RLHF with PPO (<c>sharpseek ppo</c>).</summary>
     [JsonPropertyName("ppo")] public SharpSeek.Training.Objectives.PpoConfig? Ppo { get; init; }
+    /// <summary>Knowledge distillation from one or several teachers (<c>sharpseek distill</c>).</summary>
+    [JsonPropertyName("distill")] public SharpSeek.Training.Objectives.DistillConfig? Distill { get; init; }
 
     /// <summary>Fields that fix the shape of the model: a checkpoint resumes only with the same values.</summary>
     public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size", "model_preset", "model", "mtp_depth", "lora"];
@@ -150,6 +152,7 @@ public sealed record TrainConfig
         Sft?.Validate();
         Preference?.Validate();
         Ppo?.Validate();
+        Distill?.Validate();
     }
 
     /// <summary>Reads a JSON config file (snake_case keys; unknown keys are an error).</summary>
