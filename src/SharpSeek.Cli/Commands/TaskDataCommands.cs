@@ -37,15 +37,18 @@ public static class TaskDataCommands
         var seed = new Option<long>("--seed") { Description = "Seed of the task stream.", DefaultValueFactory = _ => 1 };
         var distinct = new Option<bool>("--distinct") { Description = "No prompt repeats within a level (test sets are always distinct)." };
         var gsm8k = new Option<string?>("--gsm8k-file") { Description = "For --task gsm8k: the GSM8K JSONL file (its own train/test file is the split)." };
+        var template = new Option<string>("--template") { Description = "plain (question, worked solution ending in #### answer), r1 (question, then <think>work</think> and <answer>answer</answer>) or r1-table1 (r1 after DeepSeek-R1-Zero's Table 1 prompt).", DefaultValueFactory = _ => "plain" };
         var output = new Option<string>("--out") { Description = "File to write.", Required = true };
         var command = new Command("tasks", "Write a verifiable task set (arithmetic, letters, linear, countdown, gsm8k) as pretraining text, SFT JSONL or prompt JSONL.")
         {
-            task, levels, split, count, format, completion, seed, distinct, gsm8k, output,
+            task, levels, split, count, format, completion, template, seed, distinct, gsm8k, output,
         };
         command.SetSafeAction((parse, stdout) =>
         {
             var style = ParseStyle(parse.GetValue(completion)!);
+            var layout = R1Template.ParseTemplate(parse.GetValue(template)!);
             var s = ParseSplit(parse.GetValue(split)!);
+            string? taskName = null;
             int n = parse.GetValue(count);
             IReadOnlyList<TaskExample> examples;
             if (parse.GetValue(task) == "gsm8k")
@@ -57,20 +60,22 @@ public static class TaskDataCommands
             else
             {
                 var generator = TaskGenerators.ByName(parse.GetValue(task)!);
+                taskName = generator.Name;
                 var lv = TaskExport.ParseLevels(parse.GetValue(levels)!, generator);
                 examples = s == TaskSplit.Test
                     ? TaskExport.TestSet(generator, lv, n).Select(e => TaskExport.WithStyle(e, style)).ToList()
                     : TaskExport.Examples(generator, lv, s, n, unchecked((ulong)parse.GetValue(seed)), parse.GetValue(distinct), style);
             }
+            examples = examples.Select(e => R1Template.Apply(e, layout)).ToList();
             string outPath = parse.GetValue(output)!;
             switch (parse.GetValue(format))
             {
                 case "text": TaskExport.WriteText(outPath, examples); break;
                 case "sft": SftJsonlWriter.WriteMessages(outPath, examples); break;
-                case "prompts": TaskExport.WritePrompts(outPath, examples); break;
+                case "prompts": TaskExport.WritePrompts(outPath, examples, taskName); break;
                 default: throw new ConfigException($"--format must be text, sft or prompts, not '{parse.GetValue(format)}'");
             }
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outPath}: {examples.Count:N0} {parse.GetValue(task)} examples ({parse.GetValue(split)} split, {parse.GetValue(format)}, completion {parse.GetValue(completion)})"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outPath}: {examples.Count:N0} {parse.GetValue(task)} examples ({parse.GetValue(split)} split, {parse.GetValue(format)}, completion {parse.GetValue(completion)}, template {parse.GetValue(template)})"));
             return 0;
         });
         return command;
@@ -103,7 +108,8 @@ public static class TaskDataCommands
             var s = ParseSplit(parse.GetValue(split)!);
             var examples = s == TaskSplit.Test
                 ? opts.TestExamples(parse, generator, levels, n)
-                : TaskExport.Examples(generator, levels, TaskSplit.Train, n, unchecked((ulong)parse.GetValue(promptSeed)), distinct: true);
+                : TaskExport.Examples(generator, levels, TaskSplit.Train, n, unchecked((ulong)parse.GetValue(promptSeed)), distinct: true)
+                    .Select(e => R1Template.Apply(e, opts.Layout(parse))).ToList();
             var (lm, scorer, format) = opts.Open(parse, parse.GetValue(model)!, bf16: false);
             var options = opts.Generation(parse, lm, scorer, examples.Select(e => e.Prompt), sample: true) with { NumReturnSequences = k };
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -112,7 +118,7 @@ public static class TaskDataCommands
             var scored = examples.Select((e, i) =>
             {
                 var texts = results.Skip(i * k).Take(k).Where(scorer.IsWellFormed).Select(r => r.Text).ToList();
-                return new ScoredSamples(e.Prompt, texts, texts.Select(t => TaskAccuracy.ScoreOne(generator, e, t)).ToList());
+                return new ScoredSamples(e.Prompt, texts, texts.Select(t => TaskAccuracy.ScoreOne(generator, e, t, opts.Layout(parse))).ToList());
             }).ToList();
             var (pairs, counts) = PreferencePairs.Build(scored, cap);
             string outPath = parse.GetValue(output)!;

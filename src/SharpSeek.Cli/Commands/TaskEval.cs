@@ -31,13 +31,14 @@ internal sealed class TaskEval
     public Option<bool> Plain { get; } = new("--plain") { Description = "Plain prompts: the question and a newline; decoding stops at a blank line (default for a tokenizer without chat tokens)." };
     public Option<int> MaxNewTokens { get; } = new("--max-new-tokens") { Description = "Most tokens per completion; 0 = as many as the context allows, at most 256.", DefaultValueFactory = _ => 0 };
     public Option<string?> Gsm8kFile { get; } = new("--gsm8k-file") { Description = "For --task gsm8k: GSM8K test.jsonl (its first --count questions are scored)." };
+    public Option<string> Template { get; } = new("--template") { Description = "Task layout the model was trained on: plain, r1 (answers scored strictly from the one <answer> tag; format rate reported) or r1-table1 (r1 after DeepSeek-R1-Zero's Table 1 prompt).", DefaultValueFactory = _ => "plain" };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the accuracy and every prompt, completion and score to this JSON file." };
 
     public static TaskEval Options() => new();
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Task, Levels, Count, Sample, Temperature, Seed, Chat, Plain, MaxNewTokens, Gsm8kFile, Json })
+        foreach (var o in new Option[] { Task, Levels, Count, Sample, Temperature, Seed, Chat, Plain, MaxNewTokens, Gsm8kFile, Template, Json })
             command.Options.Add(o);
     }
 
@@ -50,13 +51,17 @@ internal sealed class TaskEval
         return (generator, TaskExport.ParseLevels(parse.GetValue(Levels)!, generator));
     }
 
-    /// <summary>Test examples for --task: the fixed held-out set, or GSM8K's file.</summary>
+    /// <summary>The task layout of --template.</summary>
+    public TaskTemplate Layout(ParseResult parse) => R1Template.ParseTemplate(parse.GetValue(Template)!);
+
+    /// <summary>Test examples for --task: the fixed held-out set, or GSM8K's file, laid out as --template says.</summary>
     public IReadOnlyList<TaskExample> TestExamples(ParseResult parse, ITaskGenerator? generator, IReadOnlyList<int> levels, int count)
     {
         if (count < 1) throw new ConfigException($"--count must be at least 1, not {count}");
-        if (generator is not null) return TaskExport.TestSet(generator, levels, count);
+        var layout = Layout(parse);
+        if (generator is not null) return TaskExport.TestSet(generator, levels, count).Select(e => R1Template.Apply(e, layout)).ToList();
         string file = parse.GetValue(Gsm8kFile) ?? throw new ConfigException("--task gsm8k needs --gsm8k-file (GSM8K test.jsonl)");
-        return Gsm8kReader.Read(file).Take(count).ToList();
+        return Gsm8kReader.Read(file).Take(count).Select(e => R1Template.Apply(e, layout)).ToList();
     }
 
     /// <summary>The model, its tokenizer and a scorer in the prompt format asked for (or detected from the tokenizer).</summary>
@@ -100,18 +105,21 @@ internal sealed class TaskEval
         bool sample = parse.GetValue(Sample);
         var options = Generation(parse, lm, scorer, examples.Select(e => e.Prompt), sample);
         var clock = Stopwatch.StartNew();
-        var result = scorer.Measure(generator, examples, options, batch);
+        var layout = Layout(parse);
+        var result = scorer.Measure(generator, examples, options, batch, layout);
         double seconds = clock.Elapsed.TotalSeconds;
         string decoding = sample ? string.Create(CultureInfo.InvariantCulture, $"sampled at temperature {options.Temperature}") : "greedy";
         string task = parse.GetValue(Task)!;
+        string formatNote = layout == TaskTemplate.Plain ? "" : string.Create(CultureInfo.InvariantCulture, $"; {R1Template.Name(layout)} format {result.FormatPercent:F1}%");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{task} accuracy {result.Percent:F1}% ({result.Correct}/{result.Total}, {decoding}, {format.ToString().ToLowerInvariant()} prompts, {seconds:F1} s)"));
+            $"{task} accuracy {result.Percent:F1}% ({result.Correct}/{result.Total}, {decoding}, {format.ToString().ToLowerInvariant()} prompts, {seconds:F1} s)") + formatNote);
         if (parse.GetValue(Json) is { } jsonPath)
             WriteJson(jsonPath, new
             {
                 model = modelDir, task, levels, count = result.Total, format = format.ToString().ToLowerInvariant(),
                 decoding = sample ? "sample" : "greedy", temperature = sample ? options.Temperature : 0.0, seed = options.Seed,
                 max_new_tokens = options.MaxNewTokens, accuracy = result.Percent, correct = result.Correct, total = result.Total,
+                template = R1Template.Name(layout), format_rate = result.FormatPercent,
                 seconds,
                 outputs = result.Outputs.Select(o => new { prompt = o.Prompt, answer = o.Answer, completion = o.Completion, score = o.Score, finish_reason = o.FinishReason }),
             });

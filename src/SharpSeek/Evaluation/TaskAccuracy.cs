@@ -17,6 +17,9 @@ public sealed record TaskAccuracyResult(int Correct, int Total, IReadOnlyList<Ta
 {
     /// <summary>Accuracy in percent (0 for an empty set).</summary>
     public double Percent => Total == 0 ? 0 : 100.0 * Correct / Total;
+
+    /// <summary>Percent of completions in R1's format (<see cref="Reward.Format"/>: think block, then one answer tag and nothing after).</summary>
+    public double FormatPercent => Total == 0 ? 0 : 100.0 * Outputs.Count(o => Reward.Format(o.Completion) == 1.0) / Total;
 }
 
 /// <summary>
@@ -95,31 +98,37 @@ public sealed class TaskAccuracy
     }
 
     /// <summary>Generates one completion per example and scores them (see <see cref="Score"/>).</summary>
-    public TaskAccuracyResult Measure(ITaskGenerator? task, IReadOnlyList<TaskExample> examples, GenerationOptions options, int batchSize = 64)
+    public TaskAccuracyResult Measure(ITaskGenerator? task, IReadOnlyList<TaskExample> examples, GenerationOptions options, int batchSize = 64,
+        TaskTemplate template = TaskTemplate.Plain)
     {
         var results = Complete(examples.Select(e => e.Prompt).ToList(), options with { NumReturnSequences = 1 }, batchSize);
-        return Score(task, examples, results.Select(r => r.Text).ToList(), results.Select(r => r.FinishReason.ToString()).ToList());
+        return Score(task, examples, results.Select(r => r.Text).ToList(), results.Select(r => r.FinishReason.ToString()).ToList(), template);
     }
 
     /// <summary>
     /// Scores <paramref name="completions"/>[i] against <paramref name="examples"/>[i] with <paramref name="task"/>'s rule (null:
-    /// <see cref="Reward.Correctness"/>, e.g. GSM8K); a completion counts as correct when its score is 1.
+    /// <see cref="Reward.Correctness"/>, e.g. GSM8K); a completion counts as correct when its score is 1. Under an R1
+    /// <paramref name="template"/> the answer must be the one <c>&lt;answer&gt;</c> tag (<see cref="Reward.TaggedScore"/>).
     /// </summary>
     public static TaskAccuracyResult Score(ITaskGenerator? task, IReadOnlyList<TaskExample> examples, IReadOnlyList<string> completions,
-        IReadOnlyList<string>? finishReasons = null)
+        IReadOnlyList<string>? finishReasons = null, TaskTemplate template = TaskTemplate.Plain)
     {
         if (completions.Count != examples.Count)
             throw new ArgumentException($"{completions.Count} completions for {examples.Count} examples", nameof(completions));
         var outputs = new List<TaskOutput>(examples.Count);
         for (int i = 0; i < examples.Count; i++)
         {
-            double score = ScoreOne(task, examples[i], completions[i]);
+            double score = ScoreOne(task, examples[i], completions[i], template);
             outputs.Add(new TaskOutput(examples[i].Prompt, examples[i].Answer, completions[i], score, finishReasons?[i] ?? ""));
         }
         return new TaskAccuracyResult(outputs.Count(o => o.Score == 1.0), outputs.Count, outputs);
     }
 
-    /// <summary>The rule score of one completion: the task's own check, or <see cref="Reward.Correctness"/> without a task.</summary>
-    public static double ScoreOne(ITaskGenerator? task, TaskExample example, string completion) =>
-        task?.Score(example, completion) ?? Reward.Correctness(completion, example.Answer);
+    /// <summary>
+    /// The rule score of one completion: the task's own check, or <see cref="Reward.Correctness"/> without a task; under an R1
+    /// <paramref name="template"/> the strict tagged answer (<see cref="Reward.TaggedScore"/>).
+    /// </summary>
+    public static double ScoreOne(ITaskGenerator? task, TaskExample example, string completion, TaskTemplate template = TaskTemplate.Plain) =>
+        template != TaskTemplate.Plain ? Reward.TaggedScore(task, example, completion)
+        : task?.Score(example, completion) ?? Reward.Correctness(completion, example.Answer);
 }

@@ -42,6 +42,36 @@ public class TaskAccuracyTests
     }
 
     [Fact]
+    public void Score_R1Template_OnlyTheOneAnswerTagCountsAndFormatRateIsExact()
+    {
+        string[] completions =
+        [
+            "<think>\n7 + 8 = 15\n</think>\n<answer>85</answer>",      // right and well-formed
+            "<think>\nx\n</think>\n#### -10",                            // right by ####, but R1 scores only the tag
+            "<think>\nx\n</think>\n<answer>10</answer> more",            // right tag, text after it: format 0
+            "<answer>100</answer><answer>100</answer>",                    // two answers
+        ];
+        var r = TaskAccuracy.Score(new ArithmeticGenerator(), Examples, completions, template: TaskTemplate.R1);
+        Assert.Equal([1.0, 0.0, 1.0, 0.0], r.Outputs.Select(o => o.Score));
+        Assert.Equal(25.0, r.FormatPercent);
+        var plain = TaskAccuracy.Score(new ArithmeticGenerator(), Examples, completions);
+        Assert.Equal([1.0, 1.0, 1.0, 1.0], plain.Outputs.Select(o => o.Score));     // the lenient plain rule reads every form
+    }
+
+    [Fact]
+    public void EvalCli_R1Template_ReportsFormatRateAndTemplate()
+    {
+        using var tmp = new TempDir();
+        string dir = ByteModel(tmp);
+        var r = CliHarness.Run("eval", "--model", dir, "--task", "arithmetic", "--levels", "2", "--count", "3", "--max-new-tokens", "8", "--template", "r1", "--json", tmp["acc.json"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("r1 format 0.0%", r.Stdout);                     // a random model writes no think block
+        using var doc = JsonDocument.Parse(File.ReadAllText(tmp["acc.json"]));
+        Assert.Equal("r1", doc.RootElement.GetProperty("template").GetString());
+        Assert.Equal(0.0, doc.RootElement.GetProperty("format_rate").GetDouble());
+    }
+
+    [Fact]
     public void Score_CountMismatch_Throws() =>
         Assert.Throws<ArgumentException>(() => TaskAccuracy.Score(null, Examples, ["#### 85"]));
 
@@ -157,6 +187,7 @@ public class TaskAccuracyTests
     [InlineData("--count", "0")]
     [InlineData("--max-new-tokens", "500")]
     [InlineData("--temperature", "0")]
+    [InlineData("--template", "r2")]
     public void EvalCli_BadTaskFlag_ExitsTwo(string flag, string value)
     {
         using var tmp = new TempDir();

@@ -7,11 +7,18 @@ public sealed record PromptExample(string Prompt, string? Answer)
 {
     /// <summary>Line of the prompt file it came from (1-based; 0 when not read from a file).</summary>
     public int Line { get; init; }
+
+    /// <summary>
+    /// Name of the task generator the prompt came from (e.g. "countdown"), when its answers are checked by the task's own rule
+    /// (<see cref="SharpSeek.Data.Tasks.ITaskGenerator.Score"/>) rather than by comparing with <see cref="Answer"/>; null otherwise.
+    /// </summary>
+    public string? Task { get; init; }
 }
 
 /// <summary>
 /// Prompt files for PPO and GRPO: JSON Lines, one object per line, <c>{"prompt": "What is 47 + 38?", "answer": "85"}</c>
-/// (answer optional; blank lines skipped). Errors name file and line.
+/// (answer optional; an optional <c>"task": "countdown"</c> names the generator whose rule checks the answer; blank lines
+/// skipped). Errors name file and line.
 /// </summary>
 public static class PromptFile
 {
@@ -45,7 +52,15 @@ public static class PromptFile
                         JsonValueKind.Number => a.GetRawText(),
                         _ => throw new DataException($"{where}: \"answer\" must be a string or a number"),
                     };
-                result.Add(new PromptExample(prompt, answer) { Line = lineNo });
+                string? task = null;
+                if (root.TryGetProperty("task", out var t) && t.ValueKind != JsonValueKind.Null)
+                {
+                    if (t.ValueKind != JsonValueKind.String) throw new DataException($"{where}: \"task\" must be a string");
+                    task = t.GetString()!;
+                    if (!SharpSeek.Data.Tasks.TaskGenerators.All.Any(g => g.Name == task))
+                        throw new DataException($"{where}: unknown task '{task}' (known: {string.Join(", ", SharpSeek.Data.Tasks.TaskGenerators.All.Select(g => g.Name))})");
+                }
+                result.Add(new PromptExample(prompt, answer) { Line = lineNo, Task = task });
             }
         }
         if (result.Count == 0) throw new DataException($"{path}: no prompts");

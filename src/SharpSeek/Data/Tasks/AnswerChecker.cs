@@ -143,9 +143,21 @@ public static class Reward
     }
 
     /// <summary>
-    /// 1 when <paramref name="completion"/> is R1's template: <c>&lt;think&gt;reasoning&lt;/think&gt;</c> first (non-empty
-    /// reasoning, one think pair), then either <c>&lt;answer&gt;…&lt;/answer&gt;</c> with nothing after it, or text whose last
-    /// non-empty line is <c>#### &lt;answer&gt;</c>; the answer is non-empty and no tag repeats. Else 0.
+    /// R1's strict accuracy for a task: the one <c>&lt;answer&gt;…&lt;/answer&gt;</c> of <paramref name="completion"/> (see
+    /// <see cref="AnswerChecker.ExtractTaggedAnswer"/>) checked by <paramref name="task"/>'s rule (Countdown evaluates the
+    /// expression) or, without a task, compared with <paramref name="example"/>'s answer. Missing, malformed or several answers score 0.
+    /// </summary>
+    public static double TaggedScore(ITaskGenerator? task, TaskExample example, string completion)
+    {
+        string? given = AnswerChecker.ExtractTaggedAnswer(completion);
+        if (given is null) return 0.0;
+        return task is null ? (AnswerChecker.AnswersEqual(given, example.Answer) ? 1.0 : 0.0) : task.Score(example, $"<answer>{given}</answer>");
+    }
+
+    /// <summary>
+    /// 1 when <paramref name="completion"/> is R1's template (DeepSeek-AI 2025, Table 1): <c>&lt;think&gt;reasoning&lt;/think&gt;</c>
+    /// first (non-empty reasoning, one think pair, only whitespace before it), then <c>&lt;answer&gt;…&lt;/answer&gt;</c> (non-empty,
+    /// one pair) with only whitespace between and after. Else 0.
     /// </summary>
     public static double Format(string completion)
     {
@@ -153,15 +165,9 @@ public static class Reward
         var m = ThinkThenRest.Match(completion);
         if (!m.Success || string.IsNullOrWhiteSpace(m.Groups["think"].Value)) return 0.0;
         string rest = m.Groups["rest"].Value;
-        int opens = Occurrences(rest, "<answer>"), closes = Occurrences(rest, "</answer>");
-        if (opens == 1 && closes == 1)
-        {
-            var a = AnswerTag.Match(rest);
-            return a.Success && !string.IsNullOrWhiteSpace(a.Groups["answer"].Value) ? 1.0 : 0.0;
-        }
-        if (opens != 0 || closes != 0) return 0.0;
-        string last = rest.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Length > 0) ?? "";
-        return last.StartsWith("####", StringComparison.Ordinal) && Occurrences(last, "####") == 1 && last[4..].Trim().Length > 0 ? 1.0 : 0.0;
+        if (Occurrences(rest, "<answer>") != 1 || Occurrences(rest, "</answer>") != 1) return 0.0;
+        var a = AnswerTag.Match(rest);
+        return a.Success && !string.IsNullOrWhiteSpace(a.Groups["answer"].Value) ? 1.0 : 0.0;
     }
 
     private static int Occurrences(string text, string tag)

@@ -15,7 +15,7 @@ public sealed class CountdownGenerator : ITaskGenerator
     public string Name => "countdown";
     public int Levels => 3;
 
-    private static readonly Regex PromptPattern = new(@"^Using the numbers ([\d, ]+), make (\d+)\.", RegexOptions.CultureInvariant);
+    private static readonly Regex PromptPattern = new(@"Using the numbers ([\d, ]+), make (\d+)\.", RegexOptions.CultureInvariant);
 
     public TaskExample Generate(SplitMix64 rng, int level)
     {

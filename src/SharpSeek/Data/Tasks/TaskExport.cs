@@ -79,11 +79,15 @@ public static class TaskExport
         AtomicFiles.WriteText(path, sb.ToString());
     }
 
-    /// <summary>Writes one <c>{"prompt": …, "answer": …}</c> line per example (atomically): PPO prompts and evaluation sets.</summary>
-    public static void WritePrompts(string path, IEnumerable<TaskExample> examples) =>
+    /// <summary>
+    /// Writes one <c>{"prompt": …, "answer": …}</c> line per example (atomically): PPO/GRPO prompts and evaluation sets; with
+    /// <paramref name="task"/> (the generator's name) each line also carries <c>"task"</c>, so rewards check answers by that task's rule.
+    /// </summary>
+    public static void WritePrompts(string path, IEnumerable<TaskExample> examples, string? task = null) =>
         JsonLines.Write(path, examples, (w, e) =>
         {
             w.WriteString("prompt", e.Prompt);
             w.WriteString("answer", e.Answer);
+            if (task is not null) w.WriteString("task", task);
         });
 }

@@ -30,11 +30,23 @@ public class PromptFileTests
     [InlineData("""{"question": "x"}""", "prompts.jsonl:2: missing \"prompt\"")]
     [InlineData("""{"prompt": "  "}""", "prompts.jsonl:2: empty \"prompt\"")]
     [InlineData("""{"prompt": "x", "answer": [1]}""", "prompts.jsonl:2: \"answer\" must be a string or a number")]
+    [InlineData("""{"prompt": "x", "task": 3}""", "prompts.jsonl:2: \"task\" must be a string")]
+    [InlineData("""{"prompt": "x", "task": "chess"}""", "prompts.jsonl:2: unknown task 'chess'")]
     public void Read_BadSecondLine_ThrowsNamingFileAndLine(string line, string expected)
     {
         using var dir = new SharpSeek.Tests.TestSupport.TempDir();
         string path = Write(dir, """{"prompt": "ok"}""", line);
         var e = Assert.Throws<DataException>(() => PromptFile.Read(path));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Read_TaskField_KeptPerLineAndNullWhenAbsent()
+    {
+        using var dir = new SharpSeek.Tests.TestSupport.TempDir();
+        string path = Write(dir, """{"prompt": "Using the numbers 3, 4, make 12.", "answer": "3 * 4", "task": "countdown"}""", """{"prompt": "What is 2 + 3?", "answer": "5"}""");
+        var prompts = PromptFile.Read(path);
+        Assert.Equal("countdown", prompts[0].Task);
+        Assert.Null(prompts[1].Task);
     }
 }

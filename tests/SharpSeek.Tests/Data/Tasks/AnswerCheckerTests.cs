@@ -88,8 +88,7 @@ public class AnswerCheckerTests
     [Theory]
     [InlineData("<think>2 + 2 = 4</think><answer>4</answer>")]
     [InlineData("\n<think>\n2 + 2 = 4\n</think>\n<answer>4</answer>\n")]
-    [InlineData("<think>47 + 38 = 85</think>\nSo the sum is 85.\n#### 85")]
-    [InlineData("<think>x</think> #### 85 \n\n")]
+    [InlineData("<think>x</think> <answer>85</answer> \n\n")]
     public void Format_R1Template_ReturnsOne(string completion)
     {
         Assert.Equal(1.0, Reward.Format(completion));
@@ -109,6 +108,8 @@ public class AnswerCheckerTests
     [InlineData("<think>a</think><answer>4")]                                   // unclosed answer
     [InlineData("<think>a</think>\n#### 4\nthat was easy")]                     // marker not on the last line
     [InlineData("<think>a</think>\n#### ")]                                     // empty marker
+    [InlineData("<think>47 + 38 = 85</think>\nSo the sum is 85.\n#### 85")]    // GSM8K's marker is not R1's answer tag
+    [InlineData("<think>a</think> words <answer>4</answer>")]                   // text between think and answer
     [InlineData("<think>a")]                                                    // think never closed
     public void Format_BrokenTemplate_ReturnsZero(string completion)
     {

@@ -78,6 +78,35 @@ public class TaskExportTests
     }
 
     [Fact]
+    public void WritePrompts_WithTask_AddsTheTaskName()
+    {
+        using var tmp = new SharpSeek.Tests.TestSupport.TempDir();
+        TaskExport.WritePrompts(tmp["p.jsonl"], [new("What is 1 + 2?", "3", "#### 3")], task: "arithmetic");
+        Assert.Equal(["""{"prompt":"What is 1 + 2?","answer":"3","task":"arithmetic"}"""], File.ReadAllLines(tmp["p.jsonl"]));
+    }
+
+    [Fact]
+    public void DataTasksCli_R1TemplateText_EverySampleScoresOneOnFormatAndTaggedAnswer()
+    {
+        using var tmp = new SharpSeek.Tests.TestSupport.TempDir();
+        var r = CliHarness.Run("data", "tasks", "--task", "countdown", "--levels", "1-2", "--count", "50", "--template", "r1", "--out", tmp["t.txt"]);
+        var p = CliHarness.Run("data", "tasks", "--task", "countdown", "--levels", "1", "--count", "5", "--template", "r1-table1", "--format", "prompts", "--out", tmp["p.jsonl"]);
+        Assert.True(r.ExitCode == 0 && p.ExitCode == 0, r.Stderr + p.Stderr);
+        var samples = File.ReadAllText(tmp["t.txt"]).Split(TaskExport.SampleSeparator, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(50, samples.Length);
+        foreach (var sample in samples)
+        {
+            int newline = sample.IndexOf('\n');
+            string prompt = sample[..newline], completion = sample[(newline + 1)..];
+            Assert.StartsWith("Using the numbers", prompt);
+            Assert.Equal(1.0, Reward.Format(completion));
+            Assert.Equal(1.0, Reward.TaggedScore(new CountdownGenerator(), new TaskExample(prompt, "", ""), completion));
+        }
+        var prompts = SharpSeek.Data.Prompts.PromptFile.Read(tmp["p.jsonl"]);
+        Assert.All(prompts, q => Assert.Equal(("countdown", true), (q.Task, q.Prompt.StartsWith(R1Template.Preamble, StringComparison.Ordinal))));
+    }
+
+    [Fact]
     public void DataTasksCli_TrainText_NoTestPromptAndCountsSamples()
     {
         using var tmp = new SharpSeek.Tests.TestSupport.TempDir();
