@@ -58,26 +58,30 @@ public sealed class WindowData(IBatchSource data, int batchSize, int blockSize) 
 }
 
 /// <summary>
-/// Token windows aligned to the block grid of a <see cref="TokenDataset"/> (window w = tokens [wT, wT + T), targets shifted by
-/// one), the positions a teacher cache holds: training draws windows uniformly at random (a resumable <see cref="BatchRng"/>),
-/// evaluation walks them in order from the first. Cache row of window w, position t: wT + t.
+/// Training windows aligned to the block grid of a <see cref="TokenDataset"/> (window w = tokens [wT, wT + T), targets shifted
+/// by one), the positions a teacher cache holds, drawn uniformly at random (a resumable <see cref="BatchRng"/>); cache row of
+/// window w, position t: wT + t. Evaluation draws the same random held-out windows as <see cref="TokenDatasetBatchSource"/>
+/// with the same seed (so val losses compare with <c>sharpseek train</c>'s), which no cache row covers: it reports the CE alone.
 /// </summary>
 public sealed class AlignedWindowData : IDistillData
 {
     private readonly TokenDataset _data;
     private readonly int _batchSize, _blockSize;
-    private BatchRng _rng;
-    private long _valCursor;
+    private BatchRng _rng, _valRng;
 
     public AlignedWindowData(TokenDataset data, int batchSize, int blockSize, ulong seed)
     {
         _data = data; _batchSize = batchSize; _blockSize = blockSize;
         _rng = new BatchRng(seed);
+        _valRng = new BatchRng(ValSeed(seed));
     }
 
     public long TokensPerBatch => (long)_batchSize * _blockSize;
 
     public int BlockSize => _blockSize;
+
+    /// <summary>The held-out stream's seed for <paramref name="seed"/>, as <see cref="TokenDatasetBatchSource"/> derives it.</summary>
+    private static ulong ValSeed(ulong seed) => seed ^ 0x5EED5EED5EED5EEDUL;
 
     /// <summary>The windows of <paramref name="split"/> in order, as token sequences of T + 0 inputs (what the cache is built over).</summary>
     public IReadOnlyList<long[]> Windows(DataSplit split)
@@ -99,17 +103,21 @@ public sealed class AlignedWindowData : IDistillData
 
     public DistillBatch Next(DataSplit split)
     {
-        var s = Split(split);
-        long windows = s.SequentialWindows(_blockSize);
+        if (split == DataSplit.Val)
+        {
+            var (vx, vy) = _data.Val.SampleBatch(_batchSize, _blockSize, _valRng);       // (B, T) each
+            return new DistillBatch(new CausalLMInput(vx), vy, null);
+        }
+        long windows = _data.Train.SequentialWindows(_blockSize);
         var offsets = new long[_batchSize];
         var rows = new long[_batchSize * _blockSize];
         for (int b = 0; b < _batchSize; b++)
         {
-            long w = split == DataSplit.Train ? _rng.NextLong(windows) : _valCursor++ % windows;
+            long w = _rng.NextLong(windows);
             offsets[b] = w * _blockSize;
             for (int t = 0; t < _blockSize; t++) rows[b * _blockSize + t] = w * _blockSize + t;
         }
-        var (x, y) = s.Batch(offsets, _blockSize);                                    // (B, T), (B, T)
+        var (x, y) = _data.Train.Batch(offsets, _blockSize);                         // (B, T), (B, T)
         return new DistillBatch(new CausalLMInput(x), y, rows);
     }
 
@@ -125,18 +133,20 @@ public sealed class AlignedWindowData : IDistillData
 
     public void Reseed(DataSplit split, ulong seed)
     {
-        if (split == DataSplit.Val) _valCursor = 0;
+        if (split == DataSplit.Val) _valRng = new BatchRng(ValSeed(seed));
         else _rng = new BatchRng(seed);
     }
 
-    public string SaveState() => JsonSerializer.Serialize(_rng.State);
+    public string SaveState() => JsonSerializer.Serialize(new[] { _rng.State, _valRng.State });
 
     public void RestoreState(string state)
     {
-        BatchRngState? s;
-        try { s = JsonSerializer.Deserialize<BatchRngState>(state); }
+        BatchRngState[]? s;
+        try { s = JsonSerializer.Deserialize<BatchRngState[]>(state); }
         catch (JsonException) { s = null; }
-        _rng.State = s ?? throw new CheckpointException($"the checkpoint's data state '{state}' is not an aligned-window position");
+        if (s is not { Length: 2 }) throw new CheckpointException($"the checkpoint's data state '{state}' is not an aligned-window position");
+        _rng.State = s[0];
+        _valRng.State = s[1];
     }
 
     private TokenSplit Split(DataSplit split) => split == DataSplit.Train ? _data.Train : _data.Val;

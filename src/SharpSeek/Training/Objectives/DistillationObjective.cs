@@ -11,6 +11,9 @@ public interface ISoftTargets
     /// <summary>The models read but never trained (live teachers; none for a cache).</summary>
     IReadOnlyList<CausalLM> Frozen { get; }
 
+    /// <summary>Whether there are targets for <paramref name="batch"/> (a cache covers only the positions it holds).</summary>
+    bool Covers(DistillBatch batch);
+
     /// <summary>Target log-probabilities at τ for every position of <paramref name="batch"/>: (N, V) with Ids null, or top-k (N, k) with their ids (N, k).</summary>
     (Tensor? Ids, Tensor LogProbs) For(DistillBatch batch, DataSplit split);
 
@@ -40,6 +43,8 @@ public sealed class LiveTeachers : ISoftTargets
 
     public IReadOnlyList<CausalLM> Frozen => _teachers;
 
+    public bool Covers(DistillBatch batch) => true;
+
     public (Tensor? Ids, Tensor LogProbs) For(DistillBatch batch, DataSplit split)
     {
         using var _ = no_grad();
@@ -63,6 +68,8 @@ public sealed class LiveTeachers : ISoftTargets
 public sealed class CachedTargets(TopKTargets train, TopKTargets val, int vocabSize) : ISoftTargets
 {
     public IReadOnlyList<CausalLM> Frozen => [];
+
+    public bool Covers(DistillBatch batch) => batch.CacheRows is not null;
 
     public (Tensor? Ids, Tensor LogProbs) For(DistillBatch batch, DataSplit split)
     {
@@ -143,6 +150,15 @@ public sealed class DistillationObjective : IObjective
     {
         _targets.CheckVocabulary(policy);
         var batch = _data.Next(split);
+        long tokens = _data.TokensPerBatch;
+        if (!_targets.Covers(batch))
+        {
+            if (mode == StepMode.Train) throw new InvalidOperationException("the soft targets do not cover this training batch");
+            using var evalOutput = policy.call(batch.Input);                          // held-out windows no cache row covers: CE alone
+            var logits = evalOutput.Logits!;
+            var ceOnly = LanguageModelLoss.CrossEntropy(logits.reshape(-1, logits.shape[^1]), batch.Targets.reshape(-1));
+            return new ObjectiveStep(ceOnly, new Dictionary<string, double> { ["ce"] = ceOnly.item<float>() }, tokens);
+        }
         var (ids, logP) = _targets.For(batch, split);                                  // (N, V) or (N, k) each
         using var output = policy.call(batch.Input);
         var v = output.Logits!.shape[^1];
@@ -155,10 +171,10 @@ public sealed class DistillationObjective : IObjective
         Tensor ce;
         using (hardTerm ? null : no_grad()) ce = LanguageModelLoss.CrossEntropy(studentLogits, targets);   // a metric only when α = 0
         var metrics = new Dictionary<string, double> { ["kl"] = kl.item<float>(), ["ce"] = ce.item<float>() };
-        if (mode == StepMode.Eval) return new ObjectiveStep(ce, metrics, _data.TokensPerBatch);
+        if (mode == StepMode.Eval) return new ObjectiveStep(ce, metrics, tokens);
         var loss = DistillationMath.Mix(ce, kl, Temperature, HardLabelWeight);
         foreach (var aux in output.AuxiliaryLosses) loss = loss + aux;
-        return new ObjectiveStep(loss, metrics, _data.TokensPerBatch);
+        return new ObjectiveStep(loss, metrics, tokens);
     }
 
     public void Reseed(DataSplit split, ulong seed) => _data.Reseed(split, seed);

@@ -158,6 +158,25 @@ public class DistillationRunTests : IClassFixture<DistillFolders>
     }
 
     [Fact]
+    public void AlignedWindowData_Val_DrawsTheSameWindowsAsTrainsBatchSource()
+    {
+        using var dataset = TokenDataset.Open(_f.Data);
+        var aligned = new AlignedWindowData(dataset, 4, 16, 5);
+        var plain = new TokenDatasetBatchSource(dataset, 5);
+        aligned.Reseed(DataSplit.Val, 42);
+        plain.Reseed(DataSplit.Val, 42);
+        for (int i = 0; i < 2; i++)
+        {
+            var a = aligned.Next(DataSplit.Val);
+            var (x, y) = plain.SampleBatch(DataSplit.Val, 4, 16);
+            Assert.True(a.Input.InputIds.equal(x).all().item<bool>() && a.Targets.equal(y).all().item<bool>());
+            Assert.Null(a.CacheRows);
+        }
+        var train = aligned.Next(DataSplit.Train);
+        Assert.All(train.CacheRows!.Chunk(16), row => Assert.Equal(0, row[0] % 16));      // whole windows of the block grid
+    }
+
+    [Fact]
     public void ReadIdentity_ModelWeightsFile_ThrowsNotATeacherCache()
     {
         var e = Assert.Throws<ConfigException>(() => TeacherCache.ReadIdentity(Path.Combine(_f.Gpt2, "model.safetensors")));

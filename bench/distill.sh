@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench/distill.sh [--quick]: knowledge distillation (issue #11 §4, DeepSeek-R1 §2.4 distils into small models) on one
+# verifiable task (arithmetic, byte-level tokens), as CLI calls:
+#   data → two teachers (larger GPT-2s trained longer on the same text) → per seed:
+#     (a) student trained without distillation (`train`) vs with soft labels from teacher 1 (`distill`), same steps and data;
+#     (b) the same student distilled from teachers 1 + 2 (weights 1:1), and from teacher 1 through the top-k cache;
+#     (c) reasoning distillation: the teacher writes solutions to train prompts (`data traces`, kept by rule), the (a)
+#         baseline student is fine-tuned on them (`sft`) vs on the dataset's plain answers (`data tasks --completion
+#         answer`), then held-out accuracy (`eval --task`, greedy).
+# The teacher of (c) is $TEACHER when set (e.g. a GRPO-trained model folder), else teacher 1.
+# Writes bench/results/distill.json and (full runs) docs/results/distill.json. Fields:
+#   command, quick, wall_minutes, load_start/load_end (1/5/15-min load averages), seeds, settings{...},
+#   teachers{t1,t2: {shape, steps, val_loss}}, trace_teacher{model, eval_accuracy},
+#   a_val_loss{baseline, distill_t1}: {values: [per seed], mean, std} (student's final held-out CE, same val batches),
+#   b_val_loss{distill_t1_t2, distill_t1_cache}: the same, traces{prompts, kept, sample_accuracy},
+#   c_accuracy{sft_answers, sft_traces}: {values, mean, std} (held-out greedy accuracy, %), conclusions{...} (booleans:
+#   distill_beats_baseline, two_teachers_beat_one, traces_beat_answers: mean comparisons), stage_seconds{...}.
+# std is the sample standard deviation over seeds. --quick: a smoke run of the same pipeline (~3 min; numbers meaningless).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) echo "error: unknown argument '$a' (usage: bench/distill.sh [--quick])" >&2; exit 2 ;;
+  esac
+done
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
+LEVELS=1,2
+SEEDS=(1 2 3)
+if [ "$quick" = 1 ]; then
+  OUT=out/distill-quick; RESULTS=bench/results/distill-quick.json; DOCS_RESULTS=""
+  EXAMPLES=1500; T1_STEPS=40; T2_STEPS=30; S_STEPS=15; SFT_STEPS=10; TRACE_PROMPTS=24; SAMPLES=2; EVAL_COUNT=16; EVAL_ITERS=2
+else
+  OUT=out/distill; RESULTS=bench/results/distill.json; DOCS_RESULTS=docs/results/distill.json
+  EXAMPLES=8000; T1_STEPS=500; T2_STEPS=400; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
+fi
+TEMPERATURE=2; ALPHA=0.5; TOP_K=8
+COMMON=(--plain --set block_size=128 --set batch_size=16 --set dropout=0 --set threads=2 --set precision=fp32 --set log_interval=50 --set keep_last=1)
+T1_SHAPE=(--set n_layer=4 --set n_head=4 --set n_embd=128)
+T2_SHAPE=(--set n_layer=3 --set n_head=4 --set n_embd=96)
+S_SHAPE=(--set n_layer=2 --set n_head=2 --set n_embd=48)
+S_SET=(--set arch=gpt2 "${S_SHAPE[@]}" --set max_steps=$S_STEPS --set lr_decay_steps=$S_STEPS --set warmup_steps=$((S_STEPS / 10)) --set lr=3e-3 --set min_lr=3e-4
+       --set eval_interval=$S_STEPS --set eval_iters=$EVAL_ITERS "${COMMON[@]}")
+
+mkdir -p "$OUT" bench/results docs/results
+times="$OUT/stage-times.tsv"; : > "$times"
+log() { echo "== $*" >&2; }
+model_of() { if [ -f "$1/config.json" ]; then echo "$1"; else ls -d "$1"/ckpt-* 2>/dev/null | sort | tail -n 1; fi; }
+stage() {
+  local name="$1"; shift
+  log "$name: $*"
+  local t0; t0=$(date +%s.%N)
+  "$@" > "$OUT/$name.log" 2>&1 || { echo "error: stage $name failed (see $OUT/$name.log):" >&2; tail -n 5 "$OUT/$name.log" >&2; exit 1; }
+  printf '%s\t%s\n' "$name" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >> "$times"
+  tail -n 1 "$OUT/$name.log" >&2
+}
+start=$(date +%s.%N)
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- data: byte tokenizer; pretraining text (worked solutions); train prompts for traces; plain-answer SFT on the same prompts ----
+rm -rf "$OUT"/tok "$OUT"/data
+stage data bash -c "./sharpseek init --arch gpt2 --preset tiny --set vocab_size=257 --tokenizer byte --out $OUT/tok &&
+  ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $EXAMPLES --seed 1 --format text --out $OUT/text.txt &&
+  ./sharpseek data prepare --input $OUT/text.txt --tokenizer $OUT/tok --out $OUT/data &&
+  ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $TRACE_PROMPTS --seed 7 --distinct --format prompts --out $OUT/trace-prompts.jsonl &&
+  ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $TRACE_PROMPTS --seed 7 --distinct --format sft --completion answer --out $OUT/sft-answers.jsonl"
+
+# ---- teachers: larger GPT-2s trained longer on the same text ----
+teacher() {   # NAME STEPS SHAPE…
+  local name="$1" steps="$2"; shift 2
+  rm -rf "$OUT/$name"
+  stage "$name" ./sharpseek train --arch gpt2 --data "$OUT/data" --out "$OUT/$name" "$@" --set max_steps="$steps" --set lr_decay_steps="$steps" \
+    --set warmup_steps=$((steps / 10)) --set lr=2e-3 --set min_lr=2e-4 --set eval_interval="$steps" --set eval_iters=$EVAL_ITERS --set seed=100 "${COMMON[@]}"
+}
+teacher t1 $T1_STEPS "${T1_SHAPE[@]}"
+teacher t2 $T2_STEPS "${T2_SHAPE[@]}"
+t1="$(model_of "$OUT/t1")"; t2="$(model_of "$OUT/t2")"
+
+# ---- (a), (b): students, same steps and data, per seed ----
+rm -rf "$OUT"/cache "$OUT"/s-*
+for s in "${SEEDS[@]}"; do
+  stage "s-base-$s" ./sharpseek train --data "$OUT/data" --out "$OUT/s-base-$s" "${S_SET[@]}" --set seed=$s
+  dset=(--data "$OUT/data" "${S_SET[@]}" --set seed=$s --set "distill.temperature=$TEMPERATURE" --set "distill.alpha=$ALPHA")
+  stage "s-t1-$s" ./sharpseek distill --out "$OUT/s-t1-$s" --teacher "$t1" "${dset[@]}"
+  stage "s-t1t2-$s" ./sharpseek distill --out "$OUT/s-t1t2-$s" --teacher "$t1:1" --teacher "$t2:1" "${dset[@]}"
+  stage "s-cache-$s" ./sharpseek distill --out "$OUT/s-cache-$s" --teacher "$t1" "${dset[@]}" --set "distill.cache={\"dir\": \"$OUT/cache\", \"top_k\": $TOP_K}"
+done
+
+# ---- (c): reasoning distillation ----
+trace_teacher="${TEACHER:-$t1}"
+stage eval-teacher ./sharpseek eval --model "$trace_teacher" --task arithmetic --levels $LEVELS --count $EVAL_COUNT --json "$OUT/eval-teacher.json"
+stage traces ./sharpseek data traces --model "$trace_teacher" --prompts "$OUT/trace-prompts.jsonl" --samples $SAMPLES --temperature 0.7 --seed 11 \
+  --max-per-prompt 1 --out "$OUT/sft-traces.jsonl" --stats "$OUT/traces.json"
+SFT_SET=(--set max_steps=$SFT_STEPS --set lr_decay_steps=$SFT_STEPS --set warmup_steps=$((SFT_STEPS / 10)) --set lr=1e-3 --set min_lr=1e-4
+         --set eval_interval=$SFT_STEPS --set eval_iters=2 --set sft.val_fraction=0.1 "${COMMON[@]}")
+for s in "${SEEDS[@]}"; do
+  base="$(model_of "$OUT/s-base-$s")"
+  for kind in answers traces; do
+    stage "sft-$kind-$s" ./sharpseek sft --init-from "$base" --data "$OUT/sft-$kind.jsonl" --out "$OUT/sft-$kind-$s" "${SFT_SET[@]}" --set seed=$s
+    stage "eval-sft-$kind-$s" ./sharpseek eval --model "$(model_of "$OUT/sft-$kind-$s")" --task arithmetic --levels $LEVELS --count $EVAL_COUNT \
+      --json "$OUT/eval-sft-$kind-$s.json"
+  done
+done
+
+end=$(date +%s.%N)
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+command="bench/distill.sh"; if [ "$quick" = 1 ]; then command="$command --quick"; fi
+python3 - "$OUT" "$RESULTS" "$command" "$start" "$end" "$load_start" "$load_end" "$quick" "$trace_teacher" "${SEEDS[*]}" \
+  "$EXAMPLES $T1_STEPS $T2_STEPS $S_STEPS $SFT_STEPS $TRACE_PROMPTS $SAMPLES $EVAL_COUNT $TEMPERATURE $ALPHA $TOP_K $LEVELS" <<'EOF'
+import json, os, statistics, sys
+out, results, command, start, end, load_start, load_end, quick, trace_teacher, seeds, settings = sys.argv[1:]
+seeds = [int(s) for s in seeds.split()]
+names = "examples t1_steps t2_steps student_steps sft_steps trace_prompts samples_per_prompt eval_count temperature alpha top_k levels".split()
+settings = dict(zip(names, settings.split()))
+
+def final_val_loss(run):
+    rows = [json.loads(l) for l in open(os.path.join(out, run, "metrics.jsonl"))]
+    vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
+    return vals[-1]
+
+def summary(values):
+    return {"values": [round(v, 4) for v in values], "mean": round(statistics.mean(values), 4),
+            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
+
+def accuracy(name):
+    return json.load(open(os.path.join(out, name)))["accuracy"]
+
+a = {"baseline": summary([final_val_loss(f"s-base-{s}") for s in seeds]),
+     "distill_t1": summary([final_val_loss(f"s-t1-{s}") for s in seeds])}
+b = {"distill_t1_t2": summary([final_val_loss(f"s-t1t2-{s}") for s in seeds]),
+     "distill_t1_cache": summary([final_val_loss(f"s-cache-{s}") for s in seeds])}
+c = {"sft_answers": summary([accuracy(f"eval-sft-answers-{s}.json") for s in seeds]),
+     "sft_traces": summary([accuracy(f"eval-sft-traces-{s}.json") for s in seeds])}
+traces = json.load(open(os.path.join(out, "traces.json")))
+stages = dict(l.rstrip("\n").split("\t") for l in open(os.path.join(out, "stage-times.tsv")))
+result = {
+    "command": command, "quick": quick == "1", "wall_minutes": round((float(end) - float(start)) / 60, 2),
+    "load_start": load_start, "load_end": load_end, "seeds": seeds, "settings": settings,
+    "teachers": {"t1": {"shape": "gpt2 4x128", "steps": int(settings["t1_steps"]), "val_loss": round(final_val_loss("t1"), 4)},
+                 "t2": {"shape": "gpt2 3x96", "steps": int(settings["t2_steps"]), "val_loss": round(final_val_loss("t2"), 4)}},
+    "student": "gpt2 2x48, %s steps" % settings["student_steps"],
+    "trace_teacher": {"model": trace_teacher, "eval_accuracy": accuracy("eval-teacher.json")},
+    "a_val_loss": a, "b_val_loss": b,
+    "traces": {k: traces[k] for k in ("prompts", "kept", "sample_accuracy", "samples_per_prompt", "temperature", "format")},
+    "c_accuracy": c,
+    "conclusions": {"distill_beats_baseline": a["distill_t1"]["mean"] < a["baseline"]["mean"],
+                    "two_teachers_beat_one": b["distill_t1_t2"]["mean"] < a["distill_t1"]["mean"],
+                    "cache_matches_live_within_std": abs(b["distill_t1_cache"]["mean"] - a["distill_t1"]["mean"]) <= max(a["distill_t1"]["std"], b["distill_t1_cache"]["std"], 1e-9),
+                    "traces_beat_answers": c["sft_traces"]["mean"] > c["sft_answers"]["mean"]},
+    "stage_seconds": {k: float(v) for k, v in stages.items()},
+}
+json.dump(result, open(results, "w"), indent=2)
+print(json.dumps({k: result[k] for k in ("wall_minutes", "a_val_loss", "b_val_loss", "c_accuracy", "conclusions")}, indent=1))
+EOF
+if [ -n "$DOCS_RESULTS" ]; then cp "$RESULTS" "$DOCS_RESULTS"; fi
+log "wrote $RESULTS${DOCS_RESULTS:+ and $DOCS_RESULTS}"
