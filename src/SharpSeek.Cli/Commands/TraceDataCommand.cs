@@ -72,14 +72,8 @@ public static class TraceDataCommand
             var perPrompt = examples.Select((_, i) => (IReadOnlyList<(string, bool)>)results.Skip(i * k).Take(k).Select(r => (r.Text, scorer.IsWellFormed(r))).ToList()).ToList();
             var (traces, counts) = ReasoningTraces.Select(examples, perPrompt, cap);
             string outPath = parse.GetValue(output)!;
-            if (traces.Count == 0)
-                throw new DataException($"the teacher wrote no accepted solution for any of {counts.CheckedPrompts} checkable prompts ({counts.Samples} samples); nothing written to {outPath}");
-            SftJsonlWriter.WritePromptCompletion(outPath, traces);
             double seconds = clock.Elapsed.TotalSeconds;
-            string skipped = counts.CheckedPrompts < counts.Prompts ? $"; {counts.Prompts - counts.CheckedPrompts} prompts without answer or task skipped" : "";
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{outPath}: {counts.Kept:N0} traces from {counts.PromptsWithTrace:N0} of {counts.Prompts:N0} prompts; teacher samples accepted {counts.SampleAccuracy:F1}% ({counts.AcceptedSamples}/{counts.Samples}, temperature {temp}, {promptFormat.ToString().ToLowerInvariant()} prompts, {seconds:F1} s){skipped}"));
-            if (parse.GetValue(stats) is { } statsPath)
+            if (parse.GetValue(stats) is { } statsPath)                              // written even when nothing is kept: the accuracy is the finding
                 TaskEval.WriteJson(statsPath, new
                 {
                     model = dir, prompts_file = parse.GetValue(prompts), prompts = counts.Prompts, checked_prompts = counts.CheckedPrompts,
@@ -87,6 +81,12 @@ public static class TraceDataCommand
                     usable_samples = counts.UsableSamples, accepted_samples = counts.AcceptedSamples, sample_accuracy = counts.SampleAccuracy,
                     prompts_with_trace = counts.PromptsWithTrace, kept = counts.Kept, max_per_prompt = cap, seconds,
                 });
+            if (traces.Count == 0)
+                throw new DataException($"the teacher wrote no accepted solution for any of {counts.CheckedPrompts} checkable prompts ({counts.Samples} samples); nothing written to {outPath}");
+            SftJsonlWriter.WritePromptCompletion(outPath, traces);
+            string skipped = counts.CheckedPrompts < counts.Prompts ? $"; {counts.Prompts - counts.CheckedPrompts} prompts without answer or task skipped" : "";
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{outPath}: {counts.Kept:N0} traces from {counts.PromptsWithTrace:N0} of {counts.Prompts:N0} prompts; teacher samples accepted {counts.SampleAccuracy:F1}% ({counts.AcceptedSamples}/{counts.Samples}, temperature {temp}, {promptFormat.ToString().ToLowerInvariant()} prompts, {seconds:F1} s){skipped}"));
             return 0;
         });
         return command;

@@ -87,9 +87,10 @@ public class TraceDataCliTests : IClassFixture<SevenTeacher>
     {
         using var tmp = new TempDir();
         string prompts = Prompts(tmp, new { prompt = "What is 2 + 6?", answer = "8" });
-        var r = CliHarness.Run("data", "traces", "--model", _teacher.Model, "--prompts", prompts, "--samples", "2", "--temperature", "0.3", "--max-new-tokens", "12", "--out", tmp["t.jsonl"]);
+        var r = CliHarness.Run("data", "traces", "--model", _teacher.Model, "--prompts", prompts, "--samples", "2", "--temperature", "0.3", "--max-new-tokens", "12", "--out", tmp["t.jsonl"], "--stats", tmp["s.json"]);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("no accepted solution", r.Stderr);
         Assert.False(File.Exists(tmp["t.jsonl"]));
+        Assert.Equal(0, JsonNode.Parse(File.ReadAllText(tmp["s.json"]))!["kept"]!.GetValue<int>());   // the counts still say what happened
     }
 }
