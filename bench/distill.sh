@@ -11,7 +11,8 @@
 # Writes bench/results/distill.json and (full runs) docs/results/distill.json. Fields:
 #   command, quick, wall_minutes, load_start/load_end (1/5/15-min load averages), seeds, settings{...},
 #   teachers{t1,t2: {shape, steps, val_loss}}, trace_teacher{model, eval_accuracy},
-#   a_val_loss{baseline, distill_t1}: {values: [per seed], mean, std} (student's final held-out CE, same val batches),
+#   a_val_loss{baseline, distill_t1, distill_t1_tau_ablation (τ = 2)}: {values: [per seed], mean, std} (student's final
+#   held-out CE; within a seed every arm is evaluated on the same held-out windows),
 #   b_val_loss{distill_t1_t2, distill_t1_cache}: the same, traces{prompts, kept, sample_accuracy},
 #   c_accuracy{sft_answers, sft_traces}: {values, mean, std} (held-out greedy accuracy, %), conclusions{...} (booleans:
 #   distill_beats_baseline, two_teachers_beat_one, traces_beat_answers: mean comparisons), stage_seconds{...}.
@@ -28,7 +29,7 @@ for a in "$@"; do
 done
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
-LEVELS=1,2
+LEVELS=2
 SEEDS=(1 2 3)
 if [ "$quick" = 1 ]; then
   OUT=out/distill-quick; RESULTS=bench/results/distill-quick.json; DOCS_RESULTS=""
@@ -37,7 +38,7 @@ else
   OUT=out/distill; RESULTS=bench/results/distill.json; DOCS_RESULTS=docs/results/distill.json
   EXAMPLES=8000; T1_STEPS=500; T2_STEPS=400; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
 fi
-TEMPERATURE=2; ALPHA=0.5; TOP_K=8
+TEMPERATURE=1; ALPHA=0.5; TOP_K=8; ABLATION_TEMPERATURE=2
 COMMON=(--plain --set block_size=128 --set batch_size=16 --set dropout=0 --set threads=2 --set precision=fp32 --set log_interval=50 --set keep_last=1)
 T1_SHAPE=(--set n_layer=4 --set n_head=4 --set n_embd=128)
 T2_SHAPE=(--set n_layer=3 --set n_head=4 --set n_embd=96)
@@ -85,6 +86,7 @@ for s in "${SEEDS[@]}"; do
   stage "s-base-$s" ./sharpseek train --data "$OUT/data" --out "$OUT/s-base-$s" "${S_SET[@]}" --set seed=$s
   dset=(--data "$OUT/data" "${S_SET[@]}" --set seed=$s --set "distill.temperature=$TEMPERATURE" --set "distill.alpha=$ALPHA")
   stage "s-t1-$s" ./sharpseek distill --out "$OUT/s-t1-$s" --teacher "$t1" "${dset[@]}"
+  stage "s-t1tau2-$s" ./sharpseek distill --out "$OUT/s-t1tau2-$s" --teacher "$t1" "${dset[@]}" --set "distill.temperature=$ABLATION_TEMPERATURE"
   stage "s-t1t2-$s" ./sharpseek distill --out "$OUT/s-t1t2-$s" --teacher "$t1:1" --teacher "$t2:1" "${dset[@]}"
   stage "s-cache-$s" ./sharpseek distill --out "$OUT/s-cache-$s" --teacher "$t1" "${dset[@]}" --set "distill.cache={\"dir\": \"$OUT/cache\", \"top_k\": $TOP_K}"
 done
@@ -139,7 +141,8 @@ def summary_or_none(values):
     return None if None in values else summary(values)
 
 a = {"baseline": summary([final_val_loss(f"s-base-{s}") for s in seeds]),
-     "distill_t1": summary([final_val_loss(f"s-t1-{s}") for s in seeds])}
+     "distill_t1": summary([final_val_loss(f"s-t1-{s}") for s in seeds]),
+     "distill_t1_tau_ablation": summary([final_val_loss(f"s-t1tau2-{s}") for s in seeds])}
 b = {"distill_t1_t2": summary([final_val_loss(f"s-t1t2-{s}") for s in seeds]),
      "distill_t1_cache": summary([final_val_loss(f"s-cache-{s}") for s in seeds])}
 c = {"sft_answers": summary_or_none([accuracy(f"eval-sft-answers-{s}.json") for s in seeds]),
@@ -153,7 +156,7 @@ result = {
     "load_start": load_start, "load_end": load_end, "seeds": seeds, "settings": settings,
     "teachers": {"t1": {"shape": "gpt2 4x128", "steps": int(settings["t1_steps"]), "val_loss": round(final_val_loss("t1"), 4)},
                  "t2": {"shape": "gpt2 3x96", "steps": int(settings["t2_steps"]), "val_loss": round(final_val_loss("t2"), 4)}},
-    "student": "gpt2 2x48, %s steps" % settings["student_steps"],
+    "student": "gpt2 2x48, %s steps" % settings["student_steps"], "ablation_temperature": 2,
     "trace_teacher": {"model": trace_teacher, "eval_accuracy": accuracy("eval-teacher.json")},
     "a_val_loss": a, "b_val_loss": b,
     "traces": {k: traces[k] for k in ("prompts", "kept", "sample_accuracy", "samples_per_prompt", "temperature", "format")},
