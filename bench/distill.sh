@@ -13,9 +13,10 @@
 #   teachers{t1,t2: {shape, steps, val_loss}}, trace_teacher{model, eval_accuracy},
 #   a_val_loss{baseline, distill_t1, distill_t1_tau_ablation (τ = 2)}: {values: [per seed], mean, std} (student's final
 #   held-out CE; within a seed every arm is evaluated on the same held-out windows),
-#   b_val_loss{distill_t1_t2, distill_t1_cache}: the same, traces{prompts, kept, sample_accuracy},
+#   b_val_loss{distill_t1_t2, distill_t1_cache}: the same, paired_val_loss_delta{arm: per-seed arm − baseline (t1_t2_minus_t1:
+#   two teachers − one), mean, std}, traces{prompts, kept, sample_accuracy},
 #   c_accuracy{sft_answers, sft_traces}: {values, mean, std} (held-out greedy accuracy, %), conclusions{...} (booleans:
-#   distill_beats_baseline, two_teachers_beat_one, traces_beat_answers: mean comparisons), stage_seconds{...}.
+#   distill_beats_baseline[_on_every_seed], two_teachers_beat_one: paired means; traces_beat_answers), stage_seconds{...}.
 # std is the sample standard deviation over seeds. --quick: a smoke run of the same pipeline (~3 min; numbers meaningless).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,7 +37,7 @@ if [ "$quick" = 1 ]; then
   EXAMPLES=1500; T1_STEPS=40; T2_STEPS=30; S_STEPS=15; SFT_STEPS=10; TRACE_PROMPTS=24; SAMPLES=2; EVAL_COUNT=16; EVAL_ITERS=2
 else
   OUT=out/distill; RESULTS=bench/results/distill.json; DOCS_RESULTS=docs/results/distill.json
-  EXAMPLES=8000; T1_STEPS=500; T2_STEPS=400; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
+  EXAMPLES=8000; T1_STEPS=1200; T2_STEPS=400; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
 fi
 TEMPERATURE=1; ALPHA=0.5; TOP_K=8; ABLATION_TEMPERATURE=2
 COMMON=(--plain --set block_size=128 --set batch_size=16 --set dropout=0 --set threads=2 --set precision=fp32 --set log_interval=50 --set keep_last=1)
@@ -101,6 +102,7 @@ rm -f "$OUT/sft-traces.jsonl" "$OUT/traces.json"
   --max-per-prompt 1 --out "$OUT/sft-traces.jsonl" --stats "$OUT/traces.json" > "$OUT/traces.log" 2>&1 || true
 tail -n 1 "$OUT/traces.log" >&2
 [ -f "$OUT/traces.json" ] || { echo "error: data traces failed (see $OUT/traces.log)" >&2; exit 1; }
+rm -rf "$OUT"/sft-answers-* "$OUT"/sft-traces-* "$OUT"/eval-sft-*
 SFT_SET=(--set max_steps=$SFT_STEPS --set lr_decay_steps=$SFT_STEPS --set warmup_steps=$((SFT_STEPS / 10)) --set lr=1e-3 --set min_lr=1e-4
          --set eval_interval=$SFT_STEPS --set eval_iters=2 --set sft.val_fraction=0.1 "${COMMON[@]}")
 for s in "${SEEDS[@]}"; do
@@ -116,59 +118,7 @@ done
 end=$(date +%s.%N)
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 command="bench/distill.sh"; if [ "$quick" = 1 ]; then command="$command --quick"; fi
-python3 - "$OUT" "$RESULTS" "$command" "$start" "$end" "$load_start" "$load_end" "$quick" "$trace_teacher" "${SEEDS[*]}" \
-  "$EXAMPLES $T1_STEPS $T2_STEPS $S_STEPS $SFT_STEPS $TRACE_PROMPTS $SAMPLES $EVAL_COUNT $TEMPERATURE $ALPHA $TOP_K $LEVELS" <<'EOF'
-import json, os, statistics, sys
-out, results, command, start, end, load_start, load_end, quick, trace_teacher, seeds, settings = sys.argv[1:]
-seeds = [int(s) for s in seeds.split()]
-names = "examples t1_steps t2_steps student_steps sft_steps trace_prompts samples_per_prompt eval_count temperature alpha top_k levels".split()
-settings = dict(zip(names, settings.split()))
-
-def final_val_loss(run):
-    rows = [json.loads(l) for l in open(os.path.join(out, run, "metrics.jsonl"))]
-    vals = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
-    return vals[-1]
-
-def summary(values):
-    return {"values": [round(v, 4) for v in values], "mean": round(statistics.mean(values), 4),
-            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
-
-def accuracy(name):
-    path = os.path.join(out, name)
-    return json.load(open(path))["accuracy"] if os.path.exists(path) else None
-
-def summary_or_none(values):
-    return None if None in values else summary(values)
-
-a = {"baseline": summary([final_val_loss(f"s-base-{s}") for s in seeds]),
-     "distill_t1": summary([final_val_loss(f"s-t1-{s}") for s in seeds]),
-     "distill_t1_tau_ablation": summary([final_val_loss(f"s-t1tau2-{s}") for s in seeds])}
-b = {"distill_t1_t2": summary([final_val_loss(f"s-t1t2-{s}") for s in seeds]),
-     "distill_t1_cache": summary([final_val_loss(f"s-cache-{s}") for s in seeds])}
-c = {"sft_answers": summary_or_none([accuracy(f"eval-sft-answers-{s}.json") for s in seeds]),
-     "sft_traces": summary_or_none([accuracy(f"eval-sft-traces-{s}.json") for s in seeds])}
-if c["sft_traces"] is None:
-    c["sft_traces_skipped"] = "the teacher wrote no accepted solution (see traces.sample_accuracy)"
-traces = json.load(open(os.path.join(out, "traces.json")))
-stages = dict(l.rstrip("\n").split("\t") for l in open(os.path.join(out, "stage-times.tsv")))
-result = {
-    "command": command, "quick": quick == "1", "wall_minutes": round((float(end) - float(start)) / 60, 2),
-    "load_start": load_start, "load_end": load_end, "seeds": seeds, "settings": settings,
-    "teachers": {"t1": {"shape": "gpt2 4x128", "steps": int(settings["t1_steps"]), "val_loss": round(final_val_loss("t1"), 4)},
-                 "t2": {"shape": "gpt2 3x96", "steps": int(settings["t2_steps"]), "val_loss": round(final_val_loss("t2"), 4)}},
-    "student": "gpt2 2x48, %s steps" % settings["student_steps"], "ablation_temperature": 2,
-    "trace_teacher": {"model": trace_teacher, "eval_accuracy": accuracy("eval-teacher.json")},
-    "a_val_loss": a, "b_val_loss": b,
-    "traces": {k: traces[k] for k in ("prompts", "kept", "sample_accuracy", "samples_per_prompt", "temperature", "format")},
-    "c_accuracy": c,
-    "conclusions": {"distill_beats_baseline": a["distill_t1"]["mean"] < a["baseline"]["mean"],
-                    "two_teachers_beat_one": b["distill_t1_t2"]["mean"] < a["distill_t1"]["mean"],
-                    "cache_matches_live_within_std": abs(b["distill_t1_cache"]["mean"] - a["distill_t1"]["mean"]) <= max(a["distill_t1"]["std"], b["distill_t1_cache"]["std"], 1e-9),
-                    "traces_beat_answers": None if c["sft_traces"] is None else c["sft_traces"]["mean"] > c["sft_answers"]["mean"]},
-    "stage_seconds": {k: float(v) for k, v in stages.items()},
-}
-json.dump(result, open(results, "w"), indent=2)
-print(json.dumps({k: result[k] for k in ("wall_minutes", "a_val_loss", "b_val_loss", "c_accuracy", "conclusions")}, indent=1))
-EOF
+python3 bench/distill_results.py "$OUT" "$RESULTS" "$command" "$start" "$end" "$load_start" "$load_end" "$quick" "$trace_teacher" "${SEEDS[*]}" \
+  "$EXAMPLES $T1_STEPS $T2_STEPS $S_STEPS $SFT_STEPS $TRACE_PROMPTS $SAMPLES $EVAL_COUNT $TEMPERATURE $ALPHA $TOP_K $LEVELS"
 if [ -n "$DOCS_RESULTS" ]; then cp "$RESULTS" "$DOCS_RESULTS"; fi
 log "wrote $RESULTS${DOCS_RESULTS:+ and $DOCS_RESULTS}"
