@@ -4,9 +4,9 @@
 #   data → two teachers (larger GPT-2s trained longer on the same text) → per seed:
 #     (a) student trained without distillation (`train`) vs with soft labels from teacher 1 (`distill`), same steps and data;
 #     (b) the same student distilled from teachers 1 + 2 (weights 1:1), and from teacher 1 through the top-k cache;
-#     (c) reasoning distillation: the teacher writes solutions to train prompts (`data traces`, kept by rule), the (a)
-#         baseline student is fine-tuned on them (`sft`) vs on the dataset's plain answers (`data tasks --completion
-#         answer`), then held-out accuracy (`eval --task`, greedy).
+#     (c) reasoning distillation: the teacher writes solutions to train prompts (`data traces`, kept by rule), a student
+#         (gpt2 3×96 pretrained C_STEPS steps on the text) is fine-tuned on them (`sft`) vs on the dataset's plain answers
+#         of the same prompts (`data tasks --completion answer`), then held-out accuracy (`eval --task`, greedy).
 # The teacher of (c) is $TEACHER when set (e.g. a GRPO-trained model folder), else teacher 1.
 # Writes bench/results/distill.json and (full runs) docs/results/distill.json. Fields:
 #   command, quick, wall_minutes, load_start/load_end (1/5/15-min load averages), seeds, settings{...},
@@ -34,10 +34,10 @@ LEVELS=2
 SEEDS=(1 2 3)
 if [ "$quick" = 1 ]; then
   OUT=out/distill-quick; RESULTS=bench/results/distill-quick.json; DOCS_RESULTS=""
-  EXAMPLES=1500; T1_STEPS=40; T2_STEPS=30; S_STEPS=15; SFT_STEPS=10; TRACE_PROMPTS=24; SAMPLES=2; EVAL_COUNT=16; EVAL_ITERS=2
+  EXAMPLES=1500; T1_STEPS=40; T2_STEPS=30; C_STEPS=20; S_STEPS=15; SFT_STEPS=10; TRACE_PROMPTS=24; SAMPLES=2; EVAL_COUNT=16; EVAL_ITERS=2
 else
   OUT=out/distill; RESULTS=bench/results/distill.json; DOCS_RESULTS=docs/results/distill.json
-  EXAMPLES=8000; T1_STEPS=1200; T2_STEPS=400; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
+  EXAMPLES=8000; T1_STEPS=1200; T2_STEPS=400; C_STEPS=600; S_STEPS=200; SFT_STEPS=150; TRACE_PROMPTS=300; SAMPLES=4; EVAL_COUNT=100; EVAL_ITERS=10
 fi
 TEMPERATURE=1; ALPHA=0.5; TOP_K=8; ABLATION_TEMPERATURE=2
 COMMON=(--plain --set block_size=128 --set batch_size=16 --set dropout=0 --set threads=2 --set precision=fp32 --set log_interval=50 --set keep_last=1)
@@ -105,8 +105,13 @@ tail -n 1 "$OUT/traces.log" >&2
 rm -rf "$OUT"/sft-answers-* "$OUT"/sft-traces-* "$OUT"/eval-sft-*
 SFT_SET=(--set max_steps=$SFT_STEPS --set lr_decay_steps=$SFT_STEPS --set warmup_steps=$((SFT_STEPS / 10)) --set lr=1e-3 --set min_lr=1e-4
          --set eval_interval=$SFT_STEPS --set eval_iters=2 --set sft.val_fraction=0.1 "${COMMON[@]}")
+# The (c) student: the (a) students (2×48, 200 steps) cannot add at all, so (c) fine-tunes one larger student pretrained
+# once on the same text (gpt2 3×96, C_STEPS steps, far below teacher 1) with SFT seeds 1..3 per arm.
+rm -rf "$OUT/c-student"
+stage c-student ./sharpseek train --arch gpt2 --data "$OUT/data" --out "$OUT/c-student" "${T2_SHAPE[@]}" --set max_steps=$C_STEPS --set lr_decay_steps=$C_STEPS \
+  --set warmup_steps=$((C_STEPS / 10)) --set lr=2e-3 --set min_lr=2e-4 --set eval_interval=$C_STEPS --set eval_iters=$EVAL_ITERS --set seed=200 "${COMMON[@]}"
+base="$(model_of "$OUT/c-student")"
 for s in "${SEEDS[@]}"; do
-  base="$(model_of "$OUT/s-base-$s")"
   for kind in answers traces; do
     [ -f "$OUT/sft-$kind.jsonl" ] || continue
     stage "sft-$kind-$s" ./sharpseek sft --init-from "$base" --data "$OUT/sft-$kind.jsonl" --out "$OUT/sft-$kind-$s" "${SFT_SET[@]}" --set seed=$s

@@ -47,6 +47,7 @@ result = {
     "teachers": {"t1": {"shape": "gpt2 4x128", "steps": int(settings["t1_steps"]), "val_loss": round(final_val_loss("t1"), 4)},
                  "t2": {"shape": "gpt2 3x96", "steps": int(settings["t2_steps"]), "val_loss": round(final_val_loss("t2"), 4)}},
     "student": "gpt2 2x48, %s steps" % settings["student_steps"], "ablation_temperature": 2,
+    "c_student": {"shape": "gpt2 3x96", "val_loss": round(final_val_loss("c-student"), 4)},
     "trace_teacher": {"model": trace_teacher, "eval_accuracy": accuracy("eval-teacher.json")},
     "a_val_loss": a, "b_val_loss": b, "paired_val_loss_delta": paired,
     "traces": {k: traces[k] for k in ("prompts", "kept", "sample_accuracy", "samples_per_prompt", "temperature", "format")},
