@@ -15,7 +15,8 @@
 #   held-out CE; within a seed every arm is evaluated on the same held-out windows),
 #   b_val_loss{distill_t1_t2, distill_t1_cache}: the same, paired_val_loss_delta{arm: per-seed arm − baseline (t1_t2_minus_t1:
 #   two teachers − one), mean, std}, traces{prompts, kept, sample_accuracy},
-#   c_accuracy{sft_answers, sft_traces}: {values, mean, std} (held-out greedy accuracy, %), conclusions{...} (booleans:
+#   c_student{shape, val_loss}, c_accuracy{sft_answers, sft_traces}: {values, mean, std} (held-out greedy accuracy, %),
+#   conclusions{...} (booleans:
 #   distill_beats_baseline[_on_every_seed], two_teachers_beat_one: paired means; traces_beat_answers), stage_seconds{...}.
 # std is the sample standard deviation over seeds. --quick: a smoke run of the same pipeline (~3 min; numbers meaningless).
 set -euo pipefail
