@@ -13,6 +13,7 @@ public static class DataCommand
         command.Subcommands.Add(Prepare());
         command.Subcommands.Add(TaskDataCommands.Tasks());
         command.Subcommands.Add(TaskDataCommands.Pairs());
+        command.Subcommands.Add(TraceDataCommand.Traces());
         return command;
     }
 

@@ -103,6 +103,8 @@ public sealed record TrainConfig
     [JsonPropertyName("ppo")] public SharpSeek.Training.Objectives.PpoConfig? Ppo { get; init; }
     /// <summary>GRPO with rule rewards and an optional curriculum (<c>sharpseek grpo</c>).</summary>
     [JsonPropertyName("grpo")] public SharpSeek.Training.Objectives.GrpoConfig? Grpo { get; init; }
+    /// <summary>Knowledge distillation from one or several teachers (<c>sharpseek distill</c>).</summary>
+    [JsonPropertyName("distill")] public SharpSeek.Training.Objectives.DistillConfig? Distill { get; init; }
 
     /// <summary>Fields that fix the shape of the model: a checkpoint resumes only with the same values.</summary>
     public static readonly string[] ModelShapeKeys = ["arch", "init_from", "n_layer", "n_head", "n_embd", "vocab_size", "block_size", "model_preset", "model", "mtp_depth", "lora"];
@@ -153,6 +155,7 @@ public sealed record TrainConfig
         Preference?.Validate();
         Ppo?.Validate();
         Grpo?.Validate();
+        Distill?.Validate();
     }
 
     /// <summary>Reads a JSON config file (snake_case keys; unknown keys are an error).</summary>

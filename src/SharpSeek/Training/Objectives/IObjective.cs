@@ -28,7 +28,7 @@ public sealed record ObjectiveStep(Tensor Loss, IReadOnlyDictionary<string, doub
 /// <item>Reward model: (prompt, chosen, rejected) pairs; −log σ(r_c − r_r) from a scalar head on the policy's last hidden state; metric "accuracy".</item>
 /// <item>DPO: the same pairs; a frozen reference in <see cref="FrozenModels"/> scored under no_grad; metrics "reward_accuracy", "margin".</item>
 /// <item>PPO, GRPO: prompts; Step samples rollouts from the policy with the generation engine (no_grad), scores them and returns the clipped surrogate + β·KL to a frozen reference; inner epochs reuse the objective's rollouts over successive Steps.</item>
-/// <item>Distillation: <see cref="DistillationObjective"/>: token windows, the teacher(s) in <see cref="FrozenModels"/>, τ²·KL(teacher ‖ student).</item>
+/// <item>Distillation: <see cref="DistillationObjective"/>: token windows or SFT rows (assistant tokens only); the teachers in <see cref="FrozenModels"/> (several: their mixed distribution) or a top-k <see cref="TeacherCache"/>; α·CE + (1 − α)·τ²·D, D = forward, reverse or mixed KL.</item>
 /// </list>
 /// </summary>
 public interface IObjective
