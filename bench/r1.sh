@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/r1.sh [--quick] [--part zero|curriculum|r1|h2h|all]: DeepSeek-R1 on a CPU (issue #11), as CLI calls, each stage timed.
+# bench/r1.sh [--quick] [--part zero|curriculum|r1|h2h|distill|all]: DeepSeek-R1 on a CPU (issue #11), as CLI calls, each stage timed.
 #   zero        R1-Zero: pretrain a 0.87 M byte-level GPT-2 on task text in R1's layout (question, <think>column work</think>,
 #               <answer>n</answer>), then GRPO with the rule rewards straight from it (no SFT). Its wall time covers
 #               data, pretraining, GRPO and the evaluations.
@@ -11,6 +11,10 @@
 #               (H2H_MINUTES, through max_minutes): SFT only (continued on fresh examples), DPO on self-sampled pairs,
 #               PPO with a reward model trained on those pairs, GRPO with the rule (correctness). The budget of DPO and
 #               PPO includes sampling the pairs and training the reward model.
+#   distill     R1-distill: the R1-Zero GRPO model (needs --part zero first) writes solutions to train prompts, only those
+#               the checker accepts (R1 format and the tagged answer) are kept (data traces); a smaller student (3 layers ×
+#               96, pretrained like the R1-Zero base) is fine-tuned on them, against the same student fine-tuned on the
+#               dataset's plain answers (R1 layout, answer only) of the same prompts; DISTILL_SEEDS seeds each.
 # Task: 2–3-digit addition and subtraction (arithmetic levels 2,3) unless said otherwise; accuracy = exact match by rule on
 # the fixed held-out test prompts, greedy, strict for the R1 layout (the one <answer> tag), with the format rate beside it.
 # Writes bench/results/r1.json and docs/results/r1.json (fields: accuracy_before_grpo, accuracy_after_grpo,
@@ -23,12 +27,12 @@ quick=0; part=all
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
-    --part) part="${2:?--part needs zero, curriculum, r1, h2h or all}"; shift ;;
-    *) echo "error: unknown argument '$1' (usage: bench/r1.sh [--quick] [--part zero|curriculum|r1|h2h|all])" >&2; exit 2 ;;
+    --part) part="${2:?--part needs zero, curriculum, r1, h2h, distill or all}"; shift ;;
+    *) echo "error: unknown argument '$1' (usage: bench/r1.sh [--quick] [--part zero|curriculum|r1|h2h|distill|all])" >&2; exit 2 ;;
   esac
   shift
 done
-case "$part" in zero|curriculum|r1|h2h|all) ;; *) echo "error: --part must be zero, curriculum, r1, h2h or all, not '$part'" >&2; exit 2 ;; esac
+case "$part" in zero|curriculum|r1|h2h|distill|all) ;; *) echo "error: --part must be zero, curriculum, r1, h2h, distill or all, not '$part'" >&2; exit 2 ;; esac
 runs() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
@@ -40,12 +44,12 @@ if [ "$quick" = 1 ]; then
   PRE_SET=(--set max_steps=30 --set lr_decay_steps=30 --set warmup_steps=5 --set eval_interval=30 --set eval_iters=2 --set batch_size=8)
   SFT_SET=(--set max_steps=6 --set lr_decay_steps=6 --set warmup_steps=1 --set eval_interval=6 --set eval_iters=2)
   GRPO_SET=(--set max_steps=4 --set lr_decay_steps=4 --set warmup_steps=1 --set eval_interval=4 --set grpo.prompts_per_step=2 --set grpo.mini_batch_size=16 --set grpo.eval_batch_size=16 --set grpo.max_new_tokens=32)
-  STAGE_STEPS=(1 1 2); CURRICULUM_STEPS=4; R1_STEPS=4
+  STAGE_STEPS=(1 1 2); CURRICULUM_STEPS=4; R1_STEPS=4; TRACE_PROMPTS=16; DISTILL_SEEDS="1"
 else
   OUT=out/r1; RESULTS=bench/results/r1.json; DOCS_RESULTS=docs/results/r1.json
   PRETRAIN_EXAMPLES=40000; PROMPTS=4000; EVAL_COUNT=400; COLD=300; H2H_MINUTES="${H2H_MINUTES:-5}"
   PRE_SET=(); SFT_SET=(); GRPO_SET=()
-  STAGE_STEPS=(20 20 40); CURRICULUM_STEPS=80; R1_STEPS=80
+  STAGE_STEPS=(20 20 40); CURRICULUM_STEPS=80; R1_STEPS=80; TRACE_PROMPTS=2000; DISTILL_SEEDS="${DISTILL_SEEDS:-1 2 3}"
 fi
 
 mkdir -p "$OUT" bench/results docs/results
@@ -166,6 +170,29 @@ if runs h2h; then
     --set grpo.eval_prompts=$OUT/test-plain.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --set 'grpo.rewards={"correctness":1.0}' \
     --out $OUT/h2h-grpo --plain "${budget[@]}"
   for m in sft-more dpo ppo grpo; do evaluate "h2h-$m" "$(model_of "$OUT/h2h-$m")" plain "$LEVELS" "$start_model"; done
+fi
+
+# ---- R1-distill: the GRPO teacher's checked solutions vs the dataset's plain answers, for a smaller student ----
+if runs distill; then
+  teacher="$(model_of "$OUT/grpo-zero")"
+  [ -n "$teacher" ] || { echo "error: --part distill needs the R1-Zero GRPO model: run --part zero first" >&2; exit 1; }
+  ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $TRACE_PROMPTS --seed 21 --distinct --format prompts --template r1 --out $OUT/trace-prompts.jsonl > /dev/null
+  ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $TRACE_PROMPTS --seed 21 --distinct --format sft --template r1 --completion answer --out $OUT/answers.jsonl > /dev/null
+  stage traces ./sharpseek data traces --model "$teacher" --prompts $OUT/trace-prompts.jsonl --samples 4 --temperature 0.7 --seed 1 --batch-size 64 \
+    --out $OUT/traces.jsonl --stats $OUT/traces.json
+  evaluate distill-teacher "$teacher" r1
+  rm -rf "$OUT/student-base"
+  stage student-base ./sharpseek train --config configs/r1/pretrain.json --set data_dir=$OUT/data --set n_layer=3 --set n_embd=96 --set n_head=4 \
+    --out $OUT/student-base --plain "${PRE_SET[@]}"
+  evaluate student-base "$(model_of "$OUT/student-base")" r1
+  for seed in $DISTILL_SEEDS; do
+    for arm in traces answers; do
+      rm -rf "$OUT/student-$arm-$seed"
+      stage "student-$arm-$seed" ./sharpseek sft --config configs/r1/cold-start.json --init-from "$(model_of "$OUT/student-base")" \
+        --set sft.data=$OUT/$arm.jsonl --set seed=$seed --out $OUT/student-$arm-$seed --plain "${SFT_SET[@]}"
+      evaluate "student-$arm-$seed" "$(model_of "$OUT/student-$arm-$seed")" r1
+    done
+  done
 fi
 
 end=$(date +%s.%N)

@@ -99,6 +99,21 @@ if ev("h2h-start") is not None:
     for m, stages in [("sft-more", ["h2h-sft-more"]), ("dpo", ["h2h-pairs", "h2h-dpo"]), ("ppo", ["h2h-pairs", "h2h-reward", "h2h-ppo"]), ("grpo", ["h2h-grpo"])]:
         h["methods"][m] = {"accuracy": ev(f"h2h-{m}"), "kl_to_start": ev(f"h2h-{m}", "kl_to_reference"), "wall_minutes": minutes(*stages)}
     r["head_to_head"] = h
+if ev("distill-teacher") is not None:
+    import statistics
+    def arm(name):
+        vals = [ev(f"student-{name}-{s}") for s in range(1, 10) if ev(f"student-{name}-{s}") is not None]
+        return {"values": vals, "mean": round(statistics.mean(vals), 2) if vals else None,
+                "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None}
+    traces = load(os.path.join(out, "traces.json")) or {}
+    t, a = arm("traces"), arm("answers")
+    teacher = ev("distill-teacher")
+    r["reasoning_distillation"] = {
+        "teacher_accuracy": teacher, "teacher": "the R1-Zero GRPO model (4x128)", "student": "gpt2 3x96, pretrained like the R1-Zero base",
+        "student_base_accuracy": ev("student-base"), "traces": {k: traces.get(k) for k in ("prompts", "kept", "sample_accuracy") if k in traces},
+        "student_on_traces": t, "student_on_answers": a,
+        "traces_over_teacher": None if not t["mean"] or not teacher else round(t["mean"] / teacher, 3),
+        "traces_beat_answers": None if t["mean"] is None or a["mean"] is None else t["mean"] > a["mean"]}
 r["stages"] = stage_rows
 os.makedirs(os.path.dirname(results) or ".", exist_ok=True)
 json.dump(r, open(results, "w"), indent=2)
