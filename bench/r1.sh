@@ -53,7 +53,7 @@ else
 fi
 
 mkdir -p "$OUT" bench/results docs/results
-times="$OUT/stage-times.tsv"; touch "$times"
+times="$OUT/stage-times-$part.tsv"; touch "$times"   # one file per part: parts may run at the same time
 log() { echo "== $*" >&2; }
 model_of() { if [ -f "$1/config.json" ]; then echo "$1"; else ls -d "$1"/ckpt-* 2>/dev/null | sort | tail -n 1; fi; }
 # stage NAME COMMAND…: runs and times one stage (output to $OUT/NAME.log), records "NAME seconds command" (a re-run replaces the row).
@@ -76,7 +76,9 @@ load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'start\t%s\t%s\n' "$start" "$load_start" > "$OUT/run-$part.tsv"
 
 # ---- data (every part): byte tokenizer, R1-layout and plain pretraining text, prompt files ----
-rm -rf "$OUT/tokenizer" "$OUT/data" "$OUT/plain-data"
+# (made once; --part zero and all remake it, other parts reuse it, so parts after the first can run side by side)
+if [ ! -f "$OUT/data.done" ] || [ "$part" = zero ] || [ "$part" = all ]; then
+rm -rf "$OUT/tokenizer" "$OUT/data" "$OUT/plain-data" "$OUT/data.done"
 stage data bash -c "set -e
   ./sharpseek init --arch gpt2 --preset tiny --set vocab_size=257 --tokenizer byte --out $OUT/tokenizer
   ./sharpseek data tasks --task arithmetic --levels $LEVELS --split train --count $PRETRAIN_EXAMPLES --seed 1 --template r1 --out $OUT/pretrain-r1.txt
@@ -90,6 +92,8 @@ stage data bash -c "set -e
   ./sharpseek data tasks --task arithmetic --levels $LEVELS --split test --count $EVAL_COUNT --format prompts --out $OUT/test-plain.jsonl
   for l in 2 3; do ./sharpseek data tasks --task arithmetic --levels \$l --split train --count $PROMPTS --seed 5 --distinct --format prompts --template r1 --out $OUT/prompts-r1-level\$l.jsonl; done
   ./sharpseek data tasks --task arithmetic --levels 3 --split test --count $EVAL_COUNT --format prompts --template r1 --out $OUT/test-r1-level3.jsonl"
+touch "$OUT/data.done"
+fi
 
 # ---- R1-Zero: pretraining on R1-layout task text, then GRPO straight from it ----
 zero_base=""

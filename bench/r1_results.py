@@ -33,8 +33,8 @@ def ev(name, key="accuracy"):
 
 
 stage_rows = {}
-if os.path.exists(os.path.join(out, "stage-times.tsv")):
-    for line in open(os.path.join(out, "stage-times.tsv")):
+for times in sorted(f for f in os.listdir(out) if f.startswith("stage-times")):
+    for line in open(os.path.join(out, times)):
         name, seconds, cmd = (line.rstrip("\n").split("\t") + ["", ""])[:3]
         stage_rows[name] = {"minutes": None if seconds == "skipped" else round(float(seconds) / 60, 2), "command": cmd}
 
