@@ -57,6 +57,9 @@ public sealed record GrpoConfig
     /// <summary>β of the k3 KL penalty to the frozen reference; 0 = no reference (no reference forward at all).</summary>
     [JsonPropertyName("beta")] public double Beta { get; init; } = 0.04;
 
+    /// <summary>Cap on each token's k3 KL term (verl's low_var_kl uses 10); 0 = uncapped, as DeepSeekMath. See <see cref="GrpoMath.ClampedK3"/>.</summary>
+    [JsonPropertyName("k3_clamp")] public double K3Clamp { get; init; }
+
     /// <summary>"sequence" (mean over each completion's tokens, then completions: DeepSeekMath eq. 3) or "token" (over all tokens of the minibatch: DAPO).</summary>
     [JsonPropertyName("loss_normalisation")] public string LossNormalisation { get; init; } = "sequence";
 
@@ -123,6 +126,7 @@ public sealed record GrpoConfig
             $"grpo.mini_batch_size must be 0 (the whole batch) or in [1, prompts_per_step · group_size = {RolloutBatchSize}], got {MiniBatchSize}");
         Check(ClipLow > 0 && ClipLow < 1, $"grpo.clip_low must be in (0, 1), got {ClipLow}");
         Check(ClipHigh > 0 && double.IsFinite(ClipHigh), $"grpo.clip_high must be positive, got {ClipHigh}");
+        Check(K3Clamp >= 0 && double.IsFinite(K3Clamp), $"grpo.k3_clamp must be 0 (uncapped) or positive, got {K3Clamp}");
         Check(Beta >= 0 && double.IsFinite(Beta), $"grpo.beta must be 0 (no reference) or positive, got {Beta}");
         Check(LossNormalisation is "sequence" or "token", $"grpo.loss_normalisation must be sequence or token, got '{LossNormalisation}'");
         Check(MaxNewTokens > 0, $"grpo.max_new_tokens must be positive, got {MaxNewTokens}");

@@ -35,11 +35,24 @@ public static class GrpoMath
     /// GRPO's per-token loss (DeepSeekMath eq. 3 with the KL of eq. 4, negated to be minimised):
     /// −[min(ρA, clip(ρ, 1 − ε_low, 1 + ε_high)A) − β·k3] with ρ = exp(log π − log π_old) and
     /// k3 = π_ref/π − log(π_ref/π) − 1. Log-probs (B, T); <paramref name="advantages"/> (B) (one per completion, put on each of its tokens); (B, T).
+    /// With <paramref name="k3Clamp"/> &gt; 0 each token's k3 is capped there (<see cref="ClampedK3"/>).
     /// </summary>
-    public static Tensor TokenLoss(Tensor logp, Tensor oldLogp, Tensor refLogp, Tensor advantages, double clipLow, double clipHigh, double beta)
+    public static Tensor TokenLoss(Tensor logp, Tensor oldLogp, Tensor refLogp, Tensor advantages, double clipLow, double clipHigh, double beta,
+        double k3Clamp = 0)
     {
         var surrogate = PolicyGradientMath.ClippedSurrogate(logp, oldLogp, advantages.unsqueeze(-1), clipLow, clipHigh);   // (B, T)
-        return beta == 0 ? surrogate : surrogate + beta * PolicyGradientMath.KlK3(logp, refLogp);
+        return beta == 0 ? surrogate : surrogate + beta * ClampedK3(logp, refLogp, k3Clamp);
+    }
+
+    /// <summary>
+    /// k3 per token capped at <paramref name="clamp"/> (0 = uncapped), as verl's <c>low_var_kl</c> does (it clamps at 10): on a
+    /// token the updated policy has made very unlikely, exp(log π_ref − log π) can reach thousands, and one such token's
+    /// gradient then outweighs the whole minibatch. A capped token gets no KL gradient. (B, T).
+    /// </summary>
+    public static Tensor ClampedK3(Tensor logp, Tensor refLogp, double clamp)
+    {
+        var k3 = PolicyGradientMath.KlK3(logp, refLogp);
+        return clamp > 0 ? k3.clamp_max(clamp) : k3;
     }
 
     /// <summary>Averages per-token losses (B, T) over the completion tokens of <paramref name="mask"/> (B, T) as <paramref name="normalisation"/> says; scalar.</summary>

@@ -305,7 +305,7 @@ public sealed class GrpoObjective : IObjective
         var logits = output.TakeLogits().narrow(1, 0, r).to(ScalarType.Float32);          // (N, R, V)
         var logp = TokenLogProbs(logits, packed.ResponseIds);                              // (N, R)
         var tokenLoss = GrpoMath.TokenLoss(logp, batch.OldLogProbs, batch.RefLogProbs ?? logp, batch.Advantages, config.ClipLow, config.ClipHigh,
-                                           batch.RefLogProbs is null ? 0 : config.Beta);  // (N, R)
+                                           batch.RefLogProbs is null ? 0 : config.Beta, config.K3Clamp);  // (N, R)
         var loss = GrpoMath.Reduce(tokenLoss, mask, config.Normalisation);
         foreach (var aux in output.AuxiliaryLosses) loss = loss + aux;
         var metrics = new Dictionary<string, double>();

@@ -128,4 +128,18 @@ public class GrpoMathTests
         Assert.Equal(-0.0333333, grad[2], 1e-6);
         Assert.Equal(0.0, grad[3]);
     }
+
+    [Fact]
+    public void ClampedK3_LargeLogRatio_CappedAndSmallOnesUntouched()
+    {
+        // log π_ref − log π = 10 → k3 = e^10 − 11 = 22015.4658; = −0.5 → e^−0.5 + 0.5 − 1 = 0.1065307
+        var logp = M([-12.0, -1.0], 1, 2);
+        var refLogp = M([-2.0, -1.5], 1, 2);
+        AssertValues([22015.4657948, 0.1065307], GrpoMath.ClampedK3(logp, refLogp, 0));
+        AssertValues([10.0, 0.1065307], GrpoMath.ClampedK3(logp, refLogp, 10));
+        var capped = logp.clone().requires_grad_(true);
+        GrpoMath.ClampedK3(capped, refLogp, 10).sum().backward();
+        // d k3 / d log π = 1 − exp(log π_ref − log π): 0 where capped, 1 − e^−0.5 = 0.3934693 elsewhere
+        AssertValues([0.0, 0.3934693], capped.grad!);
+    }
 }
