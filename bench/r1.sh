@@ -10,7 +10,8 @@
 #               chat SFT on worked solutions ending in "#### n"), each method given the same wall-clock budget
 #               (H2H_MINUTES, through max_minutes): SFT only (continued on fresh examples), DPO on self-sampled pairs,
 #               PPO with a reward model trained on those pairs, GRPO with the rule (correctness). The budget of DPO and
-#               PPO includes sampling the pairs and training the reward model.
+#               PPO includes sampling the pairs and training the reward model. GRPO runs twice: with the R1-Zero settings, and
+#               with lr 2e-5 and k3 capped at 10 (also alone: --part h2h-grpo, after h2h).
 #   distill     R1-distill: the R1-Zero GRPO model (needs --part zero first) writes solutions to train prompts, only those
 #               the checker accepts (R1 format and the tagged answer) are kept (data traces); a smaller student (3 layers ×
 #               96, pretrained like the R1-Zero base) is fine-tuned on them, against the same student fine-tuned on the
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$part" in zero|curriculum|r1|h2h|distill|all) ;; *) echo "error: --part must be zero, curriculum, r1, h2h, distill or all, not '$part'" >&2; exit 2 ;; esac
+case "$part" in zero|curriculum|r1|h2h|h2h-grpo|distill|all) ;; *) echo "error: --part must be zero, curriculum, r1, h2h, h2h-grpo, distill or all, not '$part'" >&2; exit 2 ;; esac
 runs() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
@@ -174,6 +175,15 @@ if runs h2h; then
     --set grpo.eval_prompts=$OUT/test-plain.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --set 'grpo.rewards={"correctness":1.0}' \
     --out $OUT/h2h-grpo --plain "${budget[@]}"
   for m in sft-more dpo ppo grpo; do evaluate "h2h-$m" "$(model_of "$OUT/h2h-$m")" plain "$LEVELS" "$start_model"; done
+fi
+# GRPO again from the same start with settings for a fine-tuned model (lr 2e-5, k3 capped at 10), same budget.
+if runs h2h || [ "$part" = h2h-grpo ]; then
+  start_model="$(model_of "$OUT/h2h-sft")"
+  rm -rf "$OUT/h2h-grpo-tuned"
+  stage h2h-grpo-tuned ./sharpseek grpo --config configs/r1/grpo.json --init-from "$start_model" --set grpo.prompts=$OUT/prompts-plain.jsonl \
+    --set grpo.eval_prompts=$OUT/test-plain.jsonl --set grpo.prompt_format=chat --set grpo.max_new_tokens=218 --set 'grpo.rewards={"correctness":1.0}' \
+    --set lr=2e-5 --set min_lr=2e-5 --set grpo.k3_clamp=10 --out $OUT/h2h-grpo-tuned --plain --set max_minutes=$H2H_MINUTES --set max_steps=100000 --set lr_decay_steps=100000
+  evaluate h2h-grpo-tuned "$(model_of "$OUT/h2h-grpo-tuned")" plain "$LEVELS" "$start_model"
 fi
 
 # ---- R1-distill: the GRPO teacher's checked solutions vs the dataset's plain answers, for a smaller student ----

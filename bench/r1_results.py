@@ -95,8 +95,11 @@ if ev("r1-after") is not None:
                "accuracy_after_grpo": ev("r1-after"), "format_rate_after_grpo": ev("r1-after", "format_rate"),
                "minutes": {"pretrain": minutes("pretrain-plain"), "cold_start": minutes("cold-start"), "grpo": minutes("grpo-r1")}}
 if ev("h2h-start") is not None:
-    h = {"start_accuracy": ev("h2h-start"), "budget_minutes_each": None, "methods": {}}
-    for m, stages in [("sft-more", ["h2h-sft-more"]), ("dpo", ["h2h-pairs", "h2h-dpo"]), ("ppo", ["h2h-pairs", "h2h-reward", "h2h-ppo"]), ("grpo", ["h2h-grpo"])]:
+    h = {"start_accuracy": ev("h2h-start"), "methods": {},
+         "note": "each method's wall_minutes includes its pair sampling and reward model; grpo: the R1-Zero settings (lr 1e-4), grpo-tuned: lr 2e-5, k3 capped at 10"}
+    for m, stages in [("sft-more", ["h2h-sft-more"]), ("dpo", ["h2h-pairs", "h2h-dpo"]), ("ppo", ["h2h-pairs", "h2h-reward", "h2h-ppo"]), ("grpo", ["h2h-grpo"]), ("grpo-tuned", ["h2h-grpo-tuned"])]:
+        if ev(f"h2h-{m}") is None:
+            continue
         h["methods"][m] = {"accuracy": ev(f"h2h-{m}"), "kl_to_start": ev(f"h2h-{m}", "kl_to_reference"), "wall_minutes": minutes(*stages)}
     r["head_to_head"] = h
 if ev("distill-teacher") is not None:
