@@ -205,6 +205,11 @@ if runs distill; then
       stage "student-$arm-$seed" ./sharpseek sft --config configs/r1/cold-start.json --init-from "$(model_of "$OUT/student-base")" \
         --set sft.data=$OUT/$arm.jsonl --set seed=$seed --out $OUT/student-$arm-$seed --plain "${SFT_SET[@]}"
       evaluate "student-$arm-$seed" "$(model_of "$OUT/student-$arm-$seed")" r1
+      # the same with twice the SFT steps (600)
+      rm -rf "$OUT/student600-$arm-$seed"
+      stage "student600-$arm-$seed" ./sharpseek sft --config configs/r1/cold-start.json --init-from "$(model_of "$OUT/student-base")" \
+        --set sft.data=$OUT/$arm.jsonl --set seed=$seed --set max_steps=600 --set lr_decay_steps=600 --out $OUT/student600-$arm-$seed --plain "${SFT_SET[@]}"
+      evaluate "student600-$arm-$seed" "$(model_of "$OUT/student600-$arm-$seed")" r1
     done
   done
 fi

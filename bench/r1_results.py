@@ -104,17 +104,20 @@ if ev("h2h-start") is not None:
     r["head_to_head"] = h
 if ev("distill-teacher") is not None:
     import statistics
-    def arm(name):
-        vals = [ev(f"student-{name}-{s}") for s in range(1, 10) if ev(f"student-{name}-{s}") is not None]
+    def arm(name, prefix="student"):
+        vals = [ev(f"{prefix}-{name}-{s}") for s in range(1, 10) if ev(f"{prefix}-{name}-{s}") is not None]
         return {"values": vals, "mean": round(statistics.mean(vals), 2) if vals else None,
                 "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None}
     traces = load(os.path.join(out, "traces.json")) or {}
     t, a = arm("traces"), arm("answers")
+    t6, a6 = arm("traces", "student600"), arm("answers", "student600")
     teacher = ev("distill-teacher")
     r["reasoning_distillation"] = {
         "teacher_accuracy": teacher, "teacher": "the R1-Zero GRPO model (4x128)", "student": "gpt2 3x96, pretrained like the R1-Zero base",
         "student_base_accuracy": ev("student-base"), "traces": {k: traces.get(k) for k in ("prompts", "kept", "sample_accuracy") if k in traces},
-        "student_on_traces": t, "student_on_answers": a,
+        "student_on_traces": t, "student_on_answers": a, "sft_steps": 300,
+        "sft_600_steps": {"student_on_traces": t6, "student_on_answers": a6,
+                          "traces_over_teacher": None if not t6["mean"] or not teacher else round(t6["mean"] / teacher, 3)},
         "traces_over_teacher": None if not t["mean"] or not teacher else round(t["mean"] / teacher, 3),
         "traces_beat_answers": None if t["mean"] is None or a["mean"] is None else t["mean"] > a["mean"]}
 r["stages"] = stage_rows
