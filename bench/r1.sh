@@ -220,8 +220,8 @@ command="bench/r1.sh"; [ "$quick" = 1 ] && command="$command --quick"
 if [ "$quick" = 0 ]; then
   for r in pretrain-r1:zero-pretrain grpo-zero:zero-grpo grpo-curriculum:curriculum grpo-final-mix:final-mix cold-start:r1-cold-start grpo-r1:r1-grpo; do
     src="${r%%:*}"; dst="${r##*:}"
-    [ -f "$OUT/$src/loss.png" ] && cp "$OUT/$src/loss.png" "docs/r1-$dst-loss.png"
-    [ -f "$OUT/$src/grpo.png" ] && cp "$OUT/$src/grpo.png" "docs/r1-$dst.png"
+    if [ -f "$OUT/$src/grpo.png" ]; then cp "$OUT/$src/grpo.png" "docs/r1-$dst.png"
+    elif [ -f "$OUT/$src/loss.png" ]; then cp "$OUT/$src/loss.png" "docs/r1-$dst-loss.png"; fi
   done
 fi
 python3 bench/r1_results.py "$OUT" "$RESULTS" "$command" "$quick"
