@@ -221,7 +221,7 @@ fi
 
 end=$(date +%s.%N)
 printf 'end\t%s\t%s\n' "$end" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/run-$part.tsv"
-command="bench/r1.sh"; [ "$quick" = 1 ] && command="$command --quick"
+command="bench/r1.sh --part $part"; [ "$quick" = 1 ] && command="$command --quick"
 if [ "$quick" = 0 ]; then
   for r in pretrain-r1:zero-pretrain grpo-zero:zero-grpo grpo-curriculum:curriculum grpo-final-mix:final-mix cold-start:r1-cold-start grpo-r1:r1-grpo; do
     src="${r%%:*}"; dst="${r##*:}"
