@@ -106,10 +106,11 @@ public static class TaskDataCommands
             if (batch < 1) throw new ConfigException($"--batch-size must be at least 1, not {batch}");
             if (cap < 1) throw new ConfigException($"--max-pairs-per-prompt must be at least 1, not {cap}");
             var s = ParseSplit(parse.GetValue(split)!);
+            var layout = opts.Layout(parse);
             var examples = s == TaskSplit.Test
                 ? opts.TestExamples(parse, generator, levels, n)
                 : TaskExport.Examples(generator, levels, TaskSplit.Train, n, unchecked((ulong)parse.GetValue(promptSeed)), distinct: true)
-                    .Select(e => R1Template.Apply(e, opts.Layout(parse))).ToList();
+                    .Select(e => R1Template.Apply(e, layout)).ToList();
             var (lm, scorer, format) = opts.Open(parse, parse.GetValue(model)!, bf16: false);
             var options = opts.Generation(parse, lm, scorer, examples.Select(e => e.Prompt), sample: true) with { NumReturnSequences = k };
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -118,7 +119,7 @@ public static class TaskDataCommands
             var scored = examples.Select((e, i) =>
             {
                 var texts = results.Skip(i * k).Take(k).Where(scorer.IsWellFormed).Select(r => r.Text).ToList();
-                return new ScoredSamples(e.Prompt, texts, texts.Select(t => TaskAccuracy.ScoreOne(generator, e, t, opts.Layout(parse))).ToList());
+                return new ScoredSamples(e.Prompt, texts, texts.Select(t => TaskAccuracy.ScoreOne(generator, e, t, layout)).ToList());
             }).ToList();
             var (pairs, counts) = PreferencePairs.Build(scored, cap);
             string outPath = parse.GetValue(output)!;

@@ -3,6 +3,7 @@ using SharpSeek.Generation;
 using SharpSeek.Models.Common;
 using SharpSeek.Tokenization;
 using SharpSeek.Tokenization.Chat;
+using SharpSeek.Training.Objectives;
 
 namespace SharpSeek.Evaluation;
 
@@ -121,26 +122,20 @@ public sealed class TaskAccuracy
         if (reference.VocabSize != _model.VocabSize)
             throw new ConfigException($"the reference's vocabulary ({reference.VocabSize} tokens) differs from the model's ({_model.VocabSize})");
         if (outputs.Count == 0) return 0;
+        var rollouts = outputs.Select(o =>
+        {
+            var prompt = PromptIds(o.Prompt);
+            var completion = o.CompletionIds ?? throw new ArgumentException("outputs need their completion ids (from Measure)", nameof(outputs));
+            return new Rollout(o.Prompt, o.Completion, o.Answer, [.. prompt, .. completion], prompt.Count);
+        }).ToList();
         bool wasTraining = _model.training, refTraining = reference.training;
         _model.eval(); reference.eval();
         try
         {
-            double sum = 0;
-            foreach (var o in outputs)
-            {
-                var completion = o.CompletionIds ?? throw new ArgumentException("outputs need their completion ids (from Measure)", nameof(outputs));
-                if (completion.Count == 0) continue;
-                using var scope = TorchSharp.torch.NewDisposeScope();
-                using var _ = TorchSharp.torch.no_grad();
-                var prompt = PromptIds(o.Prompt);
-                var ids = TorchSharp.torch.tensor(prompt.Concat(completion).Select(x => (long)x).ToArray(), [1, prompt.Count + completion.Count]);
-                int r = completion.Count;
-                var input = new CausalLMInput(ids) { LogitsToKeep = r + 1 };
-                var logp = _model.call(input).TakeLogits().narrow(1, 0, r).to(TorchSharp.torch.ScalarType.Float32).log_softmax(-1);    // (1, R, V)
-                var refLogp = reference.call(input).TakeLogits().narrow(1, 0, r).to(TorchSharp.torch.ScalarType.Float32).log_softmax(-1);
-                sum += (logp.exp() * (logp - refLogp)).sum().item<float>();
-            }
-            return sum / outputs.Count;
+            using var _ = TorchSharp.torch.no_grad();
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var packed = PpoObjective.Pack(rollouts, padId: 0);                      // padding is masked out
+            return RolloutSampling.ExactKl(_model, reference, packed).Sum / outputs.Count;
         }
         finally { _model.train(wasTraining); reference.train(refTraining); }
     }

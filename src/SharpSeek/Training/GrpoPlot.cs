@@ -23,30 +23,18 @@ public static class GrpoPlot
     ];
 
     /// <summary>Draws <paramref name="records"/> to <paramref name="path"/> (temporary file + rename).</summary>
-    public static void Save(IReadOnlyList<MetricsRecord> records, string path, string title)
-    {
-        var multiplot = new Multiplot();
-        multiplot.AddPlots(Panels.Count);
-        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows: 2, columns: 3);
-        for (int i = 0; i < Panels.Count; i++)
+    public static void Save(IReadOnlyList<MetricsRecord> records, string path, string title) =>
+        PpoPlot.SaveGrid(path, title, Panels.Select(p => p.Title).ToList(), (plot, i) =>
         {
-            var (panelTitle, series) = Panels[i];
-            var plot = multiplot.GetPlot(i);
-            foreach (var (metric, label) in series) AddSeries(plot, records, metric, label, markers: metric.StartsWith("val_", StringComparison.Ordinal));
+            foreach (var (metric, label) in Panels[i].Series)
+                PpoPlot.AddSeries(plot, records, metric, label, markers: metric.StartsWith("val_", StringComparison.Ordinal));
             if (i == 0) AddStdBand(plot, records);
-            plot.Title(i == 0 ? $"{title}: {panelTitle}" : panelTitle);
-            plot.XLabel("step");
-            plot.ShowLegend(Alignment.LowerRight);
-        }
-        string tmp = path + ".tmp.png";
-        multiplot.SavePng(tmp, 1500, 800);
-        File.Move(tmp, path, overwrite: true);
-    }
+        });
 
     /// <summary>reward_mean ± reward_std as two dashed lines.</summary>
     private static void AddStdBand(Plot plot, IReadOnlyList<MetricsRecord> records)
     {
-        var points = records.Select(r => (r.Step, Mean: Value(r, "reward_mean"), Std: Value(r, "reward_std")))
+        var points = records.Select(r => (r.Step, Mean: PpoPlot.Value(r, "reward_mean"), Std: PpoPlot.Value(r, "reward_std")))
                             .Where(p => p.Mean is double m && p.Std is double s && double.IsFinite(m) && double.IsFinite(s)).ToList();
         if (points.Count == 0) return;
         double[] xs = points.Select(p => (double)p.Step).ToArray();
@@ -59,16 +47,4 @@ public static class GrpoPlot
             s.LegendText = sign > 0 ? "± std" : "";
         }
     }
-
-    private static void AddSeries(Plot plot, IReadOnlyList<MetricsRecord> records, string metric, string label, bool markers)
-    {
-        var points = records.Select(r => (r.Step, Value: Value(r, metric))).Where(p => p.Value is double v && double.IsFinite(v)).ToList();
-        if (points.Count == 0) return;
-        var s = plot.Add.Scatter(points.Select(p => (double)p.Step).ToArray(), points.Select(p => p.Value!.Value).ToArray());
-        s.LegendText = label;
-        s.MarkerSize = markers ? 6 : 0;
-        s.LineWidth = markers ? 2 : 1.5f;
-    }
-
-    private static double? Value(MetricsRecord r, string metric) => r.Metrics is { } m && m.TryGetValue(metric, out var v) ? v : null;
 }

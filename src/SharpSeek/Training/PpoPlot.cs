@@ -33,15 +33,10 @@ public static class PpoPlot
     }
 
     /// <summary>Draws <paramref name="records"/> to <paramref name="path"/> (temporary file + rename).</summary>
-    public static void Save(IReadOnlyList<MetricsRecord> records, string path, string title)
-    {
-        var multiplot = new Multiplot();
-        multiplot.AddPlots(Panels.Count);
-        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows: 2, columns: 3);
-        for (int i = 0; i < Panels.Count; i++)
+    public static void Save(IReadOnlyList<MetricsRecord> records, string path, string title) =>
+        SaveGrid(path, title, Panels.Select(p => p.Title).ToList(), (plot, i) =>
         {
-            var (panelTitle, metric) = Panels[i];
-            var plot = multiplot.GetPlot(i);
+            string metric = Panels[i].Metric;
             AddSeries(plot, records, metric, "train", markers: false);
             AddSeries(plot, records, "val_" + metric, "val", markers: true);
             if (metric == "kl" && records.Select(r => Value(r, "beta")).Where(v => v is not null).Distinct().Count() > 1)
@@ -49,7 +44,23 @@ public static class PpoPlot
                 var beta = AddSeries(plot, records, "beta", "β", markers: false);
                 if (beta is not null) { beta.Axes.YAxis = plot.Axes.Right; beta.LinePattern = LinePattern.Dashed; plot.Axes.Right.Label.Text = "β"; }
             }
-            plot.Title(i == 0 ? $"{title}: {panelTitle}" : panelTitle);
+        });
+
+    /// <summary>
+    /// A 2 × 3 grid of panels titled <paramref name="panelTitles"/> (the first prefixed with <paramref name="title"/>), each
+    /// filled by <paramref name="draw"/>(plot, index), with step on x and the legend lower right, saved as a 1500 × 800 PNG
+    /// (temporary file + rename). Shared by the PPO and GRPO plots.
+    /// </summary>
+    internal static void SaveGrid(string path, string title, IReadOnlyList<string> panelTitles, Action<Plot, int> draw)
+    {
+        var multiplot = new Multiplot();
+        multiplot.AddPlots(panelTitles.Count);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows: 2, columns: 3);
+        for (int i = 0; i < panelTitles.Count; i++)
+        {
+            var plot = multiplot.GetPlot(i);
+            draw(plot, i);
+            plot.Title(i == 0 ? $"{title}: {panelTitles[i]}" : panelTitles[i]);
             plot.XLabel("step");
             plot.ShowLegend(Alignment.LowerRight);
         }
@@ -58,7 +69,8 @@ public static class PpoPlot
         File.Move(tmp, path, overwrite: true);
     }
 
-    private static ScottPlot.Plottables.Scatter? AddSeries(Plot plot, IReadOnlyList<MetricsRecord> records, string metric, string label, bool markers)
+    /// <summary>One metric against step as a line (markers for evaluations); null when no record has a finite value.</summary>
+    internal static ScottPlot.Plottables.Scatter? AddSeries(Plot plot, IReadOnlyList<MetricsRecord> records, string metric, string label, bool markers)
     {
         var points = records.Select(r => (r.Step, Value: Value(r, metric))).Where(p => p.Value is double v && double.IsFinite(v)).ToList();
         if (points.Count == 0) return null;
@@ -69,5 +81,5 @@ public static class PpoPlot
         return s;
     }
 
-    private static double? Value(MetricsRecord r, string metric) => r.Metrics is { } m && m.TryGetValue(metric, out var v) ? v : null;
+    internal static double? Value(MetricsRecord r, string metric) => r.Metrics is { } m && m.TryGetValue(metric, out var v) ? v : null;
 }

@@ -16,14 +16,14 @@ internal sealed record EncodedPrompt(IReadOnlyList<int> Ids, string Text, string
 /// engine, scoring packed responses under a model in memory-bounded chunks, the exact KL of evaluation, and the seeded
 /// shuffles of prompts and minibatches.
 /// </summary>
-internal static class RolloutSampling
+public static class RolloutSampling
 {
     /// <summary>
     /// Samples <c>options.num_return_sequences</c> responses per prompt in one batched, KV-cached generator call (grouped by prompt,
     /// in order). A response that ended on <paramref name="stopId"/> carries that id at its end (the policy chose it); returns the
     /// rollouts and each one's finish reason.
     /// </summary>
-    public static (IReadOnlyList<Rollout> Rollouts, IReadOnlyList<FinishReason> Finish) Generate(CausalLM policy, ITextTokenizer tokenizer,
+    internal static (IReadOnlyList<Rollout> Rollouts, IReadOnlyList<FinishReason> Finish) Generate(CausalLM policy, ITextTokenizer tokenizer,
         IReadOnlyList<EncodedPrompt> prompts, GenerationOptions options, int? stopId)
     {
         var results = new SharpSeek.Generation.Generator(policy, tokenizer).Generate(prompts.Select(p => p.Ids).ToList(), options);
