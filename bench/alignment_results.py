@@ -10,23 +10,12 @@ import json, os, re, sys
 out, results, command, start, end, load_start, load_end, quick = sys.argv[1:]
 
 
-def load(path):
-    return json.load(open(path)) if os.path.exists(path) else None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_results import load, cpu, run_metrics  # noqa: E402
 
 
 def metrics(run):
-    path = os.path.join(out, run, "metrics.jsonl")
-    rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
-    return [{**{k: v for k, v in r.items() if k != "metrics"}, **(r.get("metrics") or {})} for r in rows]   # named metrics flattened
-
-
-def cpu():
-    """The CPU model and the SIMD features that decide the fast paths (bf16 matmuls need AVX512_BF16 or AMX)."""
-    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = set((re.search(r"flags\s*:\s*(.*)", text) or re.search("()", "")).group(1).split())
-    return {"model": model.group(1) if model else None,
-            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+    return run_metrics(out, run)
 
 
 def accuracy(stage, decoding):

@@ -4,27 +4,17 @@
 Reads only files the stages write: eval-*.json (sharpseek eval --task --json: greedy accuracy, format rate, KL to a
 reference), each run's metrics.jsonl, stage-times.tsv and run-*.tsv (start/end clock and load). Accuracies in percent.
 """
-import json, os, re, sys
+import json, os, statistics, sys
 
 out, results, command, quick = sys.argv[1:]
 
 
-def load(path):
-    return json.load(open(path)) if os.path.exists(path) else None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_results import load, cpu, run_metrics  # noqa: E402
 
 
 def metrics(run):
-    path = os.path.join(out, run, "metrics.jsonl")
-    rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
-    return [{**{k: v for k, v in r.items() if k != "metrics"}, **(r.get("metrics") or {})} for r in rows]
-
-
-def cpu():
-    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = set((re.search(r"flags\s*:\s*(.*)", text) or re.search("()", "")).group(1).split())
-    return {"model": model.group(1) if model else None,
-            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+    return run_metrics(out, run)
 
 
 def ev(name, key="accuracy"):
@@ -103,7 +93,6 @@ if ev("h2h-start") is not None:
         h["methods"][m] = {"accuracy": ev(f"h2h-{m}"), "kl_to_start": ev(f"h2h-{m}", "kl_to_reference"), "wall_minutes": minutes(*stages)}
     r["head_to_head"] = h
 if ev("distill-teacher") is not None:
-    import statistics
     def arm(name, prefix="student"):
         vals = [ev(f"{prefix}-{name}-{s}") for s in range(1, 10) if ev(f"{prefix}-{name}-{s}") is not None]
         return {"values": vals, "mean": round(statistics.mean(vals), 2) if vals else None,
