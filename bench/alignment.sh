@@ -99,13 +99,14 @@ stage pairs-test ./sharpseek data pairs --model "$policy" --task arithmetic --le
 
 # ---- 5. reward model (Bradley–Terry), 6. PPO with it, 7. DPO on the same pairs ----
 rm_model=""
-if has_verb reward; then
+pairs_ok=1; [ -s "$OUT/pairs-train.jsonl" ] || pairs_ok=0   # a model that never answers right (the --quick one) gives no pairs
+if has_verb reward && [ "$pairs_ok" = 1 ]; then
   rm -rf "$OUT/reward"
   stage reward ./sharpseek reward --config configs/alignment/reward.json --init-from "$policy" --set preference.data=$OUT/pairs-train.jsonl \
     --set "$RM_VAL_KEY=$OUT/pairs-test.jsonl" --out $OUT/reward --plain "${STAGE_SET[@]}"
   rm_model="$(model_of "$OUT/reward")"
 else
-  skip reward "no reward verb in this checkout"
+  skip reward "no reward verb in this checkout, or no preference pairs"
 fi
 if has_verb ppo && [ -n "$rm_model" ]; then
   rm -rf "$OUT/ppo"
@@ -115,12 +116,12 @@ if has_verb ppo && [ -n "$rm_model" ]; then
 else
   skip ppo "no ppo verb or no reward model"
 fi
-if has_verb dpo; then
+if has_verb dpo && [ "$pairs_ok" = 1 ]; then
   rm -rf "$OUT/dpo"
   stage dpo ./sharpseek dpo --config configs/alignment/dpo.json --init-from "$policy" --set preference.data=$OUT/pairs-train.jsonl --out $OUT/dpo --plain "${STAGE_SET[@]}"
   evaluate dpo "$(model_of "$OUT/dpo")"
 else
-  skip dpo "no dpo verb in this checkout"
+  skip dpo "no dpo verb in this checkout, or no preference pairs"
 fi
 
 end=$(date +%s.%N)
