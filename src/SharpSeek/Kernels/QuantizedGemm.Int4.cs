@@ -17,6 +17,7 @@ public static unsafe partial class QuantizedGemm
     {
         var x = k.X;
         int cols = k.Cols, half = cols / 2, groups = x.Groups, supers = cols / 128, body = supers * 128;
+        bool sym = zeros == null;                                                     // zero 8 taken out per lane (Lanes8)
         var low = Vector512.Create((byte)0x0F);
         for (int r = k.R0; r < k.R1; r++)
         {
@@ -28,6 +29,7 @@ public static unsafe partial class QuantizedGemm
             {
                 sbyte* x0 = x.Q(t), x1 = x.Q(t + 1), x2 = x.Q(t + 2), x3 = x.Q(t + 3);
                 float* s0 = x.Scale4(t), s1 = x.Scale4(t + 1), s2 = x.Scale4(t + 2), s3 = x.Scale4(t + 3);
+                int* l0 = x.Lanes8(t), l1 = x.Lanes8(t + 1), l2 = x.Lanes8(t + 2), l3 = x.Lanes8(t + 3);
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (int s = 0; s < supers; s++)
                 {
@@ -35,10 +37,10 @@ public static unsafe partial class QuantizedGemm
                     var lo = v & low;
                     var hi = Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low;
                     var sc = TGroup.Scales512(ws, s);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TDot.Dot2(lo, Vector512.Load(x0 + 128 * s), hi, Vector512.Load(x0 + 128 * s + 64))), sc * Vector512.Load(s0 + 16 * s), a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TDot.Dot2(lo, Vector512.Load(x1 + 128 * s), hi, Vector512.Load(x1 + 128 * s + 64))), sc * Vector512.Load(s1 + 16 * s), a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TDot.Dot2(lo, Vector512.Load(x2 + 128 * s), hi, Vector512.Load(x2 + 128 * s + 64))), sc * Vector512.Load(s2 + 16 * s), a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TDot.Dot2(lo, Vector512.Load(x3 + 128 * s), hi, Vector512.Load(x3 + 128 * s + 64))), sc * Vector512.Load(s3 + 16 * s), a3);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Centered(TDot.Dot2(lo, Vector512.Load(x0 + 128 * s), hi, Vector512.Load(x0 + 128 * s + 64)), sym, l0 + 16 * s)), sc * Vector512.Load(s0 + 16 * s), a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Centered(TDot.Dot2(lo, Vector512.Load(x1 + 128 * s), hi, Vector512.Load(x1 + 128 * s + 64)), sym, l1 + 16 * s)), sc * Vector512.Load(s1 + 16 * s), a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Centered(TDot.Dot2(lo, Vector512.Load(x2 + 128 * s), hi, Vector512.Load(x2 + 128 * s + 64)), sym, l2 + 16 * s)), sc * Vector512.Load(s2 + 16 * s), a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Centered(TDot.Dot2(lo, Vector512.Load(x3 + 128 * s), hi, Vector512.Load(x3 + 128 * s + 64)), sym, l3 + 16 * s)), sc * Vector512.Load(s3 + 16 * s), a3);
                 }
                 Int4Store(k, wr, ws, z, r, t, Vector512.Sum(a0), body);
                 Int4Store(k, wr, ws, z, r, t + 1, Vector512.Sum(a1), body);
@@ -49,13 +51,14 @@ public static unsafe partial class QuantizedGemm
             {
                 sbyte* x0 = x.Q(t);
                 float* s0 = x.Scale4(t);
+                int* l0 = x.Lanes8(t);
                 Vector512<float> a0 = default;
                 for (int s = 0; s < supers; s++)
                 {
                     var v = Vector512.Load(wr + 64 * s);
                     var lo = v & low;
                     var hi = Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low;
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TDot.Dot2(lo, Vector512.Load(x0 + 128 * s), hi, Vector512.Load(x0 + 128 * s + 64))),
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Centered(TDot.Dot2(lo, Vector512.Load(x0 + 128 * s), hi, Vector512.Load(x0 + 128 * s + 64)), sym, l0 + 16 * s)),
                         TGroup.Scales512(ws, s) * Vector512.Load(s0 + 16 * s), a0);
                 }
                 Int4Store(k, wr, ws, z, r, t, Vector512.Sum(a0), body);
@@ -68,6 +71,7 @@ public static unsafe partial class QuantizedGemm
     {
         var x = k.X;
         int cols = k.Cols, half = cols / 2, groups = x.Groups, supers = cols / 128, body = supers * 128;
+        bool sym = zeros == null;                                                     // zero 8 taken out per lane (Lanes8)
         var low = Vector256.Create((byte)0x0F);
         for (int r = k.R0; r < k.R1; r++)
         {
@@ -79,6 +83,7 @@ public static unsafe partial class QuantizedGemm
             {
                 sbyte* x0 = x.Q(t), x1 = x.Q(t + 1), x2 = x.Q(t + 2), x3 = x.Q(t + 3);
                 float* s0 = x.Scale4(t), s1 = x.Scale4(t + 1), s2 = x.Scale4(t + 2), s3 = x.Scale4(t + 3);
+                int* l0 = x.Lanes8(t), l1 = x.Lanes8(t + 1), l2 = x.Lanes8(t + 2), l3 = x.Lanes8(t + 3);
                 Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (int s = 0; s < supers; s++)
                 {
@@ -89,10 +94,10 @@ public static unsafe partial class QuantizedGemm
                         var hi = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low;
                         var sc = TGroup.Scales256(ws, s, h);
                         int xo = 128 * s + 32 * h, so = 16 * s + 8 * h;
-                        a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x0 + xo), hi, Vector256.Load(x0 + xo + 64))), sc * Vector256.Load(s0 + so), a0);
-                        a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x1 + xo), hi, Vector256.Load(x1 + xo + 64))), sc * Vector256.Load(s1 + so), a1);
-                        a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x2 + xo), hi, Vector256.Load(x2 + xo + 64))), sc * Vector256.Load(s2 + so), a2);
-                        a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x3 + xo), hi, Vector256.Load(x3 + xo + 64))), sc * Vector256.Load(s3 + so), a3);
+                        a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x0 + xo), hi, Vector256.Load(x0 + xo + 64)), sym, l0 + so)), sc * Vector256.Load(s0 + so), a0);
+                        a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x1 + xo), hi, Vector256.Load(x1 + xo + 64)), sym, l1 + so)), sc * Vector256.Load(s1 + so), a1);
+                        a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x2 + xo), hi, Vector256.Load(x2 + xo + 64)), sym, l2 + so)), sc * Vector256.Load(s2 + so), a2);
+                        a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x3 + xo), hi, Vector256.Load(x3 + xo + 64)), sym, l3 + so)), sc * Vector256.Load(s3 + so), a3);
                     }
                 }
                 Int4Store(k, wr, ws, z, r, t, Vector256.Sum(a0), body);
@@ -104,18 +109,19 @@ public static unsafe partial class QuantizedGemm
             {
                 sbyte* x0 = x.Q(t);
                 float* s0 = x.Scale4(t);
+                int* l0 = x.Lanes8(t);
                 Vector256<float> a0 = default, a1 = default;
                 for (int s = 0; s < supers; s++)
                 {
                     var v = Vector256.Load(wr + 64 * s);
                     var lo = v & low;
                     var hi = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low;
-                    a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x0 + 128 * s), hi, Vector256.Load(x0 + 128 * s + 64))),
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x0 + 128 * s), hi, Vector256.Load(x0 + 128 * s + 64)), sym, l0 + 16 * s)),
                         TGroup.Scales256(ws, s, 0) * Vector256.Load(s0 + 16 * s), a0);
                     v = Vector256.Load(wr + 64 * s + 32);
                     lo = v & low;
                     hi = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low;
-                    a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TDot.Dot2(lo, Vector256.Load(x0 + 128 * s + 32), hi, Vector256.Load(x0 + 128 * s + 96))),
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Centered(TDot.Dot2(lo, Vector256.Load(x0 + 128 * s + 32), hi, Vector256.Load(x0 + 128 * s + 96)), sym, l0 + 16 * s + 8)),
                         TGroup.Scales256(ws, s, 1) * Vector256.Load(s0 + 16 * s + 8), a1);
                 }
                 Int4Store(k, wr, ws, z, r, t, Vector256.Sum(a0 + a1), body);
@@ -123,13 +129,23 @@ public static unsafe partial class QuantizedGemm
         }
     }
 
-    /// <summary>y[t, r] from the vector part's sum <paramref name="s"/>: adds the tail blocks, takes out the zero points, adds the bias.</summary>
+    /// <summary>Symmetric weights: the integer dot minus its lanes' 8 · Σq (<paramref name="lanes"/>), i.e. Σ (u − 8)·q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Centered(Vector512<int> d, bool sym, int* lanes) => sym ? d - Vector512.Load(lanes) : d;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Centered(Vector256<int> d, bool sym, int* lanes) => sym ? d - Vector256.Load(lanes) : d;
+
+    /// <summary>
+    /// y[t, r] from the vector part's sum <paramref name="s"/>: adds the tail blocks (symmetric: already centred, like the
+    /// vector part), takes out the zero points of asymmetric weights, adds the bias.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Int4Store(RowRange k, byte* wr, float* ws, byte* z, int r, int t, float s, int body)
     {
         var x = k.X;
-        if (body < k.Cols) s += Int4Tail(wr, ws, x, t, body, k.Cols);
-        s -= ZeroTerm(ws, z, x.GroupSums(t), x.Groups);
+        if (body < k.Cols) s += Int4Tail(wr, ws, x, t, body, k.Cols, z == null ? 8 : 0);
+        if (z != null) s -= ZeroTerm(ws, z, x.GroupSums(t), x.Groups);
         k.Y[(long)t * k.Rows + r] = k.Bias != null ? s + k.Bias[r] : s;
     }
 
@@ -161,8 +177,8 @@ public static unsafe partial class QuantizedGemm
         return s;
     }
 
-    /// <summary>Σ_b scale_w·scale_x·Σ_k u_k·q_k over the blocks from column <paramref name="c0"/> (x in natural order there).</summary>
-    private static float Int4Tail(byte* wr, float* ws, Activations8 x, int t, int c0, int cols)
+    /// <summary>Σ_b scale_w·scale_x·Σ_k (u_k − <paramref name="zero"/>)·q_k over the blocks from column <paramref name="c0"/> (x in natural order there).</summary>
+    private static float Int4Tail(byte* wr, float* ws, Activations8 x, int t, int c0, int cols, int zero)
     {
         sbyte* q = x.Q(t);
         float* bs = x.BlockScale(t);
@@ -172,7 +188,7 @@ public static unsafe partial class QuantizedGemm
             byte* p = wr + b * 16;
             sbyte* qb = q + b * 32;
             int dot = 0;
-            for (int i = 0; i < 16; i++) dot += (p[i] & 15) * qb[i] + (p[i] >> 4) * qb[i + 16];
+            for (int i = 0; i < 16; i++) dot += ((p[i] & 15) - zero) * qb[i] + ((p[i] >> 4) - zero) * qb[i + 16];
             s += ws[b * 32 / x.GroupSize] * bs[b] * dot;
         }
         return s;

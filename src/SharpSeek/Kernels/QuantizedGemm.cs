@@ -73,7 +73,8 @@ public static unsafe partial class QuantizedGemm
         CheckInput(x, weight);
         var path = SimdPaths.Current;
         bool fused = Activations == QuantizedActivations.Int8Blocks && (path != SimdPath.Scalar || SimdPaths.IsExplicit);
-        return fused && CanFuse(x, weight, bias) ? Fused(x, weight, bias, path, SimdPaths.Vnni) : Reference(x, weight, bias);
+        // VNNI only on the Vector256 path: on Vector512, two 256-bit vpdpbusd per 64 bytes measured slower than vpmaddubsw.
+        return fused && CanFuse(x, weight, bias) ? Fused(x, weight, bias, path, path == SimdPath.Vector256 && SimdPaths.Vnni) : Reference(x, weight, bias);
     }
 
     /// <summary>
@@ -112,15 +113,21 @@ public static unsafe partial class QuantizedGemm
 
     private static Tensor Fused(Tensor x, QuantizedWeight weight, Tensor? bias, SimdPath path, bool vnni)
     {
-        int n = (int)(x.NumberOfElements / weight.Cols), rows = weight.Rows;
-        using var xc = x.is_contiguous() ? x.alias() : x.contiguous();
-        long[] shape = [.. x.shape[..^1], rows];                                       // (…, out)
+        int rows = weight.Rows, cols = weight.Cols;
+        long[] xShape = x.shape;
+        int n = (int)(x.NumberOfElements / cols);
+        Tensor? copy = x.is_contiguous() ? null : x.contiguous();
+        long[] shape = [.. xShape[..^1], rows];                                        // (…, out)
         var y = torch.empty(shape, ScalarType.Float32);
         bool vector = path != SimdPath.Scalar;
-        using var act = new Activations8(n, weight.Cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
-        act.Quantize((float*)TensorData.Pointer(xc), vector && Avx2.IsSupported);
-        var job = new Job(weight, act, bias is null ? null : (float*)TensorData.Pointer(bias), (float*)TensorData.Pointer(y), path, vnni);
-        int threads = KernelThreads.Count((long)rows * weight.Cols * n);
+        var act = Activations8.ForThisThread(n, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
+        act.Quantize((float*)TensorData.Pointer(copy ?? x), vector && Avx2.IsSupported);
+        copy?.Dispose();
+        var (data, scales, zeros) = weight.Addresses;
+        var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
+            bias is null ? null : (float*)TensorData.Pointer(bias), (float*)TensorData.Pointer(y), path, vnni);
+        // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
+        int threads = KernelThreads.Count((long)rows * cols * n / (weight.Bits == 8 ? 4 : 8));
         if (threads == 1) job.Run(0, rows);
         else
         {
@@ -136,12 +143,13 @@ public static unsafe partial class QuantizedGemm
     }
 
     /// <summary>One call's inputs for the row workers.</summary>
-    private readonly struct Job(QuantizedWeight weight, Activations8 act, float* bias, float* y, SimdPath path, bool vnni)
+    private readonly struct Job(void* w, float* scales, byte* zeros, int rows, int cols, int bits, int group, Activations8 act,
+        float* bias, float* y, SimdPath path, bool vnni)
     {
-        private readonly void* _w = TensorData.Pointer(weight.Data);
-        private readonly float* _scales = (float*)TensorData.Pointer(weight.Scales);
-        private readonly byte* _zeros = weight.Zeros is null ? null : (byte*)TensorData.Pointer(weight.Zeros);
-        private readonly int _rows = weight.Rows, _cols = weight.Cols, _bits = weight.Bits, _group = weight.GroupSize;
+        private readonly void* _w = w;
+        private readonly float* _scales = scales;
+        private readonly byte* _zeros = zeros;
+        private readonly int _rows = rows, _cols = cols, _bits = bits, _group = group;
 
         /// <summary>Outputs of weight rows [r0, r1) for every row of x.</summary>
         public void Run(int r0, int r1)
@@ -192,26 +200,44 @@ public static unsafe partial class QuantizedGemm
     /// an int8 dot), <see cref="Scale4"/>(t) repeated 4 times (int4), <see cref="GroupSums"/>(t) Σ_blocks∈group scale·Σq
     /// for the zero points, and <see cref="Total"/>(t) = Σ_blocks scale·Σq.
     /// </summary>
-    private sealed class Activations8 : IDisposable
+    private sealed class Activations8
     {
-        public readonly int N, Cols, Blocks, Stride, GroupSize, Groups;
-        private readonly bool _permute;
-        private readonly sbyte* _q;
-        private readonly float* _s8, _s4, _groupSums, _total, _blockScale;
-        private readonly int* _blockSum;
-        private readonly void* _memory;
+        public int N, Cols, Blocks, Stride, GroupSize, Groups, Supers;
+        private bool _permute;
+        private sbyte* _q;
+        private float* _s8, _s4, _groupSums, _total, _blockScale;
+        private int* _blockSum, _lanes;
+        private void* _memory;
+        private long _capacity;
 
-        public Activations8(int n, int cols, int groupSize, bool permuteNibbles)
+        [ThreadStatic] private static Activations8? _perThread;
+
+        /// <summary>This thread's buffers, grown as needed and kept (a few hundred KB at most), laid out for one call.</summary>
+        public static Activations8 ForThisThread(int n, int cols, int groupSize, bool permuteNibbles)
+        {
+            var a = _perThread ??= new Activations8();
+            a.Layout(n, cols, groupSize, permuteNibbles);
+            return a;
+        }
+
+        private void Layout(int n, int cols, int groupSize, bool permuteNibbles)
         {
             N = n; Cols = cols; Blocks = (cols + 31) / 32; Stride = Blocks * 32; GroupSize = groupSize;
             Groups = groupSize > 0 ? cols / groupSize : 0;
+            Supers = cols / 128;
             _permute = permuteNibbles;
-            long qBytes = (long)n * Stride * 2 + 64;                                   // the int8 rows and one row of scratch
-            long floats = (long)n * Blocks * (8 + 4 + 1) + (long)n * Groups + n;
-            long bytes = qBytes + floats * 4 + (long)Blocks * 4 + 256;
-            _memory = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            long qBytes = ((long)n * Stride * 2 + 63) / 64 * 64;                        // the int8 rows and one row of scratch
+            long words = (long)n * Blocks * (8 + 4 + 1) + (long)n * Groups + n + Blocks + (long)n * Supers * 16;
+            long bytes = qBytes + words * 4 + 256;
+            if (bytes > _capacity)
+            {
+                if (_memory != null) NativeMemory.AlignedFree(_memory);
+                _capacity = Math.Max(bytes, 2 * _capacity);
+                _memory = NativeMemory.AlignedAlloc((nuint)_capacity, 64);
+            }
             byte* p = (byte*)_memory;
-            _q = (sbyte*)p; p += (long)n * Stride * 2 + 64;
+            _q = (sbyte*)p; p += qBytes;
+            _lanes = (int*)p; p += (long)n * Supers * 16 * 4;
             _s8 = (float*)p; p += (long)n * Blocks * 8 * 4;
             _s4 = (float*)p; p += (long)n * Blocks * 4 * 4;
             _blockScale = (float*)p; p += (long)n * Blocks * 4;
@@ -219,6 +245,12 @@ public static unsafe partial class QuantizedGemm
             _total = (float*)p; p += (long)n * 4;
             _blockSum = (int*)p;
         }
+
+        /// <summary>
+        /// For symmetric int4 on the vector paths, row t's 8 · Σq over the 8 columns feeding each int32 lane of super-block s
+        /// (16 ints per super-block): the lanes' share of zero · Σq, taken out in the integer domain.
+        /// </summary>
+        public int* Lanes8(int t) => _lanes + (long)t * Supers * 16;
 
         public sbyte* Q(int t) => _q + (long)t * Stride;
         public float* Scale8(int t) => _s8 + (long)t * Blocks * 8;
@@ -264,7 +296,18 @@ public static unsafe partial class QuantizedGemm
                         gs[g] = (float)s;
                     }
                 }
-                if (_permute) Permute(scratch, Q(t), Cols);
+                if (_permute)
+                {
+                    Permute(scratch, Q(t), Cols);
+                    sbyte* qt = Q(t);
+                    int* lanes = Lanes8(t);
+                    for (int sb = 0; sb < Supers; sb++)
+                        for (int i = 0; i < 16; i++)
+                        {
+                            sbyte* lo = qt + 128 * sb + 4 * i, hi = lo + 64;
+                            lanes[16 * sb + i] = 8 * (lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3]);
+                        }
+                }
             }
         }
 
@@ -278,8 +321,6 @@ public static unsafe partial class QuantizedGemm
             int rest = (cols + 31) / 32 * 32 - supers * 128;
             Buffer.MemoryCopy(from + supers * 128, to + supers * 128, rest, rest);
         }
-
-        public void Dispose() => NativeMemory.AlignedFree(_memory);
     }
 
     /// <summary>q8_0 of one block of <paramref name="len"/> ≤ 32 values (zero-padded to 32): scale = max|x| / 127, q = round(x · 127 / max|x|) half to even.</summary>

@@ -92,8 +92,8 @@ public class QuantizedGemmTests
         using var noGrad = no_grad();
         var (q, x, b) = Case(bits, group, zeroPoint, outFeatures, inFeatures, n, withBias);
         using var _ = q;
-        var y = On(path, vnni, threads, () => QuantizedGemm.Linear(x, q, b)).to(ScalarType.Float64);            // (n, out)
-        var scalar = On(SimdPath.Scalar, false, 1, () => QuantizedGemm.Linear(x, q, b)).to(ScalarType.Float64);
+        var y = On(path, vnni, threads, () => QuantizedGemm.Linear(x, q, b, path, vnni)).to(ScalarType.Float64);   // (n, out)
+        var scalar = On(SimdPath.Scalar, false, 1, () => QuantizedGemm.Linear(x, q, b, SimdPath.Scalar, false)).to(ScalarType.Float64);
         Assert.Equal(new long[] { n, outFeatures }, y.shape);
 
         var wq = q.Dequantize().to(ScalarType.Float64);                                                   // (out, in)
@@ -152,9 +152,27 @@ public class QuantizedGemmTests
         var expected = x.to(ScalarType.Float64).matmul(q.Dequantize().to(ScalarType.Float64).t());           // (2, rows)
         foreach (bool vnni in SimdPaths.VnniSupported && path != SimdPath.Scalar ? new[] { false, true } : [false])
         {
-            var y = On(path, vnni, 1, () => QuantizedGemm.Linear(x, q));
+            var y = On(path, vnni, 1, () => QuantizedGemm.Linear(x, q, null, path, vnni));
             Assert.Equal(expected.to(ScalarType.Float32).data<float>().ToArray(), y.data<float>().ToArray());
         }
+    }
+
+    [Theory]
+    [OnSimdPath(SimdPath.Vector512, true)]
+    [OnSimdPath(SimdPath.Vector256, true)]
+    [OnSimdPath(SimdPath.Vector256, false)]
+    [OnSimdPath(SimdPath.Scalar, false)]
+    public void Linear_ForcedPath_SameAsExplicitKernel(SimdPath path, bool vnniFlag)
+    {
+        // The default entry point takes the forced path, with VNNI only on Vector256 (slower as two halves on Vector512).
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (q, x, b) = Case(4, 32, false, 33, 256, 3, true);
+        using var _ = q;
+        bool vnni = vnniFlag && SimdPaths.VnniSupported;
+        var y = On(path, vnni, 1, () => QuantizedGemm.Linear(x, q, b));
+        var expected = QuantizedGemm.Linear(x, q, b, path, vnni && path == SimdPath.Vector256);
+        Assert.Equal(expected.data<float>().ToArray(), y.data<float>().ToArray());
     }
 
     [Fact]
