@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -100,8 +101,9 @@ public static unsafe partial class QuantizedGemm
 
     private static void CheckInput(Tensor x, QuantizedWeight weight)
     {
-        if (x.dim() == 0 || x.shape[^1] != weight.Cols)
-            throw new ArgumentException($"input has {(x.dim() == 0 ? 0 : x.shape[^1])} features, the quantized weight takes {weight.Cols}");
+        long features = x.dim() == 0 ? 0 : x.size(-1);
+        if (features != weight.Cols)
+            throw new ArgumentException($"input has {features} features, the quantized weight takes {weight.Cols}");
     }
 
     private static bool CanFuse(Tensor x, QuantizedWeight weight, Tensor? bias) =>
@@ -121,11 +123,11 @@ public static unsafe partial class QuantizedGemm
         var y = torch.empty(shape, ScalarType.Float32);
         bool vector = path != SimdPath.Scalar;
         var act = Activations8.ForThisThread(n, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
-        act.Quantize((float*)TensorData.Pointer(copy ?? x), vector && Avx2.IsSupported);
+        act.Quantize((float*)Address(copy ?? x), vector && Avx2.IsSupported);
         copy?.Dispose();
         var (data, scales, zeros) = weight.Addresses;
         var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
-            bias is null ? null : (float*)TensorData.Pointer(bias), (float*)TensorData.Pointer(y), path, vnni);
+            bias is null ? null : (float*)Address(bias), (float*)Address(y), path, vnni);
         // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
         int threads = KernelThreads.Count((long)rows * cols * n / (weight.Bits == 8 ? 4 : 8));
         if (threads == 1) job.Run(0, rows);
@@ -141,6 +143,10 @@ public static unsafe partial class QuantizedGemm
         }
         return y;
     }
+
+    /// <summary>A contiguous CPU tensor's address: through TorchSharp's byte span when under 2 GB (no view made), else <see cref="TensorData.Pointer"/>.</summary>
+    private static void* Address(Tensor t) =>
+        t.NumberOfElements * t.ElementSize < int.MaxValue ? Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes)) : TensorData.Pointer(t);
 
     /// <summary>One call's inputs for the row workers.</summary>
     private readonly struct Job(void* w, float* scales, byte* zeros, int rows, int cols, int bits, int group, Activations8 act,
