@@ -51,7 +51,7 @@ public static unsafe partial class QuantizedGemm
     /// Rows of x up to which the fused kernels run; above, dequantize + LibTorch matmul. An explicit option (process-wide),
     /// for benchmarks that find the crossing on their CPU.
     /// </summary>
-    public static int MaxFusedRows { get; set; } = 32;
+    public static int MaxFusedRows { get; set; } = 128;
 
     /// <summary>Rows of x quantized and multiplied per pass of the fused kernels.</summary>
     private const int RowsPerPass = 32;
