@@ -47,8 +47,14 @@ public enum QuantizedActivations
 /// </remarks>
 public static unsafe partial class QuantizedGemm
 {
-    /// <summary>Rows of x up to which the fused kernels run; above, dequantize + LibTorch matmul (faster for long prompts).</summary>
-    public const int MaxFusedRows = 32;
+    /// <summary>
+    /// Rows of x up to which the fused kernels run; above, dequantize + LibTorch matmul. An explicit option (process-wide),
+    /// for benchmarks that find the crossing on their CPU.
+    /// </summary>
+    public static int MaxFusedRows { get; set; } = 128;
+
+    /// <summary>Rows of x quantized and multiplied per pass of the fused kernels.</summary>
+    private const int RowsPerPass = 32;
 
     /// <summary>Environment variable choosing <see cref="Activations"/>'s default: <c>int8</c> (default) or <c>float32</c>.</summary>
     public const string ActivationsVariable = "SHARPSEEK_QUANT_ACTIVATIONS";
@@ -108,7 +114,7 @@ public static unsafe partial class QuantizedGemm
 
     private static bool CanFuse(Tensor x, QuantizedWeight weight, Tensor? bias) =>
         x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32
-        && x.NumberOfElements / weight.Cols is >= 1 and <= MaxFusedRows
+        && x.NumberOfElements / weight.Cols is var n && n >= 1 && n <= MaxFusedRows
         && !(torch.is_grad_enabled() && x.requires_grad)
         && (bias is null || (bias.device_type == DeviceType.CPU && bias.dtype == ScalarType.Float32 && bias.is_contiguous()
                              && bias.NumberOfElements == weight.Rows && !(torch.is_grad_enabled() && bias.requires_grad)));
@@ -122,25 +128,30 @@ public static unsafe partial class QuantizedGemm
         long[] shape = [.. xShape[..^1], rows];                                        // (…, out)
         var y = torch.empty(shape, ScalarType.Float32);
         bool vector = path != SimdPath.Scalar;
-        var act = Activations8.ForThisThread(n, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
-        act.Quantize((float*)Address(copy ?? x), vector && Avx2.IsSupported);
-        copy?.Dispose();
+        float* xp = (float*)Address(copy ?? x), yp = (float*)Address(y), bp = bias is null ? null : (float*)Address(bias);
         var (data, scales, zeros) = weight.Addresses;
-        var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
-            bias is null ? null : (float*)Address(bias), (float*)Address(y), path, vnni);
-        // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
-        int threads = KernelThreads.Count((long)rows * cols * n / (weight.Bits == 8 ? 4 : 8));
-        if (threads == 1) job.Run(0, rows);
-        else
+        for (int p0 = 0; p0 < n; p0 += RowsPerPass)                                   // passes of up to 32 rows of x
         {
-            int chunk = (rows + threads - 1) / threads;
-            chunk = (chunk + 15) / 16 * 16;
-            Parallel.For(0, threads, t =>
+            int np = Math.Min(RowsPerPass, n - p0);
+            var act = Activations8.ForThisThread(np, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
+            act.Quantize(xp + (long)p0 * cols, vector && Avx2.IsSupported);
+            var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
+                bp, yp + (long)p0 * rows, path, vnni);
+            // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
+            int threads = KernelThreads.Count((long)rows * cols * np / (weight.Bits == 8 ? 4 : 8));
+            if (threads == 1) job.Run(0, rows);
+            else
             {
-                int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
-                if (r0 < r1) job.Run(r0, r1);
-            });
+                int chunk = (rows + threads - 1) / threads;
+                chunk = (chunk + 15) / 16 * 16;
+                Parallel.For(0, threads, t =>
+                {
+                    int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
+                    if (r0 < r1) job.Run(r0, r1);
+                });
+            }
         }
+        copy?.Dispose();
         return y;
     }
 
