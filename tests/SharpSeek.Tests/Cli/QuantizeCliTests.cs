@@ -50,7 +50,10 @@ public class QuantizeCliTests
         Assert.Equal(int.Parse(bits), loaded.Quantization!.Bits);
         Assert.True(loaded.Quantization.IncludeHead);
         Assert.NotNull(loaded.OutputHead.Quantized);
-        Assert.Equal(0, CliHarness.Run("inspect", "--model", outDir).ExitCode);
+        var inspect = CliHarness.Run("inspect", "--model", outDir);
+        Assert.Equal(0, inspect.ExitCode);
+        static string Parameters(string table) => table.Split('\n').First(l => l.Contains("parameters"));
+        Assert.Equal(Parameters(CliHarness.Run("inspect", "--model", src).Stdout), Parameters(inspect.Stdout));   // the weights they stand for
         if (kind != Gpt2) return;
         var g = CliHarness.Run("generate", "--model", outDir, "--prompt", "to be", "--max-new-tokens", "4");
         Assert.True(g.ExitCode == 0, g.Stderr);
