@@ -19,7 +19,9 @@ public sealed class DeepSeekFamily : ModelFamily
         var c = DeepSeekV3Config.Load(Path.Combine(directory, DeepSeekV3ForCausalLM.ConfigFile));
         DeepSeekV3ForCausalLM.Validate(c, checkpoint);
         var layout = DeepSeekV3ForCausalLM.Layout(c);
-        long total = checkpoint.Names.Sum(n => checkpoint.Info(n).ElementCount);
+        long total = Quantization.QuantizationConfig.FromFolder(directory) is null
+            ? checkpoint.Names.Sum(n => checkpoint.Info(n).ElementCount)
+            : layout.Expected.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b));              // quantized: the weights they stand for
         long expertParams = layout.Expected.Where(t => t.Name.Contains(".mlp.experts.")).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
         long active = c.NRoutedExperts > 0 ? total - expertParams + expertParams * c.NumExpertsPerTok / c.NRoutedExperts : total;
         long embed = (long)c.VocabSize * c.HiddenSize;
