@@ -23,16 +23,19 @@ public static class EvalCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Windows per forward pass (with --task: prompts per generation batch, default 64).", DefaultValueFactory = _ => 0 };
         var bf16 = new Option<bool>("--bf16") { Description = "Run matmuls in bf16." };
         var task = TaskEval.Options();
+        var (deviceMap, maxMemory) = GenerateCommand.OffloadOptions();
         var command = new Command("eval", "Measure a model's loss and perplexity on held-out tokens (every token scored once), or with --task its exact-match accuracy on held-out task prompts.")
         {
-            model, data, blockSize, batchSize, bf16,
+            model, data, blockSize, batchSize, bf16, deviceMap, maxMemory,
         };
         task.AddTo(command);
         command.Options.Add(task.Reference);
         command.SetSafeAction((parse, stdout) =>
         {
+            var map = GenerateCommand.ParseOffload(parse, deviceMap, maxMemory);
             if (parse.GetValue(task.Task) is not null)
             {
+                if (map is not null) throw new ConfigException("--device-map and --max-memory apply to loss evaluation (--data), not to --task");
                 if (parse.GetValue(data) is not null) throw new ConfigException("give either --data (loss) or --task (accuracy), not both");
                 return task.Run(parse, stdout, parse.GetValue(model)!, parse.GetValue(batchSize), parse.GetValue(bf16));
             }
@@ -41,7 +44,7 @@ public static class EvalCommand
             if (batch <= 0) throw new ConfigException($"--batch-size must be positive, got {batch}");
             string modelDir = parse.GetValue(model)!;
             var tokens = File.Exists(dataDir) ? TokenizeText(dataDir, modelDir, out int vocab) : ReadTokens(dataDir, out vocab);
-            var lm = ModelLoader.Load(modelDir);
+            var lm = ModelLoader.Load(modelDir, map);
             if (vocab > lm.VocabSize) throw new DataException($"{dataDir} uses {vocab} token ids but the model's vocabulary has {lm.VocabSize}");
             int block = parse.GetValue(blockSize) is var b && b > 0 ? b : lm.MaxSequenceLength;
             if (block > lm.MaxSequenceLength) throw new ConfigException($"--block-size {block} exceeds the model's maximum sequence length {lm.MaxSequenceLength}");

@@ -13,6 +13,7 @@ public sealed class DeepSeekFamily : ModelFamily
     public override CausalLM Create(string configJson) => new DeepSeekV3ForCausalLM(DeepSeekV3Config.Parse(configJson));
 
     public override CausalLM Load(string directory) => DeepSeekV3ForCausalLM.FromPretrained(directory);
+    public override CausalLM Load(string directory, Offload.DeviceMap map) => DeepSeekV3ForCausalLM.FromPretrained(directory, map);
 
     public override ModelFigures Inspect(string directory, CheckpointFolder checkpoint)
     {

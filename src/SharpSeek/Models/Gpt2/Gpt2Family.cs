@@ -20,6 +20,7 @@ public sealed class Gpt2Family : ModelFamily
     }
 
     public override CausalLM Load(string directory) => Gpt2LMHeadModel.FromPretrained(directory);
+    public override CausalLM Load(string directory, Offload.DeviceMap map) => Gpt2LMHeadModel.FromPretrained(directory, map);
 
     public override ModelFigures Inspect(string directory, CheckpointFolder checkpoint)
     {

@@ -1,5 +1,6 @@
 using SharpSeek.Models.Common;
 using SharpSeek.Quantization;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -17,18 +18,22 @@ public sealed class Gpt2Model : nn.Module
     [ComponentName(Name = "ln_f")] private readonly LayerNorm _lnF;
     private readonly Gpt2Config _config;
 
-    public Gpt2Model(Gpt2Config config) : base(nameof(Gpt2Model))
+    /// <summary>The trunk; blocks for which <paramref name="onDisk"/> is true are released as soon as they are built (<see cref="LayerOffload"/>).</summary>
+    public Gpt2Model(Gpt2Config config, Func<int, bool>? onDisk = null) : base(nameof(Gpt2Model))
     {
         _config = config;
         _wte = nn.Embedding(config.VocabSize, config.NEmbd);
         _wpe = nn.Embedding(config.NPositions, config.NEmbd);
-        _blocks = nn.ModuleList(Enumerable.Range(0, config.NLayer).Select(_ => new Gpt2Block(config)).ToArray());
+        _blocks = nn.ModuleList(Enumerable.Range(0, config.NLayer).Select(i => LayerOffload.Released(new Gpt2Block(config), onDisk?.Invoke(i) == true)).ToArray());
         _lnF = nn.LayerNorm(config.NEmbd, config.LayerNormEpsilon);
         RegisterComponents();
     }
 
     /// <summary>Dtype of every block's matmuls in mixed-precision training; null = the weights' own.</summary>
     internal ScalarType? ComputeDType { set { foreach (var block in _blocks) block.ComputeDType = value; } }
+
+    /// <summary>Blocks on disk, read for their forward; null when the model is fully resident.</summary>
+    internal LayerOffload? Offload { get; set; }
 
     /// <summary>Token embedding matrix (V, C), also the tied output head.</summary>
     public Parameter TokenEmbedding => _wte?.weight ?? throw new InvalidOperationException("the token embedding is quantized (see QuantizedTokenEmbedding)");
@@ -86,7 +91,7 @@ public sealed class Gpt2Model : nn.Module
         var probabilities = input.OutputAttentions ? new List<Tensor>() : null;
         for (int i = 0; i < _blocks.Count; i++)
         {
-            x = _blocks[i].forward(x, cache, i, mask, probabilities);                             // (B, T, C)
+            using (Offload?.Enter(i)) x = _blocks[i].forward(x, cache, i, mask, probabilities);  // (B, T, C)
             trace?.Add($"block_out.{i}", x);
             if (i < _blocks.Count - 1) hidden?.Add(x);
         }
