@@ -83,7 +83,7 @@ internal sealed class Endpoints(ServedModel model)
                     {
                         MaxNewTokens = p.MaxTokens, Temperature = request.Temperature, TopP = request.TopP,
                         PresencePenalty = request.PresencePenalty, FrequencyPenalty = request.FrequencyPenalty,
-                        StopStrings = request.Stop, EosIds = eos, Seed = request.Seed is long s ? Math.Abs(s) + j : null,
+                        StopStrings = request.Stop, EosIds = eos, Seed = request.Seed is long s ? ((s & long.MaxValue) + j) & long.MaxValue : null,     // any JSON integer; choice j: seed + j
                         TopLogprobs = request.TopLogprobs,
                     }, cancel.Token));
             var reply = new Reply(model, request, chat, prompts.Sum(p => p.Ids.Count));

@@ -151,9 +151,11 @@ public sealed class OpenAiServer : IAsyncDisposable
         return ctx.Response.WriteAsync(error.ToJson().ToJsonString(), ctx.RequestAborted);
     }
 
-    /// <summary>The web chat page embedded as wwwroot/index.html, if this build carries one.</summary>
+    /// <summary>The web chat page: wwwroot/index.html next to the assembly, else embedded as wwwroot/index.html, else null.</summary>
     internal static byte[]? IndexPage()
     {
+        string file = Path.Combine(AppContext.BaseDirectory, "wwwroot", "index.html");
+        if (File.Exists(file)) return File.ReadAllBytes(file);
         using var stream = typeof(OpenAiServer).Assembly.GetManifestResourceStream("wwwroot/index.html");
         if (stream is null) return null;
         using var copy = new MemoryStream();

@@ -25,6 +25,9 @@ public sealed class ServeBenchmark : IBenchmark
     public JsonObject Run(BenchContext context)
     {
         bool quick = context.Quick;
+        // One intra-op thread for both modes: on this shared 2-core machine two OpenMP threads stall on each other under
+        // load, which swamps the difference being measured (a benchmark process may set this; the library never does).
+        TorchSharp.torch.set_num_threads(1);
         int maxTokens = quick ? 24 : 48, requestsPerClient = quick ? 1 : 2;
         int[] concurrency = [1, 8, 32];
         using var dir = new TempFolder();
@@ -75,6 +78,7 @@ public sealed class ServeBenchmark : IBenchmark
             ["model"] = "GPT-2 config A shapes (configs/gpt2-config-a.json: 6 layers, n_embd 384, vocab 50304, context 256), random weights, fp32, byte tokenizer",
             ["request"] = $"streamed POST /v1/completions, 16-byte prompt, max_tokens {maxTokens}, temperature 0; {requestsPerClient} request(s) per client, clients start together",
             ["torch_threads"] = TorchSharp.torch.get_num_threads(),
+            ["threads_note"] = "one LibTorch intra-op thread in both modes (set by the benchmark)",
             ["fields"] = new JsonObject
             {
                 ["tokens_per_s"] = "completion tokens streamed to all clients ÷ wall time from the first request sent to the last stream closed",

@@ -95,6 +95,14 @@ public class HttpProtocolTests : IAsyncLifetime
         Assert.Equal(32, health.GetProperty("max_batch").GetInt32());
     }
 
+    [Fact]
+    public async Task Root_Get_200WithPageOrRoutes()
+    {
+        using var response = await _http.GetAsync("");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(response.Content.Headers.ContentType!.MediaType, new[] { "text/html", "text/plain" });
+    }
+
     public static TheoryData<string, string, int, string?, string?> BadRequests() => new()
     {
         { "v1/chat/completions", """{"model": "M", "messages": [""", 400, null, null },
@@ -130,6 +138,16 @@ public class HttpProtocolTests : IAsyncLifetime
         Assert.Equal(param, error.GetProperty("param").ValueKind == JsonValueKind.Null ? null : error.GetProperty("param").GetString());
         if (code is not null) Assert.Equal(code, error.GetProperty("code").GetString());
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("health")).StatusCode);     // still up
+    }
+
+    [Fact]
+    public async Task Completions_NegativeOrHugeSeed_Accepted()
+    {
+        foreach (string seed in new[] { "-1", "-9223372036854775808", "9223372036854775807" })
+        {
+            var (status, body) = await Post("v1/completions", $$"""{"model":"{{_served.Id}}","prompt":"x","max_tokens":2,"seed":{{seed}}}""");
+            Assert.True(status == HttpStatusCode.OK, body);
+        }
     }
 
     [Fact]
