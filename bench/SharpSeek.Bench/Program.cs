@@ -23,6 +23,7 @@ public static class Program
         ["decode-profile"] = () => new DecodeProfileBenchmark(),
         ["moe"] = () => new MoeBenchmark(),
         ["quant-kernels"] = () => new QuantKernelBench(),
+        ["serve"] = () => new SharpSeek.Bench.Serve.ServeBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
