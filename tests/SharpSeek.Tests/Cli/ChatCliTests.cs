@@ -74,7 +74,7 @@ public partial class ChatCliTests
         pty.Expect("> ");
         pty.Type("Hello");
         pty.Expect("Hello\n");
-        pty.WaitForMore();                                                        // the reply is being written
+        pty.Expect(GreedyReply(model, 8, new ChatMessage(ChatRole.User, "Hello"))[..2]);   // the reply is being written
         pty.Send("\x03");                                                        // Ctrl-C
         pty.Expect("[stopped]");
         pty.Expect("> ");
@@ -166,17 +166,6 @@ public partial class ChatCliTests
                 Thread.Sleep(20);
             }
             throw new TimeoutException($"'{text}' did not appear; output after the last match:\n{Output[_consumed..]}");
-        }
-
-        /// <summary>Waits until something is printed after what <see cref="Expect"/> consumed.</summary>
-        public void WaitForMore()
-        {
-            var clock = Stopwatch.StartNew();
-            while (Output.Length <= _consumed)
-            {
-                if (clock.Elapsed > Timeout) throw new TimeoutException($"nothing printed after:\n{Output}");
-                Thread.Sleep(5);
-            }
         }
 
         public int WaitForExit()
