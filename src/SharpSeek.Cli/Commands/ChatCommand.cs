@@ -173,6 +173,8 @@ public static class ChatCommand
         /// <summary>Streams the reply to <paramref name="text"/>; the conversation keeps what was written, even when stopped.</summary>
         private async Task ReplyAsync(string text)
         {
+            using var cts = new CancellationTokenSource();                    // from here on Ctrl-C stops this reply
+            _reply = cts;
             var options = settings.ToChatOptions();
             var conversation = new List<ChatMessage>();
             if (system is not null) conversation.Add(new ChatMessage(ChatRole.System, system));
@@ -180,7 +182,7 @@ public static class ChatCommand
             conversation.Add(new ChatMessage(ChatRole.User, text));
             int dropped;
             try { (_, dropped) = ChatHistory.Fit(client, conversation, settings.MaxTokens!.Value); }
-            catch (GenerationException e) { output.WriteLine($"error: {e.Message}"); return; }
+            catch (GenerationException e) { output.WriteLine($"error: {e.Message}"); _reply = null; return; }
             if (dropped > 0)
             {
                 _history.RemoveRange(0, dropped);
@@ -193,8 +195,6 @@ public static class ChatCommand
             ChatFinishReason? finish = null;
             long tokens = 0;
             var clock = Stopwatch.StartNew();
-            using var cts = new CancellationTokenSource();
-            _reply = cts;
             try
             {
                 await foreach (var update in client.GetStreamingResponseAsync(conversation, options, cts.Token))
