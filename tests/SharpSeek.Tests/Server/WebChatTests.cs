@@ -25,6 +25,7 @@ public class WebChatTests
         var page = await browser.OpenAsync(server.BaseAddress.ToString());
         await page.WaitForAsync($"document.getElementById('model').textContent === '{served.Id}'");
         await WebChatSteps.WatchRepliesAsync(page);
+        await page.ThrottleAsync(bytesPerSecond: 16 << 10);                     // ~1 s for the reply's events: they arrive in many reads, however busy the machine
 
         var reply = await WebChatSteps.SendAsync(page, "Hello", temperature: 0, maxTokens: 64);
         Assert.Equal(first.Text, reply.Text);
