@@ -144,8 +144,7 @@ public static unsafe partial class QuantizedGemm
             act.Quantize(xp + (long)p0 * cols, vector && Avx2.IsSupported);
             var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
                 bp, yp + (long)p0 * rows, path, vnni);
-            // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
-            int threads = KernelThreads.Count((long)rows * cols * np / (weight.Bits == 8 ? 4 : 8));
+            int threads = Threads(rows, cols, np, weight.Bits);
             if (threads == 1) job.Run(0, rows);
             else
             {
@@ -161,6 +160,12 @@ public static unsafe partial class QuantizedGemm
         copy?.Dispose();
         return y;
     }
+
+    /// <summary>
+    /// Threads for one pass: <see cref="KernelThreads.Count"/> of the work in fp32-weight equivalents (an int8 weight costs
+    /// about a quarter, an int4 weight an eighth of a float FMA here).
+    /// </summary>
+    internal static int Threads(int rows, int cols, int n, int bits) => KernelThreads.Count((long)rows * cols * n / (bits == 8 ? 4 : 8));
 
     /// <summary>A contiguous CPU tensor's address: through TorchSharp's byte span when under 2 GB (no view made), else <see cref="TensorData.Pointer"/>.</summary>
     private static void* Address(Tensor t) =>
