@@ -77,6 +77,7 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         int agree = Enumerable.Range(0, sequence.Length).Count(t => LlamaCppRunner.ArgMax(ours[t]) == LlamaCppRunner.ArgMax(theirs[t]));
         double rate = (double)agree / sequence.Length;
 
+        output.WriteLine(LlamaCppRunner.SystemInfo());
         output.WriteLine($"{name} {GgufTypes.Name(type)}: top-1 agreement {agree}/{sequence.Length} = {rate:P1}, max |logit diff| {MaxAbsDiff(ours, theirs):E2}, file {new FileInfo(dir["m.gguf"]).Length:N0} bytes");
         Assert.True(rate >= floor, $"{name} {type}: top-1 agreement {rate:P1} is below {floor:P0}");
     }
