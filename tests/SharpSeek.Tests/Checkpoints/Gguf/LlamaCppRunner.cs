@@ -77,12 +77,14 @@ internal static class LlamaCppRunner
         return result.ToArray();
     }
 
-    /// <summary>llama.cpp's own tokenization of <paramref name="text"/> with the file's tokenizer.ggml.* metadata (no BOS, specials as text).</summary>
-    public static int[] Tokenize(string gguf, string text)
+    /// <summary>llama.cpp's own tokenization of each of <paramref name="texts"/> with the file's tokenizer.ggml.* metadata (no BOS, specials as text).</summary>
+    public static int[][] Tokenize(string gguf, IReadOnlyList<string> texts)
     {
         EnsureNative();
-        using var weights = LoadWeights(gguf, 16);
-        return weights.Tokenize(text, false, false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+        var p = Params(gguf, 16);
+        p.VocabOnly = true;
+        using var weights = LLamaWeights.LoadFromFile(p);
+        return texts.Select(t => weights.Tokenize(t, false, false, System.Text.Encoding.UTF8).Select(x => (int)x).ToArray()).ToArray();
     }
 
     public static int ArgMax(ReadOnlySpan<float> v)
