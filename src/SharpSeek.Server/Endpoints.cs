@@ -40,6 +40,14 @@ internal sealed class Endpoints(ServedModel model)
         app.MapPost("/v1/completions", ctx => Complete(ctx, chat: false));
     }
 
+    /// <summary>The method a known route takes ("POST", "GET"), or null for an unknown path (the fallback answers 405 or 404).</summary>
+    public static string? Methods(PathString path) => path.Value?.TrimEnd('/') switch
+    {
+        "/v1/chat/completions" or "/v1/completions" => "POST",
+        "" or "/health" or "/v1/models" => "GET",
+        _ => null,
+    };
+
     private JsonObject ModelCard() => new()
     {
         ["id"] = model.Id, ["object"] = "model", ["created"] = model.Created, ["owned_by"] = "sharpseek",

@@ -71,7 +71,9 @@ public sealed class OpenAiServer : IAsyncDisposable
         if (options.ApiKey is { } key) app.Use(RequireKey(key));
         var endpoints = new Endpoints(model);
         endpoints.Map(app);
-        app.MapFallback(ctx => Write(ctx, new ApiError(404, $"Unknown route {ctx.Request.Method} {ctx.Request.Path}.", "invalid_request_error", null, "unknown_url")));
+        app.MapFallback(ctx => Write(ctx, Endpoints.Methods(ctx.Request.Path) is { } allowed
+            ? new ApiError(405, $"{ctx.Request.Method} is not allowed on {ctx.Request.Path} (use {allowed}).", "invalid_request_error", null, "method_not_allowed")
+            : new ApiError(404, $"Unknown route {ctx.Request.Method} {ctx.Request.Path}.", "invalid_request_error", null, "unknown_url")));
         try { await app.StartAsync(cancellationToken); }
         catch (IOException e) { await app.DisposeAsync(); throw new ConfigException($"cannot listen on {address}:{options.Port}: {e.Message}"); }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

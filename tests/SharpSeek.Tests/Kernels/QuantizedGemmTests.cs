@@ -31,15 +31,15 @@ public sealed class OnQuantPathAttribute : DataAttribute
     [
         [8, 0, false, 37, 96, 1, true, 1],
         [8, 0, false, 19, 200, 5, false, 1],
-        [8, 0, false, 301, 256, 1, true, 2],
+        [8, 0, false, 520, 512, 1, true, 2],
         [8, 0, false, 150, 448, 7, true, 2],
         [4, 32, false, 37, 96, 1, true, 1],
         [4, 32, true, 21, 416, 6, false, 1],
-        [4, 64, false, 301, 384, 1, true, 2],
+        [4, 64, false, 1030, 512, 1, true, 2],
         [4, 64, true, 45, 320, 3, true, 1],
         [4, 64, false, 13, 768, 9, false, 1],
         [4, 128, false, 17, 512, 4, false, 1],
-        [4, 128, true, 300, 256, 2, true, 2],
+        [4, 128, true, 300, 1024, 2, true, 2],
     ];
 
     public override IEnumerable<object[]> GetData(MethodInfo testMethod) => Cases.Select(c => (object[])[_path, _vnni, .. c]);
@@ -58,10 +58,12 @@ public class QuantizedGemmTests
         return (QuantizedWeight.Quantize(w, bits, group == 0 ? 64 : group, zeroPoint), x, b);
     }
 
-    private static Tensor On(SimdPath path, bool vnni, int threads, Func<Tensor> run)
+    private static Tensor On(SimdPath path, bool vnni, int threads, Func<Tensor> run, (int Rows, int Cols, int N, int Bits)? split = null)
     {
         int before = torch.get_num_threads();
         torch.set_num_threads(threads);
+        if (split is var (rows, cols, n, bits))                                      // the case really runs on that many threads
+            Assert.Equal(Math.Min(threads, Environment.ProcessorCount), QuantizedGemm.Threads(rows, cols, n, bits));
         try
         {
             using (SimdPaths.Force(path))
@@ -92,7 +94,7 @@ public class QuantizedGemmTests
         using var noGrad = no_grad();
         var (q, x, b) = Case(bits, group, zeroPoint, outFeatures, inFeatures, n, withBias);
         using var _ = q;
-        var y = On(path, vnni, threads, () => QuantizedGemm.Linear(x, q, b, path, vnni)).to(ScalarType.Float64);   // (n, out)
+        var y = On(path, vnni, threads, () => QuantizedGemm.Linear(x, q, b, path, vnni), (outFeatures, inFeatures, n, bits)).to(ScalarType.Float64);   // (n, out)
         var scalar = On(SimdPath.Scalar, false, 1, () => QuantizedGemm.Linear(x, q, b, SimdPath.Scalar, false)).to(ScalarType.Float64);
         Assert.Equal(new long[] { n, outFeatures }, y.shape);
 

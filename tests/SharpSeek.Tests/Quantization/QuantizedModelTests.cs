@@ -150,6 +150,26 @@ public class QuantizedModelTests
         Assert.Equal(gpt2.Config.VocabSize, (int)q.OutputHead.OutFeatures);
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void UntiedGpt2_HeadAndEmbeddingsQuantizedSeparately_RoundTripBitIdentical(bool head, bool embeddings)
+    {
+        using var dir = new TempDir();
+        using var scope = NewDisposeScope();
+        torch.manual_seed(11);
+        using var model = new Gpt2LMHeadModel(Gpt2Config(tied: false));
+        model.eval();
+        ModelQuantizer.Quantize(model, Int4(64, head: head, embeddings: embeddings));
+        Assert.Equal(head, model.OutputHead.Quantized is not null);
+        Assert.Equal(!embeddings, model.named_parameters().Any(p => p.name == "transformer.wte.weight"));
+        Assert.Equal(!head, model.named_parameters().Any(p => p.name == "lm_head.weight"));
+        model.SavePretrained(dir.Path);
+        using var loaded = ModelLoader.Load(dir.Path);
+        var ids = Ids();
+        Assert.True(Logits(loaded, ids).eq(Logits(model, ids)).all().item<bool>());
+    }
+
     [Fact]
     public void Quantize_DimensionNotDivisibleByGroup_ThrowsNamingTensorAndLeavesModelFloat()
     {

@@ -96,6 +96,14 @@ public class HttpProtocolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_OnPostRoute_405InErrorShape()
+    {
+        using var response = await _http.GetAsync("v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("method_not_allowed", AssertErrorShape(await response.Content.ReadAsStringAsync()).GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Root_Get_200WithPageOrRoutes()
     {
         using var response = await _http.GetAsync("");
