@@ -22,6 +22,7 @@ public static class Program
         ["precision"] = () => new PrecisionBenchmark(),
         ["decode-profile"] = () => new DecodeProfileBenchmark(),
         ["moe"] = () => new MoeBenchmark(),
+        ["offload"] = () => new SharpSeek.Bench.Offload.OffloadBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
@@ -33,6 +34,7 @@ public static class Program
         ["ops"] = OpProfileWorker.Run,
         ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
+        ["offload"] = SharpSeek.Bench.Offload.OffloadWorker.Run,
     };
 
     public static int Main(string[] args)
