@@ -39,12 +39,12 @@ public sealed class DeepSeekV3Model : nn.Module
     }
 
     public IReadOnlyList<DeepSeekDecoderLayer> Blocks => _blocks;
-
-    /// <summary>Layers on disk (main blocks, then MTP modules), read for their forward; null when the model is fully resident.</summary>
-    internal LayerOffload? Offload { get; set; }
     public IReadOnlyList<MtpModule> Mtp => _mtp;
     public Embedding EmbedTokens => _embed;
     public DeepSeekRmsNorm Norm => _norm;
+
+    /// <summary>Layers on disk (main blocks, then MTP modules), read for their forward; null when the model is fully resident.</summary>
+    internal LayerOffload? Offload { get; set; }
 
     /// <summary>Dtype of the blocks' matmuls in mixed precision; null = the weights' own.</summary>
     internal ScalarType? ComputeDType
