@@ -83,6 +83,7 @@ internal sealed class SuiteEval
     private static void WriteTable(TextWriter stdout, IReadOnlyList<(string Label, SuiteResult Result)> runs)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 60 + 22 * runs.Count;                                  // no wrapping or cut labels in files and pipes
         var table = new Table().AddColumn("task").AddColumn("metric");
         foreach (var (label, _) in runs) table.AddColumn(new TableColumn(Markup.Escape(label)).RightAligned());
         var names = runs.SelectMany(r => r.Result.Results).Select(r => (r.Name, r.Metric)).Distinct().ToList();

@@ -36,31 +36,55 @@ public static class ChoiceItems
     }
 
     /// <summary>
-    /// Next-line cloze over <paramref name="text"/>'s non-empty lines (at least 20 characters each): the context is
-    /// <paramref name="contextLines"/> consecutive lines, the right choice the line after them, the 3 distractors other lines
-    /// of the text; the right choice's position is drawn from <paramref name="seed"/>. Deterministic for a given text and seed.
+    /// Next-segment cloze over <paramref name="text"/>: the text is cut into segments (<see cref="Segments"/>); the context is
+    /// <paramref name="contextSegments"/> consecutive segments, the right choice the segment after them, the distractors other
+    /// segments of the text; the right choice's position is drawn from <paramref name="seed"/>. Deterministic for a given
+    /// text and seed.
     /// </summary>
-    public static IReadOnlyList<ChoiceItem> NextLineCloze(string text, int count, ulong seed, int contextLines = 2, int choices = 4)
+    public static IReadOnlyList<ChoiceItem> NextLineCloze(string text, int count, ulong seed, int contextSegments = 2, int choices = 4, int maxChars = 60)
     {
-        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length >= 20).Distinct().ToList();
-        if (lines.Count < contextLines + choices + 1)
-            throw new DataException($"the text has {lines.Count} usable lines; next-line cloze needs at least {contextLines + choices + 1}");
+        var segments = Segments(text, maxChars);
+        int distinct = segments.Distinct().Count();
+        if (segments.Count < contextSegments + 1 || distinct < choices + 1)
+            throw new DataException($"the text has {segments.Count} usable segments; next-line cloze needs at least {contextSegments + choices + 1}");
         var rng = new SplitMix64(seed);
         var items = new List<ChoiceItem>(count);
         for (int i = 0; i < count; i++)
         {
-            int start = (int)rng.NextLong(lines.Count - contextLines);
-            string answer = lines[start + contextLines];
+            int start = (int)rng.NextLong(segments.Count - contextSegments);
+            string answer = segments[start + contextSegments];
             var options = new List<string> { answer };
             while (options.Count < choices)
             {
-                string d = lines[(int)rng.NextLong(lines.Count)];
+                string d = segments[(int)rng.NextLong(segments.Count)];
                 if (!options.Contains(d)) options.Add(d);
             }
             int label = (int)rng.NextLong(choices);
             (options[0], options[label]) = (options[label], options[0]);
-            items.Add(new ChoiceItem { Context = string.Join("\n", lines.Skip(start).Take(contextLines)) + "\n", Choices = options, Label = label });
+            items.Add(new ChoiceItem { Context = string.Join("\n", segments.Skip(start).Take(contextSegments)) + "\n", Choices = options, Label = label });
         }
         return items;
+    }
+
+    /// <summary>
+    /// The text's lines, trimmed, with lines of fewer than 12 characters dropped and longer ones than
+    /// <paramref name="maxChars"/> cut at word boundaries into pieces of at most that length (a single longer word is cut).
+    /// </summary>
+    public static IReadOnlyList<string> Segments(string text, int maxChars = 60)
+    {
+        var result = new List<string>();
+        foreach (var raw in text.Split('\n'))
+        {
+            string line = raw.Trim();
+            while (line.Length > maxChars)
+            {
+                int cut = line.LastIndexOf(' ', maxChars);
+                if (cut <= 0) cut = maxChars;
+                result.Add(line[..cut].TrimEnd());
+                line = line[cut..].TrimStart();
+            }
+            if (line.Length >= 12) result.Add(line);
+        }
+        return result;
     }
 }

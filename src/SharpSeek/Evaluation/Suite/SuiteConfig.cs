@@ -118,5 +118,5 @@ public sealed record SuiteConfig
         return suite;
     }
 
-    private static string Short(string source) => source.Contains('/') ? source.Split('/')[0] : source;
+    private static string Short(string source) => source.Contains('/') ? source.Split('/')[0].Replace("tiny", "", StringComparison.Ordinal) : source;
 }

@@ -175,7 +175,8 @@ public sealed class SuiteRunner
 
     /// <summary>
     /// <paramref name="text"/> without the characters <paramref name="tokenizer"/> cannot encode (e.g. a char-level model on
-    /// another corpus), with a note of how many were dropped; the text unchanged when it all encodes.
+    /// another corpus), with a note of how many were dropped; the text unchanged when it all encodes. Throws
+    /// <see cref="DataException"/> when more than 10% would be dropped (the score would describe another text).
     /// </summary>
     public static (string Text, string? Note) Encodable(string text, ITextTokenizer tokenizer)
     {
@@ -188,7 +189,8 @@ public sealed class SuiteRunner
             catch (TokenizerException) { bad.Add(rune); }
         }
         var kept = string.Concat(text.EnumerateRunes().Select(r => r.ToString()).Where(r => !bad.Contains(r)));
-        if (kept.Length < 100) throw new DataException($"the tokenizer can encode only {kept.Length} of the {text.Length} characters");
+        if (kept.Length < 0.9 * text.Length)
+            throw new DataException($"the tokenizer can encode only {kept.Length} of the {text.Length} characters (at least 90% are needed)");
         return (kept, $"{text.Length - kept.Length} of {text.Length} characters ({bad.Count} distinct) not in the vocabulary were dropped");
     }
 }

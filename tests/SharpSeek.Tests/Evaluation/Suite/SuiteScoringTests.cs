@@ -104,6 +104,23 @@ public class SuiteScoringTests
     }
 
     [Fact]
+    public void Segments_LongLineCutAtWordsShortPiecesDropped() =>
+        Assert.Equal(["the quick brown fox", "jumps over the lazy"], ChoiceItems.Segments("the quick brown fox jumps over the lazy dog\nshort\n", maxChars: 20));
+
+    [Fact]
+    public void Encodable_OneUnknownCharacterOfTwenty_DroppedWithNote()
+    {
+        var tokenizer = SharpSeek.Tokenization.CharTokenizer.FromCorpus("abc ");
+        var (text, note) = SuiteRunner.Encodable("abc abc abc abc abc\n", tokenizer);
+        Assert.Equal("abc abc abc abc abc", text);
+        Assert.Equal("1 of 20 characters (1 distinct) not in the vocabulary were dropped", note);
+    }
+
+    [Fact]
+    public void Encodable_MostCharactersUnknown_ThrowsDataException() =>
+        Assert.Throws<DataException>(() => SuiteRunner.Encodable("全唐诗全唐诗 abc", SharpSeek.Tokenization.CharTokenizer.FromCorpus("abc ")));
+
+    [Fact]
     public void ReadJsonl_LabelOutOfRange_ThrowsDataExceptionNamingLine()
     {
         using var tmp = new TempDir();
