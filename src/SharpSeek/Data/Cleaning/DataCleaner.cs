@@ -82,12 +82,16 @@ public sealed class CleanReport
     [JsonPropertyName("seconds")] public double Seconds { get; set; }
     [JsonPropertyName("mb_per_second")] public double MbPerSecond => Seconds > 0 ? BytesIn / 1e6 / Seconds : 0;
 
+    /// <summary>CPU time of the process during the run (all threads): on a shared machine MB per CPU second is the steadier speed.</summary>
+    [JsonPropertyName("cpu_seconds")] public double CpuSeconds { get; set; }
+    [JsonPropertyName("mb_per_cpu_second")] public double MbPerCpuSecond => CpuSeconds > 0 ? BytesIn / 1e6 / CpuSeconds : 0;
+
     /// <summary>A few lines for a console.</summary>
     public string Summary()
     {
         var sb = new StringBuilder();
         sb.AppendLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{DocumentsIn:N0} documents in ({BytesIn / 1e6:F2} MB), {DocumentsOut:N0} kept, {Seconds:F2} s ({MbPerSecond:F2} MB/s); {NormalizedChanged:N0} changed by normalisation"));
+            $"{DocumentsIn:N0} documents in ({BytesIn / 1e6:F2} MB), {DocumentsOut:N0} kept, {Seconds:F2} s ({MbPerSecond:F2} MB/s; {MbPerCpuSecond:F2} MB per CPU second); {NormalizedChanged:N0} changed by normalisation"));
         foreach (var s in Steps)
         {
             sb.AppendLine($"  {s.Step}: removed {s.Removed:N0} documents ({s.RemovedChars:N0} characters)");
@@ -126,6 +130,7 @@ public static class DataCleaner
         var lsh = minHash is null ? null : new LshIndex(options.MinHashPermutations, options.NearDupThreshold);
         var clusterSize = new Dictionary<int, int>();
         var clock = Stopwatch.StartNew();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         string tmp = output + ".tmp";
         using (var writer = new StreamWriter(tmp, false, new UTF8Encoding(false), 1 << 16) { NewLine = "\n" })
         {
@@ -177,6 +182,7 @@ public static class DataCleaner
         }
         File.Move(tmp, output, overwrite: true);
         report.Seconds = clock.Elapsed.TotalSeconds;
+        report.CpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         report.Labels["near_dup_clusters"] = new Dictionary<string, int>
         {
             ["clusters with near-duplicates"] = clusterSize.Count,
