@@ -27,7 +27,7 @@ internal sealed class SuiteEval
     public int Run(ParseResult parse, TextWriter stdout, IReadOnlyList<string> models, string? jsonPath, int batchSize, bool bf16)
     {
         var suite = SuiteConfig.Load(parse.GetValue(Suite)!);
-        var earlier = (parse.GetValue(Compare) ?? []).Select(p => (Label: Path.GetFileNameWithoutExtension(p), Result: SuitePlot.Read(p))).ToList();
+        var earlier = (parse.GetValue(Compare) ?? []).Select(p => SuitePlot.Read(p)).Select(r => (Label: Label(r.Model), Result: r)).ToList();
         if (models.Count == 0 && earlier.Count == 0) throw new ConfigException("give --model (one or more) or --compare result files");
         if (models.Count > 1 && jsonPath is not null && !jsonPath.Contains("{model}", StringComparison.Ordinal))
             throw new ConfigException("with several --model give --json a name holding {model}, e.g. results-{model}.json");
@@ -83,7 +83,7 @@ internal sealed class SuiteEval
     private static void WriteTable(TextWriter stdout, IReadOnlyList<(string Label, SuiteResult Result)> runs)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = 60 + 22 * runs.Count;                                  // no wrapping or cut labels in files and pipes
+        console.Profile.Width = 60 + 32 * runs.Count;                                  // no wrapping or cut labels in files and pipes
         var table = new Table().AddColumn("task").AddColumn("metric");
         foreach (var (label, _) in runs) table.AddColumn(new TableColumn(Markup.Escape(label)).RightAligned());
         var names = runs.SelectMany(r => r.Result.Results).Select(r => (r.Name, r.Metric)).Distinct().ToList();

@@ -27,7 +27,7 @@ public static class SuitePlot
         Panel(multiplot.GetPlot(1), runs, r => r.Metric == "perplexity" ? r.BitsPerChar : null, "held-out bits per character (lower is better)", "bits per char");
         int tasks = runs.SelectMany(r => r.Result.Results).Select(r => r.Name).Distinct().Count();
         string tmp = path + ".tmp.png";
-        multiplot.SavePng(tmp, Math.Max(900, 60 * tasks * Math.Max(1, runs.Count)), 900);
+        multiplot.SavePng(tmp, Math.Clamp(24 * tasks * Math.Max(1, runs.Count), 1000, 2400), 1000);
         File.Move(tmp, path, overwrite: true);
     }
 
@@ -52,8 +52,9 @@ public static class SuitePlot
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int i = 0; i < names.Count; i++) ticks.AddMajor(i, names[i]);
         plot.Axes.Bottom.TickGenerator = ticks;
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 110;                                              // room for the rotated task names
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         plot.YLabel(yLabel);
