@@ -24,6 +24,7 @@ public static class Program
         ["moe"] = () => new MoeBenchmark(),
         ["quant-kernels"] = () => new QuantKernelBench(),
         ["serve"] = () => new SharpSeek.Bench.Serve.ServeBenchmark(),
+        ["offload"] = () => new SharpSeek.Bench.Offload.OffloadBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
@@ -35,6 +36,7 @@ public static class Program
         ["ops"] = OpProfileWorker.Run,
         ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
+        ["offload"] = SharpSeek.Bench.Offload.OffloadWorker.Run,
     };
 
     public static int Main(string[] args)

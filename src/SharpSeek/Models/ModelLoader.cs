@@ -36,6 +36,9 @@ public static class ModelLoader
         ModelFamily family;
         try { family = ModelFamilies.Get(modelType); }
         catch (ConfigException e) { throw new ConfigException($"{dir}: {e.Message}"); }
-        return map is null ? family.Load(dir) : family.Load(dir, map);
+        if (map is null) return family.Load(dir);
+        if (Quantization.QuantizationConfig.FromFolder(dir) is not null)
+            throw new ConfigException($"{dir}: a quantized model cannot be offloaded yet (--device-map/--max-memory read float layers); load it fully resident, or offload its float original");
+        return family.Load(dir, map);
     }
 }

@@ -68,6 +68,18 @@ public class OffloadCliTests
     }
 
     [Fact]
+    public void Generate_QuantizedModelOffloaded_ExitsWith2()
+    {
+        using var dir = new TempDir();
+        string m = NewModel(dir, set: ["vocab_size=257", "n_positions=64"]);
+        var q = CliHarness.Run("quantize", "--model", m, "--out", dir["q"], "--bits", "8");
+        Assert.True(q.ExitCode == 0, q.Stderr);
+        var r = CliHarness.Run(Generate(dir["q"], "--device-map", "0:cpu,1:disk"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("a quantized model cannot be offloaded yet", r.Stderr);
+    }
+
+    [Fact]
     public void Generate_BothDeviceMapAndMaxMemory_ExitsWith2()
     {
         using var dir = new TempDir();

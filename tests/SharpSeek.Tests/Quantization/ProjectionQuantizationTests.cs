@@ -6,6 +6,8 @@ using static TorchSharp.torch;
 
 namespace SharpSeek.Tests.Quantization;
 
+/// <remarks>Exact comparisons set the kernels' activations to float32 (process-wide), hence the non-parallel collection.</remarks>
+[Collection(SharpSeek.Tests.Kernels.SimdPathCollection.Name)]
 public class ProjectionQuantizationTests
 {
     [Fact]
@@ -40,6 +42,7 @@ public class ProjectionQuantizationTests
     [Fact]
     public void Forward_QuantizedWithoutGrad_EqualsLinearOverDequantizedWeight()
     {
+        using var exact = QuantizedModels.ExactActivations();
         using var scope = NewDisposeScope();
         torch.manual_seed(3);
         var p = new Projection(64, 8);

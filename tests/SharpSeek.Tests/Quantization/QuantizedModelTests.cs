@@ -1,4 +1,5 @@
 using SharpSeek.Checkpoints;
+using SharpSeek.Kernels;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using SharpSeek.Models.DeepSeek;
@@ -11,8 +12,15 @@ using static TorchSharp.torch;
 
 namespace SharpSeek.Tests.Quantization;
 
+/// <remarks>
+/// Tests that compare with a float model holding the dequantized weights exactly set <see cref="QuantizedGemm.Activations"/>
+/// to float32 (the fused kernels quantize activations to q8_0, a separate, bounded error tested in QuantizedGemmTests):
+/// the setting is process-wide, hence the non-parallel collection.
+/// </remarks>
+[Collection(SharpSeek.Tests.Kernels.SimdPathCollection.Name)]
 public class QuantizedModelTests
 {
+
     public static TheoryData<string> Kinds => [Gpt2, DeepSeek, DeepSeekNoQLora, DeepSeekMtp];
 
     // Tolerances relative to the logits' RMS, for realistic init (std 0.02): int8 per-channel perturbs each weight by at
@@ -52,6 +60,7 @@ public class QuantizedModelTests
     [InlineData(DeepSeekMtp, 8, 0, false)]
     public void Logits_Quantized_EqualFloatModelWithDequantizedWeights(string kind, int bits, int group, bool zeroPoint)
     {
+        using var exact = ExactActivations();
         using var scope = NewDisposeScope();
         var config = bits == 8 ? Int8(embeddings: true) : Int4(group, zeroPoint, embeddings: true);
         using var q = Quantized(kind, config);
@@ -123,6 +132,7 @@ public class QuantizedModelTests
     [InlineData(DeepSeekNoQLora, 4)]
     public void Absorbed_QuantizedKvB_EqualsNaive(string kind, int bits)
     {
+        using var exact = ExactActivations();
         using var scope = NewDisposeScope();
         using var q = Quantized(kind, bits == 8 ? Int8() : Int4(32));
         var model = (DeepSeekV3ForCausalLM)q;
@@ -213,6 +223,7 @@ public class QuantizedModelTests
     [InlineData(DeepSeek)]
     public void Lora_OnQuantizedBase_GradientsEqualLoraOnDequantizedFloatBase(string kind)
     {
+        using var exact = ExactActivations();
         using var scope = NewDisposeScope();
         var config = Int4(32);
         using var q = Quantized(kind, config);

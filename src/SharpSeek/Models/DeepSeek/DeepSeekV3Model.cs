@@ -41,9 +41,6 @@ public sealed class DeepSeekV3Model : nn.Module
     }
 
     public IReadOnlyList<DeepSeekDecoderLayer> Blocks => _blocks;
-
-    /// <summary>Layers on disk (main blocks, then MTP modules), read for their forward; null when the model is fully resident.</summary>
-    internal LayerOffload? Offload { get; set; }
     public IReadOnlyList<MtpModule> Mtp => _mtp;
     public Embedding EmbedTokens => _embed ?? throw new InvalidOperationException("the token embedding is quantized (see QuantizedEmbedTokens)");
 
@@ -69,6 +66,9 @@ public sealed class DeepSeekV3Model : nn.Module
         base.Dispose(disposing);
     }
     public DeepSeekRmsNorm Norm => _norm;
+
+    /// <summary>Layers on disk (main blocks, then MTP modules), read for their forward; null when the model is fully resident.</summary>
+    internal LayerOffload? Offload { get; set; }
 
     /// <summary>Dtype of the blocks' matmuls in mixed precision; null = the weights' own.</summary>
     internal ScalarType? ComputeDType

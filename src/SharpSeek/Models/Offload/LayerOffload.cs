@@ -27,6 +27,8 @@ public interface IOffloadedModel
 /// The bytes read go to one staging buffer the size of the largest disk layer, which every disk layer reuses in turn:
 /// allocating and freeing each layer instead leaves the freed blocks in glibc's heap (its mmap threshold adapts upward
 /// after the first free), which measured here raised the peak RSS above the fully resident model's (docs/offload.md).
+/// With layers on disk the model is for inference: its parameters stop requiring gradients, since a backward pass would
+/// read staging views that later layers have overwritten.
 /// </summary>
 public sealed class LayerOffload : IDisposable
 {
@@ -92,7 +94,8 @@ public sealed class LayerOffload : IDisposable
     public IDisposable? Enter(int unit)
     {
         if (!_disk.TryGetValue(unit, out var slots)) return null;
-        if (!_loaded.Add(unit)) throw new InvalidOperationException($"offload unit {unit} is already loaded (a layer's forward re-entered itself)");
+        if (_loaded.Count > 0) throw new InvalidOperationException($"offload unit {unit} entered while unit {_loaded.First()} is loaded: disk layers share one staging buffer");
+        _loaded.Add(unit);
         try
         {
             using var _ = torch.no_grad();
@@ -205,6 +208,7 @@ public sealed class LayerOffload : IDisposable
                     resident += info.ElementCount * t.Target.ElementSize;
                 }
             if (disk.Count == 0) { reader.Dispose(); reader = null; }
+            else foreach (var t in list) t.Target.requires_grad = false;                       // inference only: no graph may keep a staging view
             return new LayerOffload(placement, reader, disk.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray()), resident);
         }
         catch { reader?.Dispose(); throw; }

@@ -278,6 +278,38 @@ public class LayerOffloadTests
     }
 
     [Fact]
+    public void DeepSeek_Bf16Checkpoint_OffloadedLogitsEqualResident()
+    {
+        using var dir = new TempDir();
+        string path = NewDeepSeek(dir), bf16 = dir["bf16"];
+        Directory.CreateDirectory(bf16);
+        File.Copy(Path.Combine(path, "config.json"), Path.Combine(bf16, "config.json"));
+        using (var file = SafeTensorsFile.Open(Path.Combine(path, CheckpointFolder.SingleFile)))
+        {
+            var tensors = file.Tensors.Keys.ToDictionary(n => n, n => { using var t = file.Load(n); return t.to(ScalarType.BFloat16); });
+            SafeTensors.Save(Path.Combine(bf16, CheckpointFolder.SingleFile), tensors);
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        using var resident = ModelLoader.Load(bf16);                                          // converted to float32 on load
+        using var offloaded = ModelLoader.Load(bf16, DeviceMap.Parse("0:disk,1:cpu,2:disk"));
+        using var ids = Ids(DeepSeekTiny.VocabSize);
+        using var expected = LogitsOf(resident, ids);
+        using var actual = LogitsOf(offloaded, ids);
+        Assert.True(Same(actual, expected));
+    }
+
+    [Fact]
+    public void Load_WithDiskLayers_ParametersStopRequiringGradients()
+    {
+        using var dir = new TempDir();
+        string path = NewGpt2(dir);
+        using var offloaded = ModelLoader.Load(path, DeviceMap.Parse("0-1:cpu,2-3:disk"));
+        using var resident = ModelLoader.Load(path);
+        Assert.All(offloaded.parameters(), p => Assert.False(p.requires_grad));
+        Assert.Contains(resident.parameters(), p => p.requires_grad);
+    }
+
+    [Fact]
     public void DeepSeek_Budget_PlansFromLayerSizes()
     {
         using var dir = new TempDir();
