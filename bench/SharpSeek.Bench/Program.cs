@@ -33,6 +33,7 @@ public static class Program
         ["ops"] = OpProfileWorker.Run,
         ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
+        ["llamacpp"] = LlamaCppWorker.Run,
     };
 
     public static int Main(string[] args)
