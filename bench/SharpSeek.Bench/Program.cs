@@ -22,6 +22,7 @@ public static class Program
         ["precision"] = () => new PrecisionBenchmark(),
         ["decode-profile"] = () => new DecodeProfileBenchmark(),
         ["moe"] = () => new MoeBenchmark(),
+        ["quant-kernels"] = () => new QuantKernelBench(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>

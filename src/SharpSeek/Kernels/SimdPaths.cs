@@ -128,6 +128,47 @@ public static class SimdPaths
         }
     }
 
+    /// <summary>Name of the environment variable that turns the VNNI dot products off: <c>0</c> (anything else leaves them on).</summary>
+    public const string VnniVariable = "SHARPSEEK_VNNI";
+
+    /// <summary>
+    /// Whether this CPU has AVX-VNNI (vpdpbusd on 128/256-bit registers; .NET 10 exposes no 512-bit form of it), which the
+    /// integer kernels (<see cref="QuantizedGemm"/>) use for their u8×s8 dot products on the Vector256 and Vector512 paths.
+    /// </summary>
+    public static bool VnniSupported => AvxVnni.IsSupported && Avx2.IsSupported;
+
+    /// <summary>VNNI unless <c>SHARPSEEK_VNNI=0</c>, read once per process.</summary>
+    private static readonly bool VnniConfigured = VnniSupported && Environment.GetEnvironmentVariable(VnniVariable)?.Trim() != "0";
+
+    /// <summary>0: as configured; 1: forced on; 2: forced off (<see cref="ForceVnni"/>).</summary>
+    private static int _vnniForced;
+
+    /// <summary>Whether the integer kernels use VNNI now: forced by <see cref="ForceVnni"/>, else supported and not turned off.</summary>
+    public static bool Vnni
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref _vnniForced) switch { 1 => true, 2 => false, _ => VnniConfigured };
+    }
+
+    /// <summary>Makes the integer kernels use VNNI (<paramref name="on"/>) or not until the result is disposed. For tests, like <see cref="Force"/>.</summary>
+    /// <exception cref="PlatformNotSupportedException"><paramref name="on"/> and this CPU has no AVX-VNNI.</exception>
+    internal static IDisposable ForceVnni(bool on)
+    {
+        if (on && !VnniSupported) throw new PlatformNotSupportedException("AVX-VNNI is not supported on this CPU");
+        int previous = Interlocked.Exchange(ref _vnniForced, on ? 1 : 2);
+        return new RestoreVnni(previous);
+    }
+
+    private sealed class RestoreVnni(int previous) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0) Volatile.Write(ref _vnniForced, previous);
+        }
+    }
+
     /// <summary>True when <paramref name="path"/> is Vector512 and this CPU runs it (a JIT-time constant when false, so the branch goes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool Is512(SimdPath path) => SimdMath.Avx512 && path == SimdPath.Vector512;

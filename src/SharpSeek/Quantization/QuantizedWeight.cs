@@ -170,6 +170,26 @@ public sealed class QuantizedWeight : IDisposable
         return ((u - z) * Scales.unsqueeze(2)).view(Rows, Cols).MoveToOuterDisposeScope();
     }
 
+    private nint _dataAddress, _scalesAddress, _zerosAddress;
+
+    /// <summary>
+    /// Addresses of <see cref="Data"/>, <see cref="Scales"/> and <see cref="Zeros"/> (0 when null) for the C# kernels,
+    /// taken once: the tensors are contiguous, owned and never reallocated while this object lives.
+    /// </summary>
+    internal unsafe (nint Data, nint Scales, nint Zeros) Addresses
+    {
+        get
+        {
+            if (_dataAddress == 0)
+            {
+                _scalesAddress = (nint)Kernels.TensorData.Pointer(Scales);
+                _zerosAddress = Zeros is null ? 0 : (nint)Kernels.TensorData.Pointer(Zeros);
+                Volatile.Write(ref _dataAddress, (nint)Kernels.TensorData.Pointer(Data));
+            }
+            return (_dataAddress, _scalesAddress, _zerosAddress);
+        }
+    }
+
     public void Dispose()
     {
         Data.Dispose();

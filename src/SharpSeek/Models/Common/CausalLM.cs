@@ -140,7 +140,10 @@ public abstract class CausalLM : nn.Module<CausalLMInput, CausalLMOutput>
     public abstract string ModelType { get; }
 
     /// <summary>Device holding the weights.</summary>
-    public virtual Device Device => OutputHead.Weight.device;
+    public virtual Device Device => OutputHead.WeightDevice;
+
+    /// <summary>How the weights are quantized (config.json's quantization_config); null for a float model.</summary>
+    public SharpSeek.Quantization.QuantizationConfig? Quantization { get; internal set; }
 
     /// <summary>The output head (for GPT-2 with tied embeddings a view of wte), for fused head + loss and other heads.</summary>
     public abstract Projection OutputHead { get; }

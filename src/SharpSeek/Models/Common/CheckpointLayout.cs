@@ -4,9 +4,11 @@ namespace SharpSeek.Models.Common;
 
 /// <summary>
 /// The tensors a config implies (names and shapes as stored on disk), checked against a checkpoint's safetensors
-/// headers without reading any weight: what loading and <c>inspect</c> both run, so both are equally strict.
+/// headers without reading any weight: what loading and <c>inspect</c> both run, so both are equally strict. Tensors
+/// are floating-point unless <paramref name="DTypes"/> names their exact dtype (a quantized checkpoint's int8 data).
 /// </summary>
-public sealed record CheckpointLayout(IReadOnlyList<(string Name, long[] Shape)> Expected, Func<string, bool> Ignorable)
+public sealed record CheckpointLayout(IReadOnlyList<(string Name, long[] Shape)> Expected, Func<string, bool> Ignorable,
+                                      IReadOnlyDictionary<string, SafeTensorDType>? DTypes = null)
 {
     /// <summary>
     /// A reward model's scalar head (Hugging Face sequence classification): never part of a causal LM, and ignored when one
@@ -40,6 +42,11 @@ public sealed record CheckpointLayout(IReadOnlyList<(string Name, long[] Shape)>
                 throw new CheckpointException(aggregate
                     ? $"{dir}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}] but config.json implies [{string.Join(", ", shape)}] {shapeHint}"
                     : $"{dir}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}], config.json implies [{string.Join(", ", shape)}]");
+            if (DTypes is not null && DTypes.TryGetValue(name, out var exact))
+            {
+                if (info.DType != exact) throw new CheckpointException($"{dir}: tensor '{name}' has dtype {info.DType}, expected {exact}");
+                continue;
+            }
             if (info.DType is not (SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F64))
                 throw new CheckpointException(aggregate
                     ? $"{dir}: tensor '{name}' has dtype {info.DType}; expected a floating-point type"

@@ -26,9 +26,9 @@ public sealed class LoraAdapter : nn.Module, IProjectionAdapter
         if (rank < 1) throw new ArgumentOutOfRangeException(nameof(rank), rank, "LoRA rank must be at least 1");
         if (dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1)");
         Scaling = scaling; Dropout = dropout;
-        var w = target.Weight;                                                            // (out, in)
-        _a = nn.Parameter(torch.empty(rank, target.InFeatures, dtype: w.dtype, device: w.device));
-        _b = nn.Parameter(torch.zeros(target.OutFeatures, rank, dtype: w.dtype, device: w.device));
+        var (dtype, device) = (target.WeightDType, target.WeightDevice);                 // float32 on a quantized base (QLoRA-style)
+        _a = nn.Parameter(torch.empty(rank, target.InFeatures, dtype: dtype, device: device));
+        _b = nn.Parameter(torch.zeros(target.OutFeatures, rank, dtype: dtype, device: device));
         using (torch.no_grad()) nn.init.kaiming_uniform_(_a, Math.Sqrt(5));            // as PEFT (and nn.Linear)
         RegisterComponents();
         _target = target;                                                                 // after RegisterComponents: the adapted projection belongs to the base model, not to the adapter

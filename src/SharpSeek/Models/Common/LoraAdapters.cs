@@ -128,6 +128,8 @@ public sealed class LoraAdapters : IDisposable
     {
         ThrowIfUnloaded();
         if (IsMerged) throw new InvalidOperationException("the adapters are already merged");
+        if (_adapters.FirstOrDefault(a => a.Target.Quantized is not null) is { Path: { } quantized })
+            throw new ConfigException($"LoRA adapters cannot be merged into the quantized projection '{quantized}'; merge them into the float model, then quantize");
         using var _ = torch.no_grad();
         foreach (var (path, target, adapter) in _adapters)
         {

@@ -1,35 +1,49 @@
 using System.Text.RegularExpressions;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
+using SharpSeek.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Models.DeepSeek;
 
-public sealed partial class DeepSeekV3ForCausalLM
+public sealed partial class DeepSeekV3ForCausalLM : IQuantizableModel
 {
     public const string ConfigFile = "config.json";
 
     /// <summary>
     /// Loads config.json + safetensors weights (single file or shards) from a Hugging Face DeepSeek-V3 folder. Every
     /// expected tensor must be present with the shape the config implies and nothing else may be there
-    /// (<see cref="CheckpointException"/> otherwise); weights are converted to float32.
+    /// (<see cref="CheckpointException"/> otherwise); weights are converted to float32. A quantized folder (config.json's
+    /// quantization_config) loads its quantized weights without materialising float ones.
     /// </summary>
     public static DeepSeekV3ForCausalLM FromPretrained(string directory)
     {
         var config = DeepSeekV3Config.Load(Path.Combine(directory, ConfigFile));
+        var quantization = QuantizationConfig.FromFolder(directory);
         using var folder = CheckpointFolder.Open(directory);
-        var model = new DeepSeekV3ForCausalLM(config);
-        try { model.LoadFrom(folder); }
+        DeepSeekV3ForCausalLM model;
+        using (quantization is null ? null : Projection.DeferWeights()) model = new DeepSeekV3ForCausalLM(config);
+        try { model.LoadFrom(folder, quantization); }
         catch { model.Dispose(); throw; }
         model.eval();
         return model;
     }
 
-    private void LoadFrom(CheckpointFolder folder)
+    private void LoadFrom(CheckpointFolder folder, QuantizationConfig? quantization)
     {
-        Validate(Config, folder);
+        Validate(Config, folder, quantization);
         using var _ = torch.no_grad();
+        if (quantization is not null)
+        {
+            foreach (var w in QuantizableWeights(quantization))
+            {
+                var q = QuantizedCheckpoint.Read(folder, w.Name, quantization);
+                if (w.Target is { } p) p.Quantize(q); else QuantizeEmbedding(w.Name, q);
+            }
+            Projection.MaterializeDeferred(this);
+            Quantization = quantization;
+        }
         foreach (var (name, target) in HuggingFaceStateDict())
         {
             using var loaded = folder.Load(name);
@@ -39,12 +53,26 @@ public sealed partial class DeepSeekV3ForCausalLM
 
     /// <summary>Checks the checkpoint's headers against <paramref name="config"/> (no weights read); <see cref="CheckpointException"/> at the first problem.</summary>
     public static void Validate(DeepSeekV3Config config, CheckpointFolder folder) =>
-        Layout(config).Validate(folder, aggregate: true,
+        Validate(config, folder, QuantizationConfig.FromFolder(folder.Directory));
+
+    private static void Validate(DeepSeekV3Config config, CheckpointFolder folder, QuantizationConfig? quantization) =>
+        Layout(config, quantization).Validate(folder, aggregate: true,
             unusedHint: "(check num_hidden_layers, n_routed_experts, q_lora_rank, num_nextn_predict_layers)",
             shapeHint: "(check hidden_size, head dims, ranks and expert sizes)");
 
-    /// <summary>Tensors (HF names and shapes, state-dict order) that <paramref name="c"/> implies, MTP modules included.</summary>
-    public static CheckpointLayout Layout(DeepSeekV3Config c)
+    /// <summary>
+    /// Tensors (HF names and shapes, state-dict order) that <paramref name="c"/> implies, MTP modules included; with
+    /// <paramref name="quantization"/> the quantized weights' data, scales and zero points instead.
+    /// </summary>
+    public static CheckpointLayout Layout(DeepSeekV3Config c, QuantizationConfig? quantization = null)
+    {
+        var layout = FloatLayout(c);
+        if (quantization is null) return layout;
+        var quantized = QuantizedWeightNames(c, quantization).ToHashSet(StringComparer.Ordinal);
+        return QuantizedCheckpoint.Layout(layout, quantization, quantized, _ => false);
+    }
+
+    private static CheckpointLayout FloatLayout(DeepSeekV3Config c)
     {
         long d = c.HiddenSize, h = c.NumAttentionHeads, qOut = h * c.QkHeadDim;
         var expected = new List<(string, long[])> { ("model.embed_tokens.weight", [c.VocabSize, d]) };
@@ -100,12 +128,52 @@ public sealed partial class DeepSeekV3ForCausalLM
     [GeneratedRegex(@"^model\.layers\.(\d+)\._")]
     private static partial Regex MtpBlockAlias();
 
-    /// <summary>Writes config.json and model.safetensors (float32, HF names), each via a temporary file and rename.</summary>
+    /// <summary>
+    /// Writes config.json and model.safetensors (float32, HF names; a quantized model's quantized weights as
+    /// <see cref="QuantizedCheckpoint"/> stores them), each via a temporary file and rename.
+    /// </summary>
     public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
         var tensors = HuggingFaceStateDict();
-        SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        Config.Save(Path.Combine(directory, ConfigFile));
+        var quantized = new List<Tensor>();
+        if (Quantization is { } q)
+            foreach (var w in QuantizableWeights(q))
+                foreach (var (name, t) in QuantizedCheckpoint.Tensors(w.Name, ModelQuantizer.Stored(this, w))) { tensors[name] = t; quantized.Add(t); }
+        try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
+        finally { foreach (var t in quantized) t.Dispose(); }
+        if (Quantization is null) Config.Save(Path.Combine(directory, ConfigFile));
+        else AtomicFiles.WriteText(Path.Combine(directory, ConfigFile), QuantizationConfig.WithConfig(Config.ToJson(), Quantization));
     }
+
+    // ---- quantization --------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Names of the weights <paramref name="q"/> quantizes: every 2-D weight of the layout (MLA projections, dense MLPs,
+    /// routed and shared experts, MTP eh_proj) except the MoE routers; lm_head and embed_tokens only when included.
+    /// </summary>
+    public static IReadOnlyList<string> QuantizedWeightNames(DeepSeekV3Config c, QuantizationConfig q) =>
+        FloatLayout(c).Expected
+            .Where(e => e.Shape.Length == 2 && e.Name.EndsWith(".weight", StringComparison.Ordinal) && !e.Name.EndsWith(".mlp.gate.weight", StringComparison.Ordinal))
+            .Where(e => e.Name switch { EmbedName => q.IncludeEmbeddings, HeadName => q.IncludeHead, _ => true })
+            .Select(e => e.Name).ToList();
+
+    private const string EmbedName = "model.embed_tokens.weight", HeadName = "lm_head.weight";
+
+    public IReadOnlyList<QuantizableWeight> QuantizableWeights(QuantizationConfig config)
+    {
+        var modules = named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        return QuantizedWeightNames(Config, config).Select(name =>
+        {
+            if (name == EmbedName) return new QuantizableWeight(name, Config.VocabSize, Config.HiddenSize, null);
+            var p = (Projection)modules[name[..^".weight".Length]];
+            return new QuantizableWeight(name, (int)p.OutFeatures, (int)p.InFeatures, p);
+        }).ToList();
+    }
+
+    Tensor IQuantizableModel.EmbeddingTable(string name) => _model.EmbedTokens.weight!;
+
+    public void QuantizeEmbedding(string name, QuantizedWeight table) => _model.QuantizeEmbedTokens(table);
+
+    public QuantizedWeight? QuantizedEmbedding(string name) => _model.QuantizedEmbedTokens;
 }

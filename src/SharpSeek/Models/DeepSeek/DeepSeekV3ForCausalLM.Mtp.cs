@@ -8,7 +8,7 @@ public sealed partial class DeepSeekV3ForCausalLM
 {
     /// <summary>A one-layer compressed cache for the attention of an MTP module at inference.</summary>
     public KvCache CreateMtpKvCache(int batchSize, int capacity) =>
-        new MlaKvCache(1, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.Weight.dtype);
+        new MlaKvCache(1, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.WeightDType);
 
     /// <summary>
     /// MTP module <paramref name="module"/> (0-based) at positions cache.Length.. (DeepSeek-V3 §2.2): from the next tokens
@@ -24,7 +24,7 @@ public sealed partial class DeepSeekV3ForCausalLM
         long b = nextIds.shape[0], t = nextIds.shape[1];
         var ctx = _model.Context(b, t, mla.Length, null, null, nextIds.device) with { Layer = 0, Cache = mla };
         var mtp = _model.Mtp[module];
-        var h = mtp.call(_model.EmbedTokens.call(nextIds), previous, ctx);                // (B, T, D)
+        var h = mtp.call(_model.Embed(nextIds), previous, ctx);                   // (B, T, D)
         mla.Advance((int)t);
         var logits = _lmHead.call(mtp.SharedHead.call(h)).to(h.dtype);                    // (B, T, V)
         return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());

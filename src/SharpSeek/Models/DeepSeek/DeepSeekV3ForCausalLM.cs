@@ -98,7 +98,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
             for (int k = 1; k <= _model.Mtp.Count && k < t; k++)
             {
                 long len = t - k;
-                var embedded = _model.EmbedTokens.call(ids.narrow(1, k, len));             // (B, T−k, D) tokens t_{i+k}
+                var embedded = _model.Embed(ids.narrow(1, k, len));                                     // (B, T−k, D) tokens t_{i+k}
                 var mtpCtx = _model.Context(b, len, 0, null, null, ids.device, input.SegmentIds?.narrow(1, 0, len)) with { AuxiliaryLosses = aux };   // packed: within each sample
                 previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), mtpCtx);   // (B, T−k, D)
                 mtpLogits.Add(_lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous)).to(previous.dtype));   // (B, T−k, V) predicts t_{i+k+1}
@@ -122,7 +122,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
     }
 
     public override KvCache CreateKvCache(int batchSize, int capacity) =>
-        new MlaKvCache(Config.NumHiddenLayers, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.Weight.dtype);
+        new MlaKvCache(Config.NumHiddenLayers, batchSize, capacity, Config.KvLoraRank, Config.QkRopeHeadDim, Device, _lmHead.WeightDType);
 
     public int MtpDepth => _model.Mtp.Count;
     public double MtpLossWeight => Config.MtpLossWeight;

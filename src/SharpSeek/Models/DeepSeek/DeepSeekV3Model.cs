@@ -1,4 +1,5 @@
 using SharpSeek.Models.Common;
+using SharpSeek.Quantization;
 using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
@@ -12,7 +13,8 @@ namespace SharpSeek.Models.DeepSeek;
 /// </summary>
 public sealed class DeepSeekV3Model : nn.Module
 {
-    [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;             // (V, D)
+    [ComponentName(Name = "embed_tokens")] private Embedding? _embed;                     // (V, D); null once quantized
+    private QuantizedWeight? _embedQuantized;                                              // (V, D) quantized table
     [ComponentName(Name = "layers")] private readonly ModuleList<nn.Module> _layers;     // main blocks, then MTP modules
     [ComponentName(Name = "norm")] private readonly DeepSeekRmsNorm _norm;
     private readonly DeepSeekDecoderLayer[] _blocks;
@@ -34,7 +36,29 @@ public sealed class DeepSeekV3Model : nn.Module
 
     public IReadOnlyList<DeepSeekDecoderLayer> Blocks => _blocks;
     public IReadOnlyList<MtpModule> Mtp => _mtp;
-    public Embedding EmbedTokens => _embed;
+    public Embedding EmbedTokens => _embed ?? throw new InvalidOperationException("the token embedding is quantized (see QuantizedEmbedTokens)");
+
+    /// <summary>The quantized token embedding, or null while it is float.</summary>
+    public QuantizedWeight? QuantizedEmbedTokens => _embedQuantized;
+
+    /// <summary>Token embeddings (B, T, D) of ids (B, T): a float lookup, or the dequantized rows of the quantized table.</summary>
+    public Tensor Embed(Tensor ids) => _embedQuantized is null ? _embed!.call(ids) : QuantizedEmbedding.Lookup(_embedQuantized, ids);
+
+    /// <summary>Replaces embed_tokens by <paramref name="table"/> (owned from now on); the float table is unregistered and released.</summary>
+    internal void QuantizeEmbedTokens(QuantizedWeight table)
+    {
+        if (_embed is null) throw new InvalidOperationException("the token embedding is already quantized");
+        register_module("embed_tokens", null!);
+        _embed.Dispose();
+        _embed = null;
+        _embedQuantized = table;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) { _embedQuantized?.Dispose(); _embedQuantized = null; }
+        base.Dispose(disposing);
+    }
     public DeepSeekRmsNorm Norm => _norm;
 
     /// <summary>Dtype of the blocks' matmuls in mixed precision; null = the weights' own.</summary>
@@ -59,7 +83,7 @@ public sealed class DeepSeekV3Model : nn.Module
         if (ctx.Cache is { } cache && cache.BatchSize != b) throw new GenerationException($"input has {b} rows but the KV cache holds {cache.BatchSize}");
         foreach (var moe in _blocks.Select(l => l.Moe).OfType<DeepSeekMoe>()) moe.RecordRouting = trace is not null;
 
-        var h = _embed.call(ids);                                                           // (B, T, D)
+        var h = Embed(ids);                                                                 // (B, T, D)
         trace?.Add("embed_out", h);
         hidden?.Add(h);
         for (int i = 0; i < _blocks.Length; i++)

@@ -1,5 +1,6 @@
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
+using SharpSeek.Quantization;
 using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -8,9 +9,11 @@ namespace SharpSeek.Models.Gpt2;
 
 /// <summary>
 /// GPT-2 language model (HF <c>GPT2LMHeadModel</c>; Radford et al. 2019): the trunk plus an output head tied to the
-/// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out].
+/// token embedding. Loads and saves the Hugging Face layout: config.json + safetensors with Conv1D weights [in, out]
+/// (a quantized model: see <see cref="QuantizedCheckpoint"/>; with the head tied, quantizing the head or the embeddings
+/// quantizes the one table wte, applied by the quantized kernel as the head and dequantized row by row for lookups).
 /// </summary>
-public sealed class Gpt2LMHeadModel : CausalLM
+public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
 {
     [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
     [ComponentName(Name = "lm_head")] private readonly Projection? _lmHead;    // only when tie_word_embeddings is false
@@ -25,7 +28,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
         _transformer = new Gpt2Model(config);
         if (!config.TieWordEmbeddings) _lmHead = new Projection(config.NEmbd, config.VocabSize, hasBias: false);
         RegisterComponents();
-        _head = _lmHead ?? Projection.Tied(() => _transformer.TokenEmbedding);
+        _head = _lmHead ?? Projection.Tied(() => _transformer.TokenEmbedding, () => _transformer.QuantizedTokenEmbedding);
         InitWeights();
     }
 
@@ -34,7 +37,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     public override int HiddenSize => Config.NEmbd;
     public override int MaxSequenceLength => Config.NPositions;
     public override string ModelType => "gpt2";
-    public override Device Device => _transformer.TokenEmbedding.device;
+    public override Device Device => _transformer.PositionEmbedding.device;
     public override Projection OutputHead => _head;
 
     /// <summary>
@@ -71,7 +74,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     }
 
     public override KvCache CreateKvCache(int batchSize, int capacity) =>
-        new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.TokenEmbedding.dtype);
+        new Gpt2KvCache(Config, batchSize, Math.Min(capacity, Config.NPositions), Device, _transformer.PositionEmbedding.dtype);
 
     /// <summary>GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/√(2·n_layer).</summary>
     private void InitWeights()
@@ -95,13 +98,18 @@ public sealed class Gpt2LMHeadModel : CausalLM
     private static readonly string[] Conv1DSuffixes = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"];
     private static bool IsConv1D(string name) => Conv1DSuffixes.Any(name.EndsWith);
 
-    /// <summary>Loads config.json and the safetensors weights (with or without the <c>transformer.</c> prefix) from <paramref name="dir"/>.</summary>
+    /// <summary>
+    /// Loads config.json and the safetensors weights (with or without the <c>transformer.</c> prefix) from <paramref name="dir"/>;
+    /// a quantized folder (config.json's quantization_config) loads its quantized weights without materialising float ones.
+    /// </summary>
     public static Gpt2LMHeadModel FromPretrained(string dir)
     {
         var config = Gpt2Config.Load(Path.Combine(dir, "config.json"));
+        var quantization = QuantizationConfig.FromFolder(dir);
         using var ckpt = CheckpointFolder.Open(dir);
-        var model = new Gpt2LMHeadModel(config);
-        try { model.LoadWeights(ckpt); }
+        Gpt2LMHeadModel model;
+        using (quantization is null ? null : Projection.DeferWeights()) model = new Gpt2LMHeadModel(config);
+        try { model.LoadWeights(ckpt, quantization); }
         catch { model.Dispose(); throw; }
         model.eval();
         return model;
@@ -115,8 +123,19 @@ public sealed class Gpt2LMHeadModel : CausalLM
     /// <summary>Causal-mask buffers some checkpoints carry (no weights).</summary>
     internal static bool IsBuffer(string name) => name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias");
 
-    /// <summary>Tensors <paramref name="c"/> implies, in parameter order, as stored: <paramref name="prefix"/> names, Conv1D weights [in, out].</summary>
-    public static CheckpointLayout Layout(Gpt2Config c, string prefix)
+    /// <summary>
+    /// Tensors <paramref name="c"/> implies, in parameter order, as stored: <paramref name="prefix"/> names, Conv1D weights
+    /// [in, out]; with <paramref name="quantization"/> the quantized weights' data, scales and zero points instead.
+    /// </summary>
+    public static CheckpointLayout Layout(Gpt2Config c, string prefix, QuantizationConfig? quantization = null)
+    {
+        var layout = FloatLayout(c, prefix);
+        if (quantization is null) return layout;
+        var quantized = QuantizedWeightNames(c, quantization).Select(n => FileName(n, prefix)).ToHashSet(StringComparer.Ordinal);
+        return QuantizedCheckpoint.Layout(layout, quantization, quantized, IsConv1D);
+    }
+
+    private static CheckpointLayout FloatLayout(Gpt2Config c, string prefix)
     {
         long d = c.NEmbd, inner = c.InnerSize;
         var expected = new List<(string, long[])> { (prefix + "wte.weight", [c.VocabSize, d]), (prefix + "wpe.weight", [c.NPositions, d]) };
@@ -138,16 +157,30 @@ public sealed class Gpt2LMHeadModel : CausalLM
 
     /// <summary>Checks the checkpoint's headers against <paramref name="config"/> (no weights read); <see cref="CheckpointException"/> at the first problem.</summary>
     public static void Validate(Gpt2Config config, CheckpointFolder ckpt) =>
-        Layout(config, Prefix(ckpt)).Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
+        Layout(config, Prefix(ckpt), QuantizationConfig.FromFolder(ckpt.Directory))
+            .Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
 
-    private void LoadWeights(CheckpointFolder ckpt)
+    /// <summary>The checkpoint name of state-dict name <paramref name="name"/> under <paramref name="prefix"/>.</summary>
+    private static string FileName(string name, string prefix) => name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
+
+    private void LoadWeights(CheckpointFolder ckpt, QuantizationConfig? quantization)
     {
-        Validate(Config, ckpt);
+        Layout(Config, Prefix(ckpt), quantization).Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
         string prefix = Prefix(ckpt);
         using var _ = torch.no_grad();
+        if (quantization is not null)
+        {
+            foreach (var w in QuantizableWeights(quantization))
+            {
+                var q = QuantizedCheckpoint.Read(ckpt, FileName(w.Name, prefix), quantization);
+                if (w.Target is { } p) p.Quantize(q); else QuantizeEmbedding(w.Name, q);
+            }
+            Projection.MaterializeDeferred(this);
+            Quantization = quantization;
+        }
         foreach (var (name, param) in named_parameters())
         {
-            string file = name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
+            string file = FileName(name, prefix);
             using var t = ckpt.Load(file);
             using var src = IsConv1D(name) ? t.t() : t.alias();
             param.copy_(src);
@@ -163,12 +196,50 @@ public sealed class Gpt2LMHeadModel : CausalLM
         return result;
     }
 
+    /// <summary>Writes model.safetensors (a quantized model's quantized weights as <see cref="QuantizedCheckpoint"/> stores them) and config.json.</summary>
     public override void SavePretrained(string directory)
     {
         Directory.CreateDirectory(directory);
         var tensors = HuggingFaceStateDict();
+        if (Quantization is { } q)
+            foreach (var w in QuantizableWeights(q))
+                foreach (var (name, t) in QuantizedCheckpoint.Tensors(w.Name, ModelQuantizer.Stored(this, w))) tensors[name] = t;
         try { SafeTensors.Save(Path.Combine(directory, CheckpointFolder.SingleFile), tensors, new Dictionary<string, string> { ["format"] = "pt" }); }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
-        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), Config.ToJson());
+        string config = Quantization is null ? Config.ToJson() : QuantizationConfig.WithConfig(Config.ToJson(), Quantization);
+        SharpSeek.Checkpoints.AtomicFiles.WriteText(Path.Combine(directory, "config.json"), config);
     }
+
+    // ---- quantization --------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// State-dict names of the weights <paramref name="q"/> quantizes: every block's c_attn, c_proj, c_fc and mlp.c_proj;
+    /// lm_head when untied and included; wte when the embeddings are included or the head is and tied to it.
+    /// </summary>
+    public static IReadOnlyList<string> QuantizedWeightNames(Gpt2Config c, QuantizationConfig q)
+    {
+        var names = new List<string>();
+        if (q.IncludeEmbeddings || (c.TieWordEmbeddings && q.IncludeHead)) names.Add("transformer.wte.weight");
+        for (int i = 0; i < c.NLayer; i++)
+            names.AddRange(Conv1DSuffixes.Select(s => $"transformer.h.{i}.{s}"));
+        if (!c.TieWordEmbeddings && q.IncludeHead) names.Add("lm_head.weight");
+        return names;
+    }
+
+    public IReadOnlyList<QuantizableWeight> QuantizableWeights(QuantizationConfig config)
+    {
+        var modules = named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        return QuantizedWeightNames(Config, config).Select(name =>
+        {
+            if (name == "transformer.wte.weight") return new QuantizableWeight(name, Config.VocabSize, Config.NEmbd, null);
+            var p = (Projection)modules[name[..^".weight".Length]];
+            return new QuantizableWeight(name, (int)p.OutFeatures, (int)p.InFeatures, p);
+        }).ToList();
+    }
+
+    Tensor IQuantizableModel.EmbeddingTable(string name) => _transformer.TokenEmbedding;
+
+    public void QuantizeEmbedding(string name, QuantizedWeight table) => _transformer.QuantizeTokenEmbedding(table);
+
+    public QuantizedWeight? QuantizedEmbedding(string name) => _transformer.QuantizedTokenEmbedding;
 }

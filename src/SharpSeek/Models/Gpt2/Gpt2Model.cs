@@ -1,5 +1,6 @@
 using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
+using SharpSeek.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -10,7 +11,8 @@ namespace SharpSeek.Models.Gpt2;
 /// <summary>GPT-2 trunk (HF <c>GPT2Model</c>): token + learned position embeddings, blocks, final LayerNorm. Radford et al. 2019.</summary>
 public sealed class Gpt2Model : nn.Module
 {
-    [ComponentName(Name = "wte")] private readonly Embedding _wte;                 // (V, C)
+    [ComponentName(Name = "wte")] private Embedding? _wte;                          // (V, C); null once quantized
+    private QuantizedWeight? _wteQuantized;                                              // (V, C) quantized table
     [ComponentName(Name = "wpe")] private readonly Embedding _wpe;                 // (P, C)
     [ComponentName(Name = "h")] private readonly ModuleList<Gpt2Block> _blocks;
     [ComponentName(Name = "ln_f")] private readonly LayerNorm _lnF;
@@ -30,7 +32,32 @@ public sealed class Gpt2Model : nn.Module
     internal ScalarType? ComputeDType { set { foreach (var block in _blocks) block.ComputeDType = value; } }
 
     /// <summary>Token embedding matrix (V, C), also the tied output head.</summary>
-    public Parameter TokenEmbedding => _wte.weight!;
+    public Parameter TokenEmbedding => _wte?.weight ?? throw new InvalidOperationException("the token embedding is quantized (see QuantizedTokenEmbedding)");
+
+    /// <summary>The quantized token embedding (also the tied head's weight), or null while it is float.</summary>
+    public QuantizedWeight? QuantizedTokenEmbedding => _wteQuantized;
+
+    /// <summary>Device and dtype of the float weights (the position embedding is never quantized).</summary>
+    internal Parameter PositionEmbedding => _wpe.weight!;
+
+    /// <summary>
+    /// Replaces wte by <paramref name="table"/>: lookups dequantize the rows they read, a tied head applies it with the
+    /// quantized kernel; the float table is unregistered and released.
+    /// </summary>
+    internal void QuantizeTokenEmbedding(QuantizedWeight table)
+    {
+        if (_wte is null) throw new InvalidOperationException("the token embedding is already quantized");
+        register_module("wte", null!);
+        _wte.Dispose();
+        _wte = null;
+        _wteQuantized = table;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) { _wteQuantized?.Dispose(); _wteQuantized = null; }
+        base.Dispose(disposing);
+    }
 
     /// <summary>
     /// Whether the step may take <see cref="DecodeStep"/>: one new token of batch 1 with a float32 CPU cache, no grad, eval mode,
@@ -95,7 +122,8 @@ public sealed class Gpt2Model : nn.Module
         // Without padding or packing, SDPA's own causal mask serves a prefill and a one-token step; only several new tokens after cached ones need it.
         Tensor? mask = input.AttentionMask is not null || input.SegmentIds is not null || (past > 0 && t > 1) ? allowed : null;
 
-        var x = _wte.call(ids) + _wpe.call(positions);                                         // (B, T, C)
+        var tokens = _wteQuantized is null ? _wte!.call(ids) : QuantizedEmbedding.Lookup(_wteQuantized, ids);   // (B, T, C)
+        var x = tokens + _wpe.call(positions);                                         // (B, T, C)
         if (training && _config.EmbdPdrop > 0) x = nn.functional.dropout(x, _config.EmbdPdrop, true);
         trace?.Add("embed_out", x);
         var hidden = input.OutputHiddenStates ? new List<Tensor> { x } : null;

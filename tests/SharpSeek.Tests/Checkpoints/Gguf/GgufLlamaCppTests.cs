@@ -1,0 +1,109 @@
+using SharpSeek.Checkpoints.Gguf;
+using SharpSeek.Tests.TestSupport;
+using Xunit.Abstractions;
+
+namespace SharpSeek.Tests.Checkpoints.Gguf;
+
+/// <summary>
+/// Exports tiny seeded models and runs the GGUF in llama.cpp itself (LLamaSharp 0.30.0's bundled build): f32 logits at
+/// every prompt position within 1e-3 of SharpSeek's and the same 16 greedy tokens; q8_0 / q4_0 top-1 agreement reported.
+/// </summary>
+public class GgufLlamaCppTests(ITestOutputHelper output)
+{
+    private const double LogitTolerance = 1e-3;
+    private const int GreedySteps = 16;
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("gpt2-untied")]
+    [InlineData("deepseek-dense")]
+    [InlineData("deepseek-moe")]
+    [InlineData("deepseek-yarn")]
+    public void ExportF32_LlamaCppLogitsAtEveryPosition_Within1e3(string name)
+    {
+        using var dir = new TempDir();
+        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
+        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+
+        var ours = GgufTestModels.Logits(model, GgufTestModels.Prompt);
+        var theirs = LlamaCppRunner.Logits(dir["m.gguf"], GgufTestModels.Prompt);
+
+        double maxDiff = MaxAbsDiff(ours, theirs);
+        output.WriteLine($"{name}: max |logit diff| over {ours.Length} positions = {maxDiff:E2}");
+        Assert.True(maxDiff <= LogitTolerance, $"{name}: llama.cpp logits differ from SharpSeek's by {maxDiff:E3} (tolerance {LogitTolerance:E0})");
+    }
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("gpt2-untied")]
+    [InlineData("deepseek-dense")]
+    [InlineData("deepseek-moe")]
+    [InlineData("deepseek-yarn")]
+    public void ExportF32_LlamaCppGreedyContinuation_IdenticalToSharpSeek(string name)
+    {
+        using var dir = new TempDir();
+        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
+        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+
+        var ours = GgufTestModels.Greedy(model, GgufTestModels.Prompt, GreedySteps);
+        var theirs = LlamaCppRunner.Greedy(dir["m.gguf"], GgufTestModels.Prompt, GreedySteps);
+
+        output.WriteLine($"{name}: {string.Join(' ', ours.Skip(GgufTestModels.Prompt.Length))}");
+        Assert.Equal(ours, theirs);
+    }
+
+    /// <summary>
+    /// Top-1 agreement of the quantized file in llama.cpp with SharpSeek's fp32 model, at every position of the prompt
+    /// followed by SharpSeek's 16 greedy tokens (teacher-forced, so one early miss does not count twice).
+    /// </summary>
+    [Theory]
+    [InlineData("gpt2", GgufType.F16, 0.95)]
+    [InlineData("gpt2", GgufType.Q8_0, 0.9)]
+    [InlineData("gpt2", GgufType.Q4_0, 0.8)]
+    [InlineData("deepseek-dense", GgufType.Q8_0, 0.85)]
+    [InlineData("deepseek-dense", GgufType.Q4_0, 0.4)]
+    [InlineData("deepseek-moe", GgufType.F16, 0.95)]
+    [InlineData("deepseek-moe", GgufType.Q8_0, 0.85)]
+    [InlineData("deepseek-moe", GgufType.Q4_0, 0.2)]
+    public void ExportQuantized_LlamaCppTop1AgreementWithFp32_AboveFloor(string name, GgufType type, double floor)
+    {
+        using var dir = new TempDir();
+        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
+        GgufExporter.Export(model, dir["m.gguf"], type);
+        var sequence = GgufTestModels.Greedy(model, GgufTestModels.Prompt, GreedySteps);
+
+        var ours = GgufTestModels.Logits(model, sequence);
+        var theirs = LlamaCppRunner.Logits(dir["m.gguf"], sequence);
+        int agree = Enumerable.Range(0, sequence.Length).Count(t => LlamaCppRunner.ArgMax(ours[t]) == LlamaCppRunner.ArgMax(theirs[t]));
+        double rate = (double)agree / sequence.Length;
+
+        output.WriteLine($"{name} {GgufTypes.Name(type)}: top-1 agreement {agree}/{sequence.Length} = {rate:P1}, max |logit diff| {MaxAbsDiff(ours, theirs):E2}, file {new FileInfo(dir["m.gguf"]).Length:N0} bytes");
+        Assert.True(rate >= floor, $"{name} {type}: top-1 agreement {rate:P1} is below {floor:P0}");
+    }
+
+    [Fact]
+    public void ExportByteTokenizer_LlamaCppTokenizesTextLikeSharpSeek()
+    {
+        using var dir = new TempDir();
+        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Gpt2);
+        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+        const string text = "To be, or not to be: that is the question.\nWhether 'tis nobler";
+
+        var ours = SharpSeek.Tokenization.TokenizerLoader.Load(model).Encode(text);
+        var theirs = LlamaCppRunner.Tokenize(dir["m.gguf"], text);
+
+        Assert.Equal(ours, theirs);
+    }
+
+    private static double MaxAbsDiff(float[][] a, float[][] b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        double max = 0;
+        for (int t = 0; t < a.Length; t++)
+        {
+            Assert.Equal(a[t].Length, b[t].Length);
+            for (int v = 0; v < a[t].Length; v++) max = Math.Max(max, Math.Abs(a[t][v] - b[t][v]));
+        }
+        return max;
+    }
+}
