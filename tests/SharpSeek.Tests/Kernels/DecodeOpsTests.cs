@@ -1,6 +1,7 @@
 using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
 using SharpSeek.Models.Gpt2;
+using SharpSeek.Quantization;
 using SharpSeek.Tests.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -114,6 +115,31 @@ public unsafe class DecodeOpsTests
             var f = ((Gpt2KvCache)fast).Storage(1, slot).narrow(2, 0, 7);
             var g = ((Gpt2KvCache)general).Storage(1, slot).narrow(2, 0, 7);
             Assert.True(f.allclose(g, rtol: 1e-5, atol: 1e-6));
+        }
+    }
+
+    [Theory]
+    [InlineData(8, false)]
+    [InlineData(4, true)]     // int4 with the tied head (and so the embedding table) quantized
+    public void Gpt2DecodeStep_QuantizedModel_MatchesGeneralPath(int bits, bool includeHead)
+    {
+        torch.manual_seed(9);
+        using var model = new Gpt2LMHeadModel(Gpt2CheckpointTests.Tiny);
+        model.eval();
+        ModelQuantizer.Quantize(model, new QuantizationConfig { Bits = bits, GroupSize = bits == 4 ? 32 : null, IncludeHead = includeHead });
+        var ids = torch.randint(0, Gpt2CheckpointTests.Tiny.VocabSize, [1, 6]);
+        using var fast = model.CreateKvCache(1, 8);
+        using var general = model.CreateKvCache(1, 8);
+        using var noGrad = torch.no_grad();
+        model.Logits(ids.narrow(1, 0, 3), fast);
+        model.Logits(ids.narrow(1, 0, 3), general);
+        for (int t = 3; t < 6; t++)
+        {
+            var step = ids.narrow(1, t, 1);
+            var a = model.Logits(step, fast);                                                                  // the fast path
+            using var output = model.call(new CausalLMInput(step) { Cache = general, OutputHiddenStates = true });   // hidden states: the general path
+            var b = output.TakeLogits();
+            Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-5), $"int{bits}, step {t}: {(a - b).abs().max().item<float>()}");
         }
     }
 }

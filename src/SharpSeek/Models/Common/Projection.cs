@@ -27,7 +27,7 @@ public interface IProjectionAdapter
 /// weight and bias cast, result left in the compute dtype, gradients back to the float32 master weights); and it is
 /// the one place where an adapter (<see cref="Adapter"/>) or a quantized weight (<see cref="Quantize"/>) is substituted.
 /// A quantized projection holds no float weight (the <c>weight</c> parameter is removed, so neither memory nor the
-/// state dict keeps it): without autograd it runs <see cref="QuantizedGemm.Linear"/>; when a gradient must reach its
+/// state dict keeps it): without autograd it runs <see cref="QuantizedGemm.Linear(Tensor, QuantizedWeight, Tensor?)"/>; when a gradient must reach its
 /// input or bias (LoRA on a quantized base, QLoRA-style: Dettmers et al. 2023) it runs a plain linear over the
 /// dequantized weight, a constant.
 /// </summary>

@@ -67,7 +67,7 @@ public sealed class Gpt2Model : nn.Module
         b == 1 && t == 1 && cache is { BatchSize: 1 } && trace is null && !training && !torch.is_grad_enabled()
         && input.AttentionMask is null && input.PositionIds is null && input.SegmentIds is null
         && !input.OutputHiddenStates && !input.OutputAttentions
-        && _wte.weight!.dtype == ScalarType.Float32 && _wte.weight.device_type == DeviceType.CPU
+        && _wpe.weight!.dtype == ScalarType.Float32 && _wpe.weight.device_type == DeviceType.CPU
         && cache.Storage(0, 0).dtype == ScalarType.Float32 && _blocks.All(block => block.CanDecodeStep);
 
     /// <summary>
@@ -79,14 +79,14 @@ public sealed class Gpt2Model : nn.Module
     private unsafe (Tensor Hidden, Tensor Residual)? DecodeStep(Tensor ids, Gpt2KvCache cache, int pos)
     {
         long id = ids.dtype == ScalarType.Int64 ? ids.item<long>() : ids.to(ScalarType.Int64).item<long>();
-        var wte = _wte.weight!;
-        if (id < 0 || id >= wte.shape[0]) return null;
+        if (id < 0 || id >= (_wteQuantized?.Rows ?? _wte!.weight!.shape[0])) return null;
         int c = _config.NEmbd;
         var x = torch.empty(1, 1, c);                                     // (1, 1, C) residual stream
         var h = torch.empty(1, 1, c);                                     // (1, 1, C) LayerNorm output
         var a = torch.empty(1, 1, c);                                     // (1, 1, C) attention output
         var scores = torch.empty((long)_config.NHead * cache.Capacity);   // (H · capacity) attention scratch
-        float* xp = DecodeOps.Address(x), te = DecodeOps.Address(wte) + id * c, pe = DecodeOps.Address(_wpe.weight!) + (long)pos * c;
+        var row = _wteQuantized is null ? _wte!.weight! : DecodeOps.Float32(QuantizedEmbedding.Lookup(_wteQuantized, ids));   // (V, C) or (1, 1, C)
+        float* xp = DecodeOps.Address(x), te = DecodeOps.Address(row) + (_wteQuantized is null ? id * c : 0), pe = DecodeOps.Address(_wpe.weight!) + (long)pos * c;
         for (int i = 0; i < c; i++) xp[i] = te[i] + pe[i];
         float* sp = DecodeOps.Address(scores);
         for (int l = 0; l < _blocks.Count; l++) _blocks[l].DecodeStep(xp, h, a, cache, l, pos, sp);
