@@ -7,7 +7,8 @@ namespace SharpSeek.Kernels;
 /// <c>Parallel.For</c> wakes thread-pool workers through the pool's queue each time; these threads instead spin for a
 /// short while after each loop (the next GEMV of the step usually follows within microseconds), then block on an event,
 /// as llama.cpp's thread pool does. The caller's thread takes part; items are handed out one at a time (an interlocked
-/// counter), so a helper that starts late (descheduled on a busy machine) takes fewer items instead of holding up the end.
+/// counter), so a helper that starts late (descheduled on a busy machine) takes fewer items instead of holding up the end,
+/// and one that has not joined when the caller runs out of items is not waited for at all.
 /// One loop runs at a time: a second caller while one runs falls back to <c>Parallel.For</c>.
 /// </summary>
 public static class DecodeThreads
@@ -15,10 +16,14 @@ public static class DecodeThreads
     /// <summary>How long a helper spins for the next loop before it blocks.</summary>
     private static readonly long SpinTicks = Stopwatch.Frequency / 20000;    // 50 µs
 
+    /// <summary>How long the caller spins for helpers still finishing an item before it yields its core.</summary>
+    private static readonly long YieldTicks = Stopwatch.Frequency / 500;      // 2 ms
+
     private static readonly object Gate = new();
     private static Helper[] _helpers = [];
     private static Action<int>? _body;
-    private static int _items, _next, _active;   // loop size, next unclaimed item, helpers still inside the loop
+    private static int _items, _next;            // loop size, next unclaimed item
+    private static int _inside, _closed;         // helpers inside the current loop; 1 once the caller ran out of items
     private static int _participants;            // helpers taking part in the current loop (the first ones)
     private static long _generation;             // bumped once per loop: helpers wake on a change
 
@@ -41,7 +46,7 @@ public static class DecodeThreads
             _body = body;
             _items = items;
             Volatile.Write(ref _next, 0);
-            Volatile.Write(ref _active, threads - 1);
+            Volatile.Write(ref _closed, 0);
             Volatile.Write(ref _participants, threads - 1);
             for (int h = 0; h < threads - 1; h++) helpers[h].Error = null;
             Interlocked.Increment(ref _generation);
@@ -49,8 +54,17 @@ public static class DecodeThreads
             Exception? own = null;
             try { Work(body, items); }
             catch (Exception e) { own = e; Volatile.Write(ref _next, int.MaxValue / 2); }   // helpers stop claiming; wait for them below
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _active) > 0) spin.SpinOnce(sleep1Threshold: -1);   // yields the core after a few spins
+            // Close the loop: a helper that has not joined yet (still waking up, or descheduled on a busy machine) will not;
+            // only those inside, finishing an item they claimed, are waited for.
+            Interlocked.Exchange(ref _closed, 1);
+            // Spin (pause instructions, no yield: on a busy machine a yield gives the core away for a whole time slice) while a
+            // helper finishes its item, tens to hundreds of µs; yield only after 2 ms (that helper was descheduled mid-item).
+            long waitStart = Stopwatch.GetTimestamp();
+            for (int spins = 0; Volatile.Read(ref _inside) > 0; spins++)
+            {
+                if (spins % 64 == 63 && Stopwatch.GetTimestamp() - waitStart > YieldTicks) Thread.Yield();
+                else Thread.SpinWait(4);
+            }
             _body = null;
             if (own is not null) throw new AggregateException(own);
             for (int h = 0; h < threads - 1; h++)
@@ -110,11 +124,13 @@ public static class DecodeThreads
                 }
                 _seen = generation;
                 if (_index >= Volatile.Read(ref _participants)) continue;   // this loop asked for fewer helpers
-                var body = Volatile.Read(ref _body);
-                if (body is null) continue;
-                try { Work(body, _items); }
-                catch (Exception e) { Error = e; Volatile.Write(ref _next, int.MaxValue / 2); }
-                Interlocked.Decrement(ref _active);
+                Interlocked.Increment(ref _inside);
+                if (Volatile.Read(ref _closed) == 0 && Volatile.Read(ref _body) is { } body)   // joined before the caller closed it
+                {
+                    try { Work(body, _items); }
+                    catch (Exception e) { Error = e; Volatile.Write(ref _next, int.MaxValue / 2); }
+                }
+                Interlocked.Decrement(ref _inside);
             }
         }
     }
