@@ -86,9 +86,9 @@ public sealed class DecodeBenchmark : IBenchmark
             return r;
         }
 
-        // llama.cpp runs OpenMP threads: the full run tries both wait policies on each measurement of round 1 (on a busy
-        // machine spinning threads can be far slower), then keeps each (shape, dtype, level)'s better one.
-        var llamaPolicy = new Dictionary<(string, string, string), string?>();
+        // All three sides with OMP_WAIT_POLICY=PASSIVE: llama.cpp's OpenMP threads spinning (the policy unset) decoded config A
+        // 10-25x slower on this shared machine (f32 6.6 vs 155 tok/s, q8_0 39 vs 386, q4_0 44 vs 202 in one run), as
+        // LibTorch's did for SharpSeek and PyTorch in earlier sweeps.
         for (int round = 1; round <= rounds; round++)
             foreach (var level in levels)
             {
@@ -99,14 +99,7 @@ public sealed class DecodeBenchmark : IBenchmark
                     {
                         if (!available.ContainsKey((shape, dtype))) continue;
                         Measure("sharpseek", shape, dtype, level, round);
-                        var key = (shape, dtype, level.Name);
-                        if (round == 1 && !quick)
-                        {
-                            var passive = Measure("llamacpp", shape, dtype, level, round, "PASSIVE");
-                            var spinning = Measure("llamacpp", shape, dtype, level, round, null);
-                            llamaPolicy[key] = spinning is not null && (passive is null || (double)spinning["tokens_per_s"]! > (double)passive["tokens_per_s"]!) ? null : "PASSIVE";
-                        }
-                        else Measure("llamacpp", shape, dtype, level, round, llamaPolicy.GetValueOrDefault(key, "PASSIVE"));
+                        Measure("llamacpp", shape, dtype, level, round);
                     }
                     if (level.SharpSeekSimd is null) Measure("pytorch", shape, "f32", level, round);
                 }
@@ -146,7 +139,7 @@ public sealed class DecodeBenchmark : IBenchmark
             ["speedup_int8_vs_fp32 / speedup_int4_vs_fp32"] = "SharpSeek's int8 (int4) tokens_per_s ÷ its f32 tokens_per_s",
             ["file_size_bytes"] = "SharpSeek's model folder (safetensors: weights, scales); llamacpp_file_size_bytes: the GGUF file",
             ["dtypes"] = $"f32 vs GGUF f32; int8 (one scale per output channel) vs q8_0 (a scale per 32 weights); int4 symmetric, group 64 vs q4_0 (a scale per 32); our quantized models with {DecodeModels.QuantizeFlags} (the tied head/embedding table quantized, as llama.cpp quantizes token_embd)",
-            ["llamacpp"] = "LLamaSharp 0.30.0 + LLamaSharp.Backend.Cpu 0.30.0 (prebuilt llama.cpp), build chosen by path per process (runs[].native_library, runs[].system_info); OMP_WAIT_POLICY PASSIVE or unset, whichever was faster in round 1 (full run)",
+            ["llamacpp"] = "LLamaSharp 0.30.0 + LLamaSharp.Backend.Cpu 0.30.0 (prebuilt llama.cpp), build chosen by path per process (runs[].native_library, runs[].system_info); OMP_WAIT_POLICY=PASSIVE like the other sides (spinning OpenMP threads were 10-25x slower on this shared machine)",
             ["pytorch"] = "bench/baselines/decode_pytorch.py: Debian python3-torch, nanoGPT-like model with a preallocated KV cache, torch.inference_mode, OpenBLAS pthread; fp32 only, widest ISA only",
             ["bound_fraction"] = "f32: every parameter once (4 bytes) × tokens_per_s ÷ the run's best 2-thread read bandwidth",
             ["ppl_increase_*_pct"] = "exp(loss_quantized − loss_fp32) − 1 on the validation split, model in `perplexity`",
@@ -185,7 +178,6 @@ public sealed class DecodeBenchmark : IBenchmark
                 ["llamacpp_type"] = gguf,
                 ["cpu_ms_per_token"] = Math.Round((double)ours["cpu_ms_per_token"]!, 3),
                 ["llamacpp_cpu_ms_per_token"] = Math.Round((double)llama["cpu_ms_per_token"]!, 3),
-                ["llamacpp_omp_wait_policy"] = (string)llama["omp_wait_policy"]!,
                 ["llamacpp_native_library"] = Path.GetFileName(Path.GetDirectoryName((string)llama["native_library"]!)) + "/libllama.so",
                 ["same_first_tokens"] = ours["first_tokens"]!.ToJsonString() == llama["first_tokens"]!.ToJsonString(),
             };
