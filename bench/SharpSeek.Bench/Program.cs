@@ -23,6 +23,8 @@ public static class Program
         ["decode-profile"] = () => new DecodeProfileBenchmark(),
         ["moe"] = () => new MoeBenchmark(),
         ["quant-kernels"] = () => new QuantKernelBench(),
+        ["serve"] = () => new SharpSeek.Bench.Serve.ServeBenchmark(),
+        ["offload"] = () => new SharpSeek.Bench.Offload.OffloadBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
@@ -35,6 +37,7 @@ public static class Program
         ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
         ["llamacpp"] = LlamaCppWorker.Run,
+        ["offload"] = SharpSeek.Bench.Offload.OffloadWorker.Run,
     };
 
     public static int Main(string[] args)

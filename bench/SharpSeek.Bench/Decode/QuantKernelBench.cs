@@ -179,7 +179,9 @@ public sealed class QuantKernelBench : IBenchmark
         using var q8 = QuantizedWeight.Quantize(w, 8);
         using var q4 = QuantizedWeight.Quantize(w, 4, 64);
         var result = new JsonObject();
-        foreach (int n in new[] { 1, 4, 8, 16, 32 })
+        int limit = QuantizedGemm.MaxFusedRows;
+        QuantizedGemm.MaxFusedRows = int.MaxValue;                                        // fused at every n, to find the crossing
+        foreach (int n in new[] { 1, 4, 8, 16, 32, 64, 128 })
         {
             var x = randn([n, 768], generator: gen);
             result[$"n{n}"] = new JsonObject
@@ -191,6 +193,7 @@ public sealed class QuantKernelBench : IBenchmark
                 ["int4_reference_cpu_us"] = Math.Round(Time(() => QuantizedGemm.Reference(x, q4), budget).CpuUs, 1),
             };
         }
+        QuantizedGemm.MaxFusedRows = limit;
         return result;
     }
 }

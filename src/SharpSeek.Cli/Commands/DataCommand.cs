@@ -14,6 +14,7 @@ public static class DataCommand
         command.Subcommands.Add(TaskDataCommands.Tasks());
         command.Subcommands.Add(TaskDataCommands.Pairs());
         command.Subcommands.Add(TraceDataCommand.Traces());
+        command.Subcommands.Add(DataCleanCommand.Clean());
         return command;
     }
 

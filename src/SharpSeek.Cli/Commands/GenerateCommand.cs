@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SharpSeek.Generation;
 using SharpSeek.Models;
+using SharpSeek.Models.Offload;
 using SharpSeek.Tokenization;
 
 namespace SharpSeek.Cli.Commands;
@@ -32,10 +33,11 @@ public static class GenerateCommand
         var noCache = new Option<bool>("--no-cache") { Description = "Recompute the whole sequence each step (for checking; slower)." };
         var stream = new Option<bool>("--stream") { Description = "Print text as it is generated (one prompt, one sequence)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads for LibTorch (default: all cores)." };
+        var (deviceMap, maxMemory) = OffloadOptions();
         var command = new Command("generate", "Generate text from a model folder.")
         {
             model, tokenizer, prompt, maxNew, doSample, temperature, topK, topP, minP, repPenalty, noRepeat, numReturn,
-            numBeams, lengthPenalty, earlyStopping, stop, seed, truncate, sliding, noCache, stream, threads,
+            numBeams, lengthPenalty, earlyStopping, stop, seed, truncate, sliding, noCache, stream, threads, deviceMap, maxMemory,
         };
         command.SetSafeAction((parse, stdout) =>
         {
@@ -61,6 +63,7 @@ public static class GenerateCommand
                 UseCache = !parse.GetValue(noCache),
             };
             options.Validate();                                                // before loading anything
+            var map = ParseOffload(parse, deviceMap, maxMemory);
             if (parse.GetValue(threads) is int n)
             {
                 if (n < 1) throw new SharpSeekException($"--threads ({n}) must be at least 1");
@@ -68,7 +71,7 @@ public static class GenerateCommand
             }
             string modelDir = parse.GetValue(model)!;
             var tok = TokenizerLoader.Load(parse.GetValue(tokenizer) ?? modelDir);
-            var lm = ModelLoader.Load(modelDir);
+            var lm = ModelLoader.Load(modelDir, map);
             try
             {
                 if (tok.VocabSize > lm.VocabSize)
@@ -108,5 +111,26 @@ public static class GenerateCommand
             finally { (lm as IDisposable)?.Dispose(); }
         });
         return command;
+    }
+
+    /// <summary><c>--device-map</c> and <c>--max-memory</c> (also on <c>eval</c>): where the model's layers go (<see cref="DeviceMap"/>).</summary>
+    internal static (Option<string?> DeviceMap, Option<string?> MaxMemory) OffloadOptions() => (
+        new Option<string?>("--device-map")
+        {
+            Description = "Where the layers go: RANGE:DEVICE,… with RANGE N or N-M and DEVICE cpu, cuda:N or disk (e.g. 0-3:cpu,4-11:disk), "
+                + "or a .json file {\"0-3\": \"cpu\", …}. Layers on disk are read from the safetensors file for each forward; "
+                + "embeddings, final norm and head stay in memory. See docs/offload.md.",
+        },
+        new Option<string?>("--max-memory")
+        {
+            Description = "Memory budget for the weights (e.g. 300MB, 1.5GiB): embeddings and head first, then layers in order while they fit, the rest on disk.",
+        });
+
+    /// <summary>The map the two options ask for (null: fully resident); checked before anything is loaded.</summary>
+    internal static DeviceMap? ParseOffload(System.CommandLine.ParseResult parse, Option<string?> deviceMap, Option<string?> maxMemory)
+    {
+        string? spec = parse.GetValue(deviceMap), budget = parse.GetValue(maxMemory);
+        if (spec is not null && budget is not null) throw new ConfigException("give either --device-map or --max-memory, not both");
+        return spec is not null ? DeviceMap.Parse(spec) : budget is not null ? DeviceMap.Budget(budget) : null;
     }
 }

@@ -30,6 +30,12 @@ public sealed record GenerationOptions
     /// <summary>CTRL repetition penalty for tokens already in the row (prompt included); 1 is off.</summary>
     [JsonPropertyName("repetition_penalty")] public double RepetitionPenalty { get; init; } = 1.0;
 
+    /// <summary>OpenAI presence penalty: subtracted from the logit of every token generated at least once; 0 is off.</summary>
+    [JsonPropertyName("presence_penalty")] public double PresencePenalty { get; init; }
+
+    /// <summary>OpenAI frequency penalty: subtracted from a token's logit once per time it was generated; 0 is off.</summary>
+    [JsonPropertyName("frequency_penalty")] public double FrequencyPenalty { get; init; }
+
     /// <summary>No n-gram of this size occurs twice in a row (prompt included); 0 is off.</summary>
     [JsonPropertyName("no_repeat_ngram_size")] public int NoRepeatNgramSize { get; init; }
 
@@ -80,6 +86,8 @@ public sealed record GenerationOptions
         if (!(MinP >= 0 && MinP <= 1)) throw new GenerationException($"min_p ({MinP}) must be in [0, 1]");
         if (!(RepetitionPenalty > 0) || !double.IsFinite(RepetitionPenalty))
             throw new GenerationException($"repetition_penalty ({RepetitionPenalty}) must be a finite number > 0");
+        if (!double.IsFinite(PresencePenalty)) throw new GenerationException($"presence_penalty ({PresencePenalty}) must be a finite number");
+        if (!double.IsFinite(FrequencyPenalty)) throw new GenerationException($"frequency_penalty ({FrequencyPenalty}) must be a finite number");
         if (NoRepeatNgramSize < 0) throw new GenerationException($"no_repeat_ngram_size ({NoRepeatNgramSize}) must be ≥ 0 (0 turns it off)");
         if (NumReturnSequences < 1) throw new GenerationException($"num_return_sequences ({NumReturnSequences}) must be at least 1");
         if (NumBeams < 1) throw new GenerationException($"num_beams ({NumBeams}) must be at least 1");

@@ -16,3 +16,9 @@ public enum FinishReason
 /// that completed it). <see cref="Text"/>: their text, cut before the stop string. <see cref="Score"/>: beam score (beam search only).
 /// </summary>
 public sealed record GenerationResult(int PromptIndex, IReadOnlyList<int> TokenIds, string Text, FinishReason FinishReason, double? Score = null);
+
+/// <summary>
+/// One decode step of a streamed completion: <see cref="Text"/> released by the step (may be empty), <see cref="TokenCount"/>
+/// tokens generated so far (EOS excluded), and <see cref="FinishReason"/> on the last update only.
+/// </summary>
+public sealed record GenerationUpdate(string Text, int TokenCount, FinishReason? FinishReason);

@@ -39,9 +39,22 @@ public sealed class Generator(CausalLM model, ITextTokenizer tokenizer)
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         options.Validate();
+        await foreach (var update in StreamUpdatesAsync(Encode(prompt, 0), options, cancellationToken))
+            if (update.Text.Length > 0) yield return update.Text;
+    }
+
+    /// <summary>
+    /// Streams one completion of the token-id prompt <paramref name="promptIds"/>, one update per decode step: the text that step
+    /// released (empty while a character or a possible stop string is incomplete), the tokens generated so far and, on the last
+    /// update, the finish reason. Cancelling <paramref name="cancellationToken"/> stops before the next token.
+    /// </summary>
+    public async IAsyncEnumerable<GenerationUpdate> StreamUpdatesAsync(IReadOnlyList<int> promptIds, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        options.Validate();
         if (options.NumBeams > 1 || options.NumReturnSequences > 1)
             throw new GenerationException("streaming produces one sequence: num_beams and num_return_sequences must be 1");
-        var prompts = GenerationSetup.Prompts([Encode(prompt, 0)], options, model);
+        var prompts = GenerationSetup.Prompts([promptIds], options, model);
         cancellationToken.ThrowIfCancellationRequested();
         using var loop = new DecodeLoop(model, tokenizer, prompts, options);
         bool running = true;
@@ -49,8 +62,8 @@ public sealed class Generator(CausalLM model, ITextTokenizer tokenizer)
         {
             cancellationToken.ThrowIfCancellationRequested();
             running = loop.Step();
-            string delta = loop.TakeText(0);
-            if (delta.Length > 0) yield return delta;
+            var row = loop.Results()[0];
+            yield return new GenerationUpdate(loop.TakeText(0), row.TokenIds.Count, running ? null : row.FinishReason);
         }
         await Task.CompletedTask;
     }

@@ -30,7 +30,7 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
 
     /// <summary>
     /// The pipeline for <paramref name="options"/> in Hugging Face order (after <see cref="VocabularyLimitProcessor"/> when
-    /// <paramref name="vocabularyLimit"/> is given): repetition penalty, no-repeat n-gram, then (sampling only)
+    /// <paramref name="vocabularyLimit"/> is given): repetition penalty, presence/frequency penalties, no-repeat n-gram, then (sampling only)
     /// temperature, top-k, top-p, min-p. Processors that are off are left out. <paramref name="rowStarts"/>: first real (unpadded) column per row.
     /// </summary>
     public static LogitsProcessorPipeline For(GenerationOptions options, IReadOnlyList<int>? rowStarts = null, int? vocabularyLimit = null)
@@ -38,6 +38,8 @@ public sealed class LogitsProcessorPipeline : ILogitsProcessor
         var list = new List<ILogitsProcessor>();
         if (vocabularyLimit is int limit) list.Add(new VocabularyLimitProcessor(limit));
         if (options.RepetitionPenalty != 1.0) list.Add(new RepetitionPenaltyProcessor(options.RepetitionPenalty));
+        if (options.PresencePenalty != 0 || options.FrequencyPenalty != 0)
+            list.Add(new PresenceFrequencyPenaltyProcessor(options.PresencePenalty, options.FrequencyPenalty));
         if (options.NoRepeatNgramSize > 0) list.Add(new NoRepeatNGramProcessor(options.NoRepeatNgramSize, rowStarts));
         if (!options.IsGreedy && options.NumBeams == 1)
         {
@@ -141,5 +143,27 @@ public sealed class RepetitionPenaltyProcessor(double penalty) : ILogitsProcesso
         var seen = logits.gather(1, inputIds);                                   // (B, T)
         var penalised = torch.where(seen < 0, seen * penalty, seen / penalty);
         return logits.scatter(1, inputIds, penalised).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// OpenAI's presence and frequency penalties (as vLLM applies them): logits[v] −= frequency × count(v) + presence × [count(v) &gt; 0],
+/// counting the tokens generated so far (the prompt is not penalised). The first call sees the prompt: its width marks where
+/// generated columns begin, so one instance serves one generation.
+/// </summary>
+public sealed class PresenceFrequencyPenaltyProcessor(double presence, double frequency) : ILogitsProcessor
+{
+    private long _promptColumns = -1;
+
+    public Tensor Process(Tensor inputIds, Tensor logits)                        // inputIds: (B, T), logits: (B, V)
+    {
+        if (_promptColumns < 0) _promptColumns = inputIds.shape[1];
+        long generated = inputIds.shape[1] - _promptColumns;
+        if (generated <= 0) return logits.alias();
+        using var scope = torch.NewDisposeScope();
+        var ids = inputIds.narrow(1, _promptColumns, generated);                 // (B, G)
+        var counts = torch.zeros_like(logits).scatter_add(1, ids, torch.ones(ids.shape, logits.dtype, logits.device));   // (B, V)
+        var penalty = counts * frequency + counts.gt(0).to(logits.dtype) * presence;                                    // (B, V)
+        return (logits - penalty).MoveToOuterDisposeScope();
     }
 }

@@ -27,28 +27,41 @@ public enum QuantizedActivations
 /// per block of 32 columns as llama.cpp's q8_0 does (error ≤ max|x_block| / 254 per element), then every output is
 /// Σ_blocks scale_w · scale_x · Σ_k (q_w,k − zero)·q_x,k with the inner sums exact in int32: int8 weights directly, int4
 /// weights unpacked from their nibbles in registers (never dequantized in memory), the zero point (8 when symmetric)
-/// taken out once per group as zero · Σ q_x. Up to <see cref="MaxFusedRows"/> rows of x per call (decode steps and short
-/// prefill chunks); weight rows split over <see cref="KernelThreads"/> threads, x rows taken four at a time so each
-/// weight chunk is unpacked once for four. Paths (<see cref="SimdPaths"/>): Vector512 (AVX-512 BW vpmaddubsw/vpmaddwd on
-/// 64 bytes), Vector256 (AVX2 the same on 32 bytes, or AVX-VNNI vpdpbusd when <see cref="SimdPaths.Vnni"/>), and the
-/// scalar reference (same integer maths, one element at a time, sums in double; runs only when asked for). .NET 10
-/// exposes no 512-bit vpdpbusd (no AVX512-VNNI class), so with VNNI on, the Vector512 path does its dot products as
-/// two 256-bit vpdpbusd.</para>
-/// <para>Everything else, and <see cref="QuantizedActivations.Float32"/>, goes to the reference: dequantize, then LibTorch's
-/// matmul (more than <see cref="MaxFusedRows"/> rows, autograd, non-CPU or non-float32 input, a CPU without AVX2 unless
-/// the scalar path is forced).</para>
-/// <para>Measured (bench/run quant-kernels, Zen 5 EPYC, 2 cores, busy machine): see docs/results/quant-kernels.json and the
-/// class remarks.</para>
+/// taken out per int32 lane (symmetric) or once per group (asymmetric) as zero · Σ q_x. Up to <see cref="MaxFusedRows"/>
+/// rows of x per call (decode steps and prefill chunks), in passes of 32; weight rows split over
+/// <see cref="KernelThreads"/> threads, x rows taken four at a time so each weight chunk is loaded and unpacked once for
+/// four. Paths (<see cref="SimdPaths.Current"/>): Vector512 (AVX-512 BW vpmaddubsw + vpmaddwd on 64 bytes), Vector256
+/// (AVX2 the same on 32 bytes, or AVX-VNNI vpdpbusd when <see cref="SimdPaths.Vnni"/>), and the scalar reference (the
+/// same integer maths one element at a time, blocks summed in double; runs only when asked for, as in
+/// <see cref="DecodeGemv"/>). .NET 10 has no 512-bit vpdpbusd; a Vector512 variant doing it as two 256-bit halves exists
+/// (the explicit-path overload, for tests and benchmarks) but is not the default: it measured 1.7-3× slower.</para>
+/// <para>Everything else goes to <see cref="Reference"/> (dequantize, then LibTorch's matmul): <see cref="QuantizedActivations.Float32"/>
+/// (exact activations, for accuracy comparisons), more than <see cref="MaxFusedRows"/> rows, autograd, non-CPU or
+/// non-float32 input, a CPU without AVX2 unless the scalar path is forced.</para>
 /// </summary>
 /// <remarks>
-/// One decode row, µs per call, 1 thread, GPT-2 124M shapes (768×3072 / head 768×50257): filled in from the benchmark
-/// below. Accuracy of the activation quantization: |Δy| ≤ Σ_k |w_k| · max|x_block(k)| / 254 (+ float rounding),
-/// asserted by the tests; the whole-model perplexity effect is measured by the quantization CLI's evaluation.
+/// Measured by <c>bench/run quant-kernels</c> (docs/results/quant-kernels.json), Zen 5 EPYC, one thread, process CPU µs
+/// per call for one decode row (machine heavily loaded, load average 45-85 on 2 cores, so ratios rather than absolutes):
+/// GPT-2 124M mlp_fc 768→3072: fp32 DecodeGemv 117, int8 44, int4 (g64) 43; head 768→50257: fp32 5813, int8 1228,
+/// int4 806. Summed over a token's projections (layers × 4 + head): GPT-2 124M fp32 10,269, int8 2,785 (3.7×), int4
+/// 2,304 (4.5×); config A fp32 3,866, int8 808 (4.8×), int4 696 (5.6×). Vector256 is 1.1-1.3× slower than Vector512,
+/// AVX-VNNI gains ≤ 10% on it; the scalar path is ~30× slower. Prefill chunk (768→3072, n rows, 1 thread): int8 fused
+/// 1,659 µs at n = 32 vs 3,393 for dequantize + matmul and 2,296 for fp32 LibTorch; still ahead of the reference at
+/// n = 128 (6,711 vs 8,499), hence <see cref="MaxFusedRows"/> = 128.
+/// Accuracy of the activation quantization: |Δy| ≤ Σ_k |ŵ_k| · max|x_block(k)| / 254 (+ float rounding), asserted by the
+/// tests; on random 768→3072 weights the relative RMS change of y is 0.5% for Gaussian x and 1.2% with outlier features
+/// (every 97th feature ×20), against 0.8% (int8) and 9.5% (int4 g64) from the weight quantization itself.
 /// </remarks>
 public static unsafe partial class QuantizedGemm
 {
-    /// <summary>Rows of x up to which the fused kernels run; above, dequantize + LibTorch matmul (faster for long prompts).</summary>
-    public const int MaxFusedRows = 32;
+    /// <summary>
+    /// Rows of x up to which the fused kernels run; above, dequantize + LibTorch matmul. An explicit option (process-wide),
+    /// for benchmarks that find the crossing on their CPU.
+    /// </summary>
+    public static int MaxFusedRows { get; set; } = 128;
+
+    /// <summary>Rows of x quantized and multiplied per pass of the fused kernels.</summary>
+    private const int RowsPerPass = 32;
 
     /// <summary>Environment variable choosing <see cref="Activations"/>'s default: <c>int8</c> (default) or <c>float32</c>.</summary>
     public const string ActivationsVariable = "SHARPSEEK_QUANT_ACTIVATIONS";
@@ -108,7 +121,7 @@ public static unsafe partial class QuantizedGemm
 
     private static bool CanFuse(Tensor x, QuantizedWeight weight, Tensor? bias) =>
         x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32
-        && x.NumberOfElements / weight.Cols is >= 1 and <= MaxFusedRows
+        && x.NumberOfElements / weight.Cols is var n && n >= 1 && n <= MaxFusedRows
         && !(torch.is_grad_enabled() && x.requires_grad)
         && (bias is null || (bias.device_type == DeviceType.CPU && bias.dtype == ScalarType.Float32 && bias.is_contiguous()
                              && bias.NumberOfElements == weight.Rows && !(torch.is_grad_enabled() && bias.requires_grad)));
@@ -122,27 +135,37 @@ public static unsafe partial class QuantizedGemm
         long[] shape = [.. xShape[..^1], rows];                                        // (…, out)
         var y = torch.empty(shape, ScalarType.Float32);
         bool vector = path != SimdPath.Scalar;
-        var act = Activations8.ForThisThread(n, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
-        act.Quantize((float*)Address(copy ?? x), vector && Avx2.IsSupported);
-        copy?.Dispose();
+        float* xp = (float*)Address(copy ?? x), yp = (float*)Address(y), bp = bias is null ? null : (float*)Address(bias);
         var (data, scales, zeros) = weight.Addresses;
-        var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
-            bias is null ? null : (float*)Address(bias), (float*)Address(y), path, vnni);
-        // Work in fp32-weight equivalents: an int8 weight costs about a quarter, an int4 weight an eighth of a float FMA here.
-        int threads = KernelThreads.Count((long)rows * cols * n / (weight.Bits == 8 ? 4 : 8));
-        if (threads == 1) job.Run(0, rows);
-        else
+        for (int p0 = 0; p0 < n; p0 += RowsPerPass)                                   // passes of up to 32 rows of x
         {
-            int chunk = (rows + threads - 1) / threads;
-            chunk = (chunk + 15) / 16 * 16;
-            Parallel.For(0, threads, t =>
+            int np = Math.Min(RowsPerPass, n - p0);
+            var act = Activations8.ForThisThread(np, cols, weight.Bits == 4 ? weight.GroupSize : 0, permuteNibbles: vector && weight.Bits == 4);
+            act.Quantize(xp + (long)p0 * cols, vector && Avx2.IsSupported);
+            var job = new Job((void*)data, (float*)scales, (byte*)zeros, rows, cols, weight.Bits, weight.GroupSize, act,
+                bp, yp + (long)p0 * rows, path, vnni);
+            int threads = Threads(rows, cols, np, weight.Bits);
+            if (threads == 1) job.Run(0, rows);
+            else
             {
-                int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
-                if (r0 < r1) job.Run(r0, r1);
-            });
+                int chunk = (rows + threads - 1) / threads;
+                chunk = (chunk + 15) / 16 * 16;
+                Parallel.For(0, threads, t =>
+                {
+                    int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
+                    if (r0 < r1) job.Run(r0, r1);
+                });
+            }
         }
+        copy?.Dispose();
         return y;
     }
+
+    /// <summary>
+    /// Threads for one pass: <see cref="KernelThreads.Count"/> of the work in fp32-weight equivalents (an int8 weight costs
+    /// about a quarter, an int4 weight an eighth of a float FMA here).
+    /// </summary>
+    internal static int Threads(int rows, int cols, int n, int bits) => KernelThreads.Count((long)rows * cols * n / (bits == 8 ? 4 : 8));
 
     /// <summary>A contiguous CPU tensor's address: through TorchSharp's byte span when under 2 GB (no view made), else <see cref="TensorData.Pointer"/>.</summary>
     private static void* Address(Tensor t) =>

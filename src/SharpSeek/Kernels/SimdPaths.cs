@@ -132,8 +132,9 @@ public static class SimdPaths
     public const string VnniVariable = "SHARPSEEK_VNNI";
 
     /// <summary>
-    /// Whether this CPU has AVX-VNNI (vpdpbusd on 128/256-bit registers; .NET 10 exposes no 512-bit form of it), which the
-    /// integer kernels (<see cref="QuantizedGemm"/>) use for their u8×s8 dot products on the Vector256 and Vector512 paths.
+    /// Whether this CPU has AVX-VNNI (vpdpbusd on 128/256-bit registers; .NET 10 exposes no 512-bit form, no AVX512-VNNI
+    /// class), which the integer kernels (<see cref="QuantizedGemm"/>) use for their u8×s8 dot products on the Vector256
+    /// path. Their Vector512 path keeps vpmaddubsw/vpmaddwd: two 256-bit vpdpbusd per 64 bytes measured slower there.
     /// </summary>
     public static bool VnniSupported => AvxVnni.IsSupported && Avx2.IsSupported;
 

@@ -35,9 +35,13 @@ public abstract class ModelFamily
     /// <summary>Loads a Hugging Face folder (config.json + safetensors) of this family.</summary>
     public abstract CausalLM Load(string directory);
 
+    /// <summary>Loads a folder with its layers placed by <paramref name="map"/> (some of them left on disk, read for each forward).</summary>
+    public virtual CausalLM Load(string directory, SharpSeek.Models.Offload.DeviceMap map) =>
+        throw new ConfigException($"{ModelType} models cannot be loaded with a device map");
+
     /// <summary>
     /// Validates the folder's config.json (<see cref="ConfigException"/>) and its checkpoint headers against it, as
-    /// strictly as <see cref="Load"/> does (<see cref="CheckpointException"/>), without reading weights; returns the figures.
+    /// strictly as <see cref="Load(string)"/> does (<see cref="CheckpointException"/>), without reading weights; returns the figures.
     /// </summary>
     public abstract ModelFigures Inspect(string directory, CheckpointFolder checkpoint);
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpSeek.Models.Common;
+using SharpSeek.Models.Offload;
 
 namespace SharpSeek.Models;
 
@@ -23,12 +24,21 @@ public static class ModelLoader
     }
 
     /// <summary>Loads the model folder <paramref name="dir"/> with the family its config.json's model_type names.</summary>
-    public static CausalLM Load(string dir)
+    public static CausalLM Load(string dir) => Load(dir, null);
+
+    /// <summary>
+    /// Loads <paramref name="dir"/>; with a <paramref name="map"/> its layers are placed as the map says (layers on disk are
+    /// read from the safetensors file for each forward, see <see cref="LayerOffload"/>), without one it is fully resident.
+    /// </summary>
+    public static CausalLM Load(string dir, DeviceMap? map)
     {
         string modelType = ReadModelType(dir);
         ModelFamily family;
         try { family = ModelFamilies.Get(modelType); }
         catch (ConfigException e) { throw new ConfigException($"{dir}: {e.Message}"); }
-        return family.Load(dir);
+        if (map is null) return family.Load(dir);
+        if (Quantization.QuantizationConfig.FromFolder(dir) is not null)
+            throw new ConfigException($"{dir}: a quantized model cannot be offloaded yet (--device-map/--max-memory read float layers); load it fully resident, or offload its float original");
+        return family.Load(dir, map);
     }
 }

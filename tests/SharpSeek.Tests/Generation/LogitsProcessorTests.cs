@@ -178,4 +178,21 @@ public class LogitsProcessorTests
         var pipeline = new LogitsProcessorPipeline([new TemperatureProcessor(0.5), new TopKProcessor(1)]);
         Assert.Equal(new[] { Inf, 4f, Inf }, Values(pipeline.Process(Ids(0), Row(1f, 2f, -1f))));
     }
+
+    [Fact]
+    public void PresenceFrequencyPenalty_GeneratedTokens_SubtractsCountsPromptIgnored()
+    {
+        // Prompt 3 (first call), then generated 1 1 2: counts (0, 2, 1, 0) → −(0.5 × count + 1 × seen): 0, −2, −1.5, 0; token 3 of the prompt untouched.
+        var p = new PresenceFrequencyPenaltyProcessor(presence: 1.0, frequency: 0.5);
+        Assert.Equal(new[] { 1f, 1f, 1f, 1f }, Values(p.Process(Ids(3), Row(1f, 1f, 1f, 1f))));
+        Assert.Equal(new[] { 1f, -1f, -0.5f, 1f }, Values(p.Process(Ids(3, 1, 1, 2), Row(1f, 1f, 1f, 1f))));
+    }
+
+    [Fact]
+    public void Pipeline_PresencePenalty_AfterRepetitionPenalty()
+    {
+        var options = new GenerationOptions { RepetitionPenalty = 1.2, PresencePenalty = 0.5, NoRepeatNgramSize = 2 };
+        var types = LogitsProcessorPipeline.For(options).Processors.Select(p => p.GetType()).ToArray();
+        Assert.Equal(new[] { typeof(RepetitionPenaltyProcessor), typeof(PresenceFrequencyPenaltyProcessor), typeof(NoRepeatNGramProcessor) }, types);
+    }
 }

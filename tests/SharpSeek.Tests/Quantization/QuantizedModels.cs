@@ -1,3 +1,4 @@
+using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
 using SharpSeek.Models.DeepSeek;
 using SharpSeek.Models.Gpt2;
@@ -109,4 +110,17 @@ internal static class QuantizedModels
         using var scope = torch.NewDisposeScope();
         return ((a - b).square().mean().sqrt() / b.square().mean().sqrt()).item<float>();
     }
+
+    /// <summary>
+    /// Exact float32 activations in the quantized kernels until disposed (<see cref="QuantizedGemm.Activations"/> is
+    /// process-wide: only for tests in the non-parallel SIMD collection).
+    /// </summary>
+    internal static IDisposable ExactActivations()
+    {
+        var previous = QuantizedGemm.Activations;
+        QuantizedGemm.Activations = QuantizedActivations.Float32;
+        return new Restore(() => QuantizedGemm.Activations = previous);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable { public void Dispose() => undo(); }
 }

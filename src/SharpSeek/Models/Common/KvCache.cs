@@ -28,6 +28,19 @@ public abstract class KvCache : IDisposable
         Length = length;
     }
 
+    /// <summary>
+    /// Appends the rows of <paramref name="other"/> after this cache's rows (continuous batching: a prefilled request joins
+    /// the running batch). Both are right-aligned at the longer length: row r's tokens end at slot Length − 1, and the slots
+    /// in front of a shorter row hold zeros, which the caller's attention mask must exclude. <paramref name="other"/> is
+    /// left unchanged.
+    /// </summary>
+    public virtual void AppendRows(KvCache other) =>
+        throw new NotSupportedException($"{GetType().Name} cannot append rows (continuous batching)");
+
+    /// <summary>Forgets the first <paramref name="count"/> slots of every row and moves the rest to the front (drops columns no row attends to).</summary>
+    public virtual void DropFront(int count) =>
+        throw new NotSupportedException($"{GetType().Name} cannot drop slots (continuous batching)");
+
     public abstract void Dispose();
 }
 
@@ -91,6 +104,44 @@ public abstract class LayeredKvCache : KvCache
                 slots[s] = moved;
             }
         _batch = (int)idx.shape[0];
+    }
+
+    public override void AppendRows(KvCache other)
+    {
+        if (other is not LayeredKvCache o || o.GetType() != GetType() || o._tensors.Length != _tensors.Length || o._sequenceDim != _sequenceDim)
+            throw new GenerationException($"cannot append the rows of a {other.GetType().Name} to a {GetType().Name} of another shape");
+        int length = Math.Max(Length, o.Length);
+        if (length > _capacity) throw new GenerationException($"KV cache is full: rows of {o.Length} tokens exceed its capacity of {_capacity}");
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        for (int l = 0; l < _tensors.Length; l++)
+            for (int s = 0; s < _tensors[l].Length; s++)
+            {
+                var mine = _tensors[l][s];
+                var shape = mine.shape.ToArray();
+                shape[0] = _batch + o._batch;
+                var merged = torch.zeros(shape, mine.dtype, mine.device);                                  // (B1 + B2, …, capacity, …)
+                merged.narrow(0, 0, _batch).narrow(_sequenceDim, length - Length, Length).copy_(mine.narrow(_sequenceDim, 0, Length));
+                merged.narrow(0, _batch, o._batch).narrow(_sequenceDim, length - o.Length, o.Length)
+                      .copy_(o._tensors[l][s].narrow(_sequenceDim, 0, o.Length));
+                mine.Dispose();
+                _tensors[l][s] = merged.DetachFromDisposeScope();
+            }
+        _batch += o._batch;
+        Length = length;
+    }
+
+    public override void DropFront(int count)
+    {
+        if (count < 0 || count > Length) throw new ArgumentOutOfRangeException(nameof(count));
+        if (count == 0) return;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        int kept = Length - count;
+        foreach (var slots in _tensors)
+            foreach (var t in slots)
+                if (kept > 0) t.narrow(_sequenceDim, 0, kept).copy_(t.narrow(_sequenceDim, count, kept).clone());
+        Length = kept;
     }
 
     public override void Dispose()

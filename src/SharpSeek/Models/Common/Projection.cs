@@ -90,7 +90,7 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     /// <summary>Gives every projection of <paramref name="model"/> still on the meta device a real (uninitialised) CPU weight.</summary>
     public static void MaterializeDeferred(nn.Module model)
     {
-        foreach (var m in model.modules())
+        foreach (var m in model.modules().Prepend(model))                              // modules() leaves out the root
             if (m is Projection { weight: { } w } p && w.device_type == DeviceType.META)
             {
                 var real = nn.Parameter(torch.empty(p._out, p._in));
@@ -188,7 +188,7 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
         else
         {
             using var noGrad = torch.no_grad();
-            y = QuantizedGemm.Linear(xf, q, b);                                              // (…, out)
+            y = QuantizedGemm.Linear(xf.contiguous(), q, b);                                 // (…, out)
         }
         if (ComputeDType is { } dt && dt != y.dtype) y = y.to(dt);
         return y.MoveToOuterDisposeScope();

@@ -13,13 +13,16 @@ public sealed class DeepSeekFamily : ModelFamily
     public override CausalLM Create(string configJson) => new DeepSeekV3ForCausalLM(DeepSeekV3Config.Parse(configJson));
 
     public override CausalLM Load(string directory) => DeepSeekV3ForCausalLM.FromPretrained(directory);
+    public override CausalLM Load(string directory, Offload.DeviceMap map) => DeepSeekV3ForCausalLM.FromPretrained(directory, map);
 
     public override ModelFigures Inspect(string directory, CheckpointFolder checkpoint)
     {
         var c = DeepSeekV3Config.Load(Path.Combine(directory, DeepSeekV3ForCausalLM.ConfigFile));
         DeepSeekV3ForCausalLM.Validate(c, checkpoint);
         var layout = DeepSeekV3ForCausalLM.Layout(c);
-        long total = checkpoint.Names.Sum(n => checkpoint.Info(n).ElementCount);
+        long total = Quantization.QuantizationConfig.FromFolder(directory) is null
+            ? checkpoint.Names.Sum(n => checkpoint.Info(n).ElementCount)
+            : layout.Expected.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b));              // quantized: the weights they stand for
         long expertParams = layout.Expected.Where(t => t.Name.Contains(".mlp.experts.")).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
         long active = c.NRoutedExperts > 0 ? total - expertParams + expertParams * c.NumExpertsPerTok / c.NRoutedExperts : total;
         long embed = (long)c.VocabSize * c.HiddenSize;

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
 using SharpSeek.Quantization;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,6 +29,35 @@ public sealed partial class DeepSeekV3ForCausalLM : IQuantizableModel
         catch { model.Dispose(); throw; }
         model.eval();
         return model;
+    }
+
+    /// <summary>
+    /// Loads <paramref name="directory"/> with its decoder layers placed by <paramref name="map"/>: layers on disk stay in the
+    /// safetensors file and are read for each forward (<see cref="LayerOffload"/>); embed_tokens, norm and lm_head stay in
+    /// memory, and the multi-token-prediction modules (unused by generation) stay on disk.
+    /// </summary>
+    public static DeepSeekV3ForCausalLM FromPretrained(string directory, DeviceMap map)
+    {
+        var config = DeepSeekV3Config.Load(Path.Combine(directory, ConfigFile));
+        using var folder = CheckpointFolder.Open(directory);
+        Validate(config, folder);
+        static string Layer(int i) => $"model.layers.{i}.";
+        var placement = map.Resolve(Layout(config), config.NumHiddenLayers, Layer, extraUnits: config.NumNextnPredictLayers);
+        var model = new DeepSeekV3ForCausalLM(config, i => placement[i].IsDisk);
+        try
+        {
+            var tensors = model.HuggingFaceStateDict().Select(kv => new OffloadTensor(kv.Key, kv.Key, Transposed: false, kv.Value));
+            model._model.Offload = LayerOffload.Load(folder, placement, tensors, Layer);
+        }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _model.Offload?.Dispose();
+        base.Dispose(disposing);
     }
 
     private void LoadFrom(CheckpointFolder folder, QuantizationConfig? quantization)
@@ -134,6 +164,7 @@ public sealed partial class DeepSeekV3ForCausalLM : IQuantizableModel
     /// </summary>
     public override void SavePretrained(string directory)
     {
+        LayerOffload.ThrowIfOffloaded(Offload, "saved");
         Directory.CreateDirectory(directory);
         var tensors = HuggingFaceStateDict();
         var quantized = new List<Tensor>();

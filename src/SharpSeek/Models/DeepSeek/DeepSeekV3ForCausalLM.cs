@@ -1,4 +1,5 @@
 using SharpSeek.Models.Common;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace SharpSeek.Models.DeepSeek;
 /// DeepSeek-V3 causal language model (DeepSeek-AI 2024, arXiv:2412.19437): MLA + DeepSeekMoE decoder, untied lm_head,
 /// optional multi-token-prediction modules used for training. State-dict names equal the Hugging Face ones.
 /// </summary>
-public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredictor
+public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredictor, IOffloadedModel
 {
     [ComponentName(Name = "model")] private readonly DeepSeekV3Model _model;
     [ComponentName(Name = "lm_head")] private readonly Projection _lmHead;   // (V, D)
@@ -18,11 +19,13 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
     public DeepSeekV3Config Config { get; private set; }
 
     /// <summary>A randomly initialised model (normal(0, initializer_range) weights, unit norms, zero gate bias).</summary>
-    public DeepSeekV3ForCausalLM(DeepSeekV3Config config) : base(nameof(DeepSeekV3ForCausalLM))
+    public DeepSeekV3ForCausalLM(DeepSeekV3Config config) : this(config, null) { }
+
+    private DeepSeekV3ForCausalLM(DeepSeekV3Config config, Func<int, bool>? onDisk) : base(nameof(DeepSeekV3ForCausalLM))
     {
         config.Validate();
         Config = config;
-        _model = new DeepSeekV3Model(config);
+        _model = new DeepSeekV3Model(config, onDisk);
         _lmHead = new Projection(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
         InitWeights();
@@ -35,6 +38,7 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
     public override int MaxSequenceLength => Config.MaxPositionEmbeddings;
     public override string ModelType => "deepseek_v3";
     public override Projection OutputHead => _lmHead;
+    public LayerOffload? Offload => _model.Offload;
 
     /// <summary>Naive or absorbed MLA in every attention layer (same weights, same cache).</summary>
     public AttentionImpl AttentionImpl
@@ -100,8 +104,11 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
                 long len = t - k;
                 var embedded = _model.Embed(ids.narrow(1, k, len));                                     // (B, T−k, D) tokens t_{i+k}
                 var mtpCtx = _model.Context(b, len, 0, null, null, ids.device, input.SegmentIds?.narrow(1, 0, len)) with { AuxiliaryLosses = aux };   // packed: within each sample
-                previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), mtpCtx);   // (B, T−k, D)
-                mtpLogits.Add(_lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous)).to(previous.dtype));   // (B, T−k, V) predicts t_{i+k+1}
+                using (_model.Offload?.Enter(Config.NumHiddenLayers + k - 1))
+                {
+                    previous = _model.Mtp[k - 1].call(embedded, previous.narrow(1, 0, len), mtpCtx);   // (B, T−k, D)
+                    mtpLogits.Add(_lmHead.call(_model.Mtp[k - 1].SharedHead.call(previous)).to(previous.dtype));   // (B, T−k, V) predicts t_{i+k+1}
+                }
             }
         }
         var attn = attentions is null ? null : OutputTensors.Adopt(attentions);

@@ -1,5 +1,6 @@
 using SharpSeek.Models.Common;
 using SharpSeek.Quantization;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
@@ -22,12 +23,17 @@ public sealed class DeepSeekV3Model : nn.Module
     private readonly DeepSeekRotaryEmbedding _rope;
     private readonly DeepSeekV3Config _config;
 
-    public DeepSeekV3Model(DeepSeekV3Config c) : base(nameof(DeepSeekV3Model))
+    /// <summary>
+    /// The stack; layers (main blocks 0..N−1, then MTP modules N..) for which <paramref name="onDisk"/> is true are released
+    /// as soon as they are built (<see cref="LayerOffload"/>).
+    /// </summary>
+    public DeepSeekV3Model(DeepSeekV3Config c, Func<int, bool>? onDisk = null) : base(nameof(DeepSeekV3Model))
     {
         _config = c;
         _embed = nn.Embedding(c.VocabSize, c.HiddenSize);
-        _blocks = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DeepSeekDecoderLayer(c, c.IsMoeLayer(i))).ToArray();
-        _mtp = Enumerable.Range(0, c.NumNextnPredictLayers).Select(k => new MtpModule(c, c.IsMoeLayer(c.NumHiddenLayers + k))).ToArray();
+        _blocks = Enumerable.Range(0, c.NumHiddenLayers).Select(i => LayerOffload.Released(new DeepSeekDecoderLayer(c, c.IsMoeLayer(i)), onDisk?.Invoke(i) == true)).ToArray();
+        _mtp = Enumerable.Range(0, c.NumNextnPredictLayers).Select(k => c.NumHiddenLayers + k)
+            .Select(i => LayerOffload.Released(new MtpModule(c, c.IsMoeLayer(i)), onDisk?.Invoke(i) == true)).ToArray();
         _layers = new ModuleList<nn.Module>(_blocks.Cast<nn.Module>().Concat(_mtp).ToArray());
         _norm = new DeepSeekRmsNorm(c.HiddenSize, c.RmsNormEps);
         _rope = new DeepSeekRotaryEmbedding(c);
@@ -61,6 +67,9 @@ public sealed class DeepSeekV3Model : nn.Module
     }
     public DeepSeekRmsNorm Norm => _norm;
 
+    /// <summary>Layers on disk (main blocks, then MTP modules), read for their forward; null when the model is fully resident.</summary>
+    internal LayerOffload? Offload { get; set; }
+
     /// <summary>Dtype of the blocks' matmuls in mixed precision; null = the weights' own.</summary>
     internal ScalarType? ComputeDType
     {
@@ -88,7 +97,7 @@ public sealed class DeepSeekV3Model : nn.Module
         hidden?.Add(h);
         for (int i = 0; i < _blocks.Length; i++)
         {
-            h = _blocks[i].call(h, ctx with { Layer = i });                                // (B, T, D)
+            using (Offload?.Enter(i)) h = _blocks[i].call(h, ctx with { Layer = i });     // (B, T, D)
             if (i < _blocks.Length - 1) hidden?.Add(h);
             if (trace is null) continue;
             trace.Add($"block_out.{i}", h);

@@ -20,12 +20,15 @@ public sealed class Gpt2Family : ModelFamily
     }
 
     public override CausalLM Load(string directory) => Gpt2LMHeadModel.FromPretrained(directory);
+    public override CausalLM Load(string directory, Offload.DeviceMap map) => Gpt2LMHeadModel.FromPretrained(directory, map);
 
     public override ModelFigures Inspect(string directory, CheckpointFolder checkpoint)
     {
         var c = Gpt2Config.Load(Path.Combine(directory, "config.json"));
         Gpt2LMHeadModel.Validate(c, checkpoint);
-        long total = checkpoint.Names.Where(n => !Gpt2LMHeadModel.IsBuffer(n)).Sum(n => checkpoint.Info(n).ElementCount);
+        long total = Quantization.QuantizationConfig.FromFolder(directory) is null
+            ? checkpoint.Names.Where(n => !Gpt2LMHeadModel.IsBuffer(n)).Sum(n => checkpoint.Info(n).ElementCount)
+            : Gpt2LMHeadModel.Layout(c, "").Expected.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b));   // quantized: the weights they stand for
         long wpe = (long)c.NPositions * c.NEmbd, wte = (long)c.VocabSize * c.NEmbd;
         // Matmul FLOPs: 2 per weight touched (the tied head counts once more) + attention over a full context.
         long flops = 2 * (total - wpe - wte) + (c.TieWordEmbeddings ? 2 * wte : 0) + 2L * c.NLayer * c.NPositions * c.NEmbd * 2;

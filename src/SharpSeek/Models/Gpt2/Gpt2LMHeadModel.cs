@@ -1,6 +1,7 @@
 using SharpSeek.Checkpoints;
 using SharpSeek.Models.Common;
 using SharpSeek.Quantization;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -13,7 +14,7 @@ namespace SharpSeek.Models.Gpt2;
 /// (a quantized model: see <see cref="QuantizedCheckpoint"/>; with the head tied, quantizing the head or the embeddings
 /// quantizes the one table wte, applied by the quantized kernel as the head and dequantized row by row for lookups).
 /// </summary>
-public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
+public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel, IOffloadedModel
 {
     [ComponentName(Name = "transformer")] private readonly Gpt2Model _transformer;
     [ComponentName(Name = "lm_head")] private readonly Projection? _lmHead;    // only when tie_word_embeddings is false
@@ -21,11 +22,13 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
 
     public Gpt2Config Config { get; private set; }
 
-    public Gpt2LMHeadModel(Gpt2Config config) : base(nameof(Gpt2LMHeadModel))
+    public Gpt2LMHeadModel(Gpt2Config config) : this(config, null) { }
+
+    private Gpt2LMHeadModel(Gpt2Config config, Func<int, bool>? onDisk) : base(nameof(Gpt2LMHeadModel))
     {
         config.Validate();
         Config = config;
-        _transformer = new Gpt2Model(config);
+        _transformer = new Gpt2Model(config, onDisk);
         if (!config.TieWordEmbeddings) _lmHead = new Projection(config.NEmbd, config.VocabSize, hasBias: false);
         RegisterComponents();
         _head = _lmHead ?? Projection.Tied(() => _transformer.TokenEmbedding, () => _transformer.QuantizedTokenEmbedding);
@@ -39,6 +42,7 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
     public override string ModelType => "gpt2";
     public override Device Device => _transformer.PositionEmbedding.device;
     public override Projection OutputHead => _head;
+    public LayerOffload? Offload => _transformer.Offload;
 
     /// <summary>
     /// Logits (B, T, V) for ids (B, T) and whatever else <paramref name="input"/> asks for; the trace holds the fixtures'
@@ -115,6 +119,38 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
         return model;
     }
 
+    /// <summary>
+    /// Loads <paramref name="dir"/> with its blocks placed by <paramref name="map"/>: blocks on disk stay in the safetensors
+    /// file and are read for each forward (<see cref="LayerOffload"/>); wte (also the tied head), wpe and ln_f stay in memory.
+    /// </summary>
+    public static Gpt2LMHeadModel FromPretrained(string dir, DeviceMap map)
+    {
+        var config = Gpt2Config.Load(Path.Combine(dir, "config.json"));
+        using var ckpt = CheckpointFolder.Open(dir);
+        Validate(config, ckpt);
+        string prefix = Prefix(ckpt);
+        static string Block(int i) => $"transformer.h.{i}.";
+        var placement = map.Resolve(Layout(config, "transformer."), config.NLayer, Block);
+        var model = new Gpt2LMHeadModel(config, i => placement[i].IsDisk);
+        try
+        {
+            var tensors = model.named_parameters().Select(p => new OffloadTensor(p.name, FileName(p.name, prefix), IsConv1D(p.name), p.parameter));
+            model._transformer.Offload = LayerOffload.Load(ckpt, placement, tensors, Block);
+        }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _transformer.Offload?.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>The checkpoint name of parameter <paramref name="name"/> for a checkpoint whose tensors carry <paramref name="prefix"/>.</summary>
+    private static string FileName(string name, string prefix) => name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
+
     /// <summary>The tensor prefix of a GPT-2 checkpoint: "transformer." (GPT2LMHeadModel) or "" (GPT2Model).</summary>
     private static string Prefix(CheckpointFolder ckpt) =>
         ckpt.Contains("transformer.wte.weight") ? "transformer." : ckpt.Contains("wte.weight") ? "" :
@@ -160,9 +196,6 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
         Layout(config, Prefix(ckpt), QuantizationConfig.FromFolder(ckpt.Directory))
             .Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
 
-    /// <summary>The checkpoint name of state-dict name <paramref name="name"/> under <paramref name="prefix"/>.</summary>
-    private static string FileName(string name, string prefix) => name == "lm_head.weight" ? name : prefix + name["transformer.".Length..];
-
     private void LoadWeights(CheckpointFolder ckpt, QuantizationConfig? quantization)
     {
         Layout(Config, Prefix(ckpt), quantization).Validate(ckpt, aggregate: false, unusedHint: "(not part of a GPT-2 model with this config.json)");
@@ -180,8 +213,7 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
         }
         foreach (var (name, param) in named_parameters())
         {
-            string file = FileName(name, prefix);
-            using var t = ckpt.Load(file);
+            using var t = ckpt.Load(FileName(name, prefix));
             using var src = IsConv1D(name) ? t.t() : t.alias();
             param.copy_(src);
         }
@@ -199,6 +231,7 @@ public sealed class Gpt2LMHeadModel : CausalLM, IQuantizableModel
     /// <summary>Writes model.safetensors (a quantized model's quantized weights as <see cref="QuantizedCheckpoint"/> stores them) and config.json.</summary>
     public override void SavePretrained(string directory)
     {
+        LayerOffload.ThrowIfOffloaded(Offload, "saved");
         Directory.CreateDirectory(directory);
         var tensors = HuggingFaceStateDict();
         if (Quantization is { } q)

@@ -1,6 +1,7 @@
 using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
 using SharpSeek.Quantization;
+using SharpSeek.Models.Offload;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -18,18 +19,22 @@ public sealed class Gpt2Model : nn.Module
     [ComponentName(Name = "ln_f")] private readonly LayerNorm _lnF;
     private readonly Gpt2Config _config;
 
-    public Gpt2Model(Gpt2Config config) : base(nameof(Gpt2Model))
+    /// <summary>The trunk; blocks for which <paramref name="onDisk"/> is true are released as soon as they are built (<see cref="LayerOffload"/>).</summary>
+    public Gpt2Model(Gpt2Config config, Func<int, bool>? onDisk = null) : base(nameof(Gpt2Model))
     {
         _config = config;
         _wte = nn.Embedding(config.VocabSize, config.NEmbd);
         _wpe = nn.Embedding(config.NPositions, config.NEmbd);
-        _blocks = nn.ModuleList(Enumerable.Range(0, config.NLayer).Select(_ => new Gpt2Block(config)).ToArray());
+        _blocks = nn.ModuleList(Enumerable.Range(0, config.NLayer).Select(i => LayerOffload.Released(new Gpt2Block(config), onDisk?.Invoke(i) == true)).ToArray());
         _lnF = nn.LayerNorm(config.NEmbd, config.LayerNormEpsilon);
         RegisterComponents();
     }
 
     /// <summary>Dtype of every block's matmuls in mixed-precision training; null = the weights' own.</summary>
     internal ScalarType? ComputeDType { set { foreach (var block in _blocks) block.ComputeDType = value; } }
+
+    /// <summary>Blocks on disk, read for their forward; null when the model is fully resident.</summary>
+    internal LayerOffload? Offload { get; set; }
 
     /// <summary>Token embedding matrix (V, C), also the tied output head.</summary>
     public Parameter TokenEmbedding => _wte?.weight ?? throw new InvalidOperationException("the token embedding is quantized (see QuantizedTokenEmbedding)");
@@ -89,7 +94,8 @@ public sealed class Gpt2Model : nn.Module
         float* xp = DecodeOps.Address(x), te = DecodeOps.Address(row) + (_wteQuantized is null ? id * c : 0), pe = DecodeOps.Address(_wpe.weight!) + (long)pos * c;
         for (int i = 0; i < c; i++) xp[i] = te[i] + pe[i];
         float* sp = DecodeOps.Address(scores);
-        for (int l = 0; l < _blocks.Count; l++) _blocks[l].DecodeStep(xp, h, a, cache, l, pos, sp);
+        for (int l = 0; l < _blocks.Count; l++)
+            using (Offload?.Enter(l)) _blocks[l].DecodeStep(xp, h, a, cache, l, pos, sp);   // a disk layer is read for its step, as in forward
         cache.Advance(1);
         var y = torch.empty(1, 1, c);                                     // (1, 1, C)
         DecodeOps.LayerNorm(xp, DecodeOps.Address(_lnF.weight!), DecodeOps.Address(_lnF.bias!), DecodeOps.Address(y), c, _config.LayerNormEpsilon);
@@ -130,7 +136,7 @@ public sealed class Gpt2Model : nn.Module
         var probabilities = input.OutputAttentions ? new List<Tensor>() : null;
         for (int i = 0; i < _blocks.Count; i++)
         {
-            x = _blocks[i].forward(x, cache, i, mask, probabilities);                             // (B, T, C)
+            using (Offload?.Enter(i)) x = _blocks[i].forward(x, cache, i, mask, probabilities);  // (B, T, C)
             trace?.Add($"block_out.{i}", x);
             if (i < _blocks.Count - 1) hidden?.Add(x);
         }

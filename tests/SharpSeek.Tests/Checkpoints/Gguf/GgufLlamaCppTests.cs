@@ -77,6 +77,7 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         int agree = Enumerable.Range(0, sequence.Length).Count(t => LlamaCppRunner.ArgMax(ours[t]) == LlamaCppRunner.ArgMax(theirs[t]));
         double rate = (double)agree / sequence.Length;
 
+        output.WriteLine(LlamaCppRunner.SystemInfo());
         output.WriteLine($"{name} {GgufTypes.Name(type)}: top-1 agreement {agree}/{sequence.Length} = {rate:P1}, max |logit diff| {MaxAbsDiff(ours, theirs):E2}, file {new FileInfo(dir["m.gguf"]).Length:N0} bytes");
         Assert.True(rate >= floor, $"{name} {type}: top-1 agreement {rate:P1} is below {floor:P0}");
     }
@@ -90,9 +91,29 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         const string text = "To be, or not to be: that is the question.\nWhether 'tis nobler";
 
         var ours = SharpSeek.Tokenization.TokenizerLoader.Load(model).Encode(text);
-        var theirs = LlamaCppRunner.Tokenize(dir["m.gguf"], text);
+        var theirs = LlamaCppRunner.Tokenize(dir["m.gguf"], [text])[0];
 
         Assert.Equal(ours, theirs);
+    }
+
+    /// <summary>Reference fixture tokenizer/gpt2_bpe: llama.cpp, reading the exported GPT-2 vocabulary and merges, encodes every case to the fixture's ids.</summary>
+    [Fact]
+    public void ExportGpt2Bpe_LlamaCppTokenizesFixtureCases_ToReferenceIds()
+    {
+        using var dir = new TempDir();
+        string caseDir = SharpSeek.Tests.Tokenization.TokenizerCases.FirstCaseDir();
+        string model = dir["m"];
+        const string config = """{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 32, "n_embd": 32, "n_layer": 1, "n_head": 2}""";
+        using (SharpSeek.Models.ModelFactory.CreateAndSave(config, model)) { }
+        foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(caseDir, f), Path.Combine(model, f));
+        GgufExporter.Export(model, dir["m.gguf"], GgufType.Q8_0);
+
+        var cases = SharpSeek.Tests.Tokenization.TokenizerCases.Load(caseDir);
+        var ids = LlamaCppRunner.Tokenize(dir["m.gguf"], cases.Select(c => c.Text).ToList());
+        var mismatches = cases.Where((c, i) => !ids[i].SequenceEqual(c.Ids)).Select(c => c.Text).ToList();
+
+        output.WriteLine($"{cases.Count - mismatches.Count}/{cases.Count} cases tokenized identically");
+        Assert.Empty(mismatches);
     }
 
     private static double MaxAbsDiff(float[][] a, float[][] b)

@@ -10,11 +10,20 @@ namespace SharpSeek.Tests.Checkpoints.Gguf;
 /// </summary>
 internal static class LlamaCppRunner
 {
+    /// <summary>Forces LLamaSharp's build (None, Avx, Avx2, Avx512), e.g. to run the AVX2 build on an AVX-512 machine; unset = its own choice.</summary>
+    public const string AvxVariable = "SHARPSEEK_LLAMACPP_AVX";
+
     private static readonly Lazy<Exception?> s_native = new(() =>
     {
         try
         {
-            NativeLibraryConfig.All.WithLogCallback((_, _) => { });   // llama.cpp logs every load to stderr otherwise
+            try
+            {
+                NativeLibraryConfig.All.WithLogCallback((_, _) => { });   // llama.cpp logs every load to stderr otherwise
+                if (Environment.GetEnvironmentVariable(AvxVariable) is { Length: > 0 } avx)
+                    NativeLibraryConfig.All.WithAvx(Enum.Parse<AvxLevel>(avx, ignoreCase: true));
+            }
+            catch (InvalidOperationException) { }                         // already loaded by another test: keep its settings
             NativeApi.llama_max_devices();                             // forces the native library to load now
             return null;
         }
@@ -25,6 +34,13 @@ internal static class LlamaCppRunner
     {
         if (s_native.Value is { } e)
             throw new InvalidOperationException($"LLamaSharp's native llama.cpp library (LLamaSharp.Backend.Cpu 0.30.0) could not be loaded on this machine: {e.GetType().Name}: {e.Message}", e);
+    }
+
+    /// <summary>llama.cpp's system info line (which SIMD its loaded build uses), for the test output.</summary>
+    public static string SystemInfo()
+    {
+        EnsureNative();
+        return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info()) ?? "";
     }
 
     /// <summary>Logits (T, V) for every position of <paramref name="tokens"/>, decoded as one batch.</summary>
@@ -61,12 +77,14 @@ internal static class LlamaCppRunner
         return result.ToArray();
     }
 
-    /// <summary>llama.cpp's own tokenization of <paramref name="text"/> with the file's tokenizer.ggml.* metadata (no BOS, specials as text).</summary>
-    public static int[] Tokenize(string gguf, string text)
+    /// <summary>llama.cpp's own tokenization of each of <paramref name="texts"/> with the file's tokenizer.ggml.* metadata (no BOS, specials as text).</summary>
+    public static int[][] Tokenize(string gguf, IReadOnlyList<string> texts)
     {
         EnsureNative();
-        using var weights = LoadWeights(gguf, 16);
-        return weights.Tokenize(text, false, false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+        var p = Params(gguf, 16);
+        p.VocabOnly = true;
+        using var weights = LLamaWeights.LoadFromFile(p);
+        return texts.Select(t => weights.Tokenize(t, false, false, System.Text.Encoding.UTF8).Select(x => (int)x).ToArray()).ToArray();
     }
 
     public static int ArgMax(ReadOnlySpan<float> v)
