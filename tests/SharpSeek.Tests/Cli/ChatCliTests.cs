@@ -11,10 +11,10 @@ namespace SharpSeek.Tests.Cli;
 public partial class ChatCliTests
 {
     /// <summary>A tiny GPT-2 with the byte tokenizer and room for ChatML's two tokens; init std 0.5 so greedy replies vary.</summary>
-    private static string InitModel(TempDir tmp, int positions = 64)
+    private static string InitModel(TempDir tmp, int positions = 64, params string[] more)
     {
-        var r = CliHarness.Run("init", "--arch", "gpt2", "--preset", "tiny", "--set", "vocab_size=320", "--set", $"n_positions={positions}",
-                               "--set", "initializer_range=0.5", "--tokenizer", "byte", "--out", tmp["m"]);
+        var r = CliHarness.Run(["init", "--arch", "gpt2", "--preset", "tiny", "--set", "vocab_size=320", "--set", $"n_positions={positions}",
+                                "--set", "initializer_range=0.5", "--tokenizer", "byte", "--out", tmp["m"], .. more]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         return tmp["m"];
     }
@@ -69,7 +69,8 @@ public partial class ChatCliTests
     public void Chat_CtrlCDuringReply_StopsReplySessionGoesOnCtrlDEndsZero()
     {
         using var tmp = new TempDir();
-        string model = InitModel(tmp, positions: 512);
+        // 8 layers of width 256: its greedy reply runs the full 480 tokens (no end of turn), over a second even on a fast machine
+        string model = InitModel(tmp, positions: 512, "--set", "n_embd=256", "--set", "n_layer=8", "--set", "n_head=4");
         using var pty = PtySession.Start(["chat", "--model", model, "--max-tokens", "480", "--temperature", "0"]);
         pty.Expect("> ");
         pty.Type("Hello");

@@ -185,6 +185,16 @@ internal sealed partial class HeadlessChromium : IAsyncDisposable
             await SendAsync("Input.insertText", new JsonObject { ["text"] = text });
         }
 
+        /// <summary>Limits how fast responses reach the page (DevTools network emulation), so streamed data arrives over time.</summary>
+        public async Task ThrottleAsync(int bytesPerSecond)
+        {
+            await SendAsync("Network.enable");
+            await SendAsync("Network.emulateNetworkConditions", new JsonObject
+            {
+                ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = bytesPerSecond, ["uploadThroughput"] = -1,
+            });
+        }
+
         /// <summary>A PNG of the viewport.</summary>
         public async Task<byte[]> ScreenshotAsync()
         {
