@@ -36,6 +36,7 @@ public static class Program
         ["ops"] = OpProfileWorker.Run,
         ["trunk"] = TrunkProfileWorker.Run,
         ["decode-profile"] = DecodeProfile.Run,
+        ["llamacpp"] = LlamaCppWorker.Run,
         ["offload"] = SharpSeek.Bench.Offload.OffloadWorker.Run,
     };
 

@@ -96,13 +96,15 @@ def main():
     model = Gpt(**CONFIGS[a.config]).eval()
     n_params = sum(p.numel() for p in model.parameters())
     prompt = torch.randint(0, CONFIGS[a.config]["vocab_size"], (1, a.prompt_len))
-    rates, tokens = [], None
+    rates, prompt_rates, tokens = [], [], None
     with torch.inference_mode():
         for r in range(a.repeats + 1):                                  # round 0 warms up (8 tokens)
             n = min(8, a.new_tokens) if r == 0 else a.new_tokens
             cache = model.new_cache(a.prompt_len + n)
+            t0 = time.perf_counter()
             logits = model(prompt, cache, 0)
             nxt = logits[:, -1].argmax(-1, keepdim=True)                 # (1, 1)
+            prompt_rates.append(a.prompt_len / (time.perf_counter() - t0))
             out = []
             t0 = time.perf_counter()
             for step in range(n):
@@ -113,6 +115,7 @@ def main():
             tokens = torch.cat(out, 1)[0, :8].tolist()
     print(json.dumps({
         "config": a.config, "tokens_per_s": max(rates[1:]), "all_tokens_per_s": rates[1:],
+        "prompt_tokens_per_s": max(prompt_rates[1:]),
         "threads": torch.get_num_threads(), "torch_version": torch.__version__,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", "(default)"),

@@ -141,7 +141,7 @@ public static class DecodeProfile
     private static extern int GetRUsage(int who, out RUsage usage);
 
     /// <summary>CPU time of this process (all threads), ms: robust to other jobs taking the cores, unlike wall time.</summary>
-    private static double CpuMs()
+    internal static double CpuMs()
     {
         GetRUsage(0, out var u);
         return (u.UtimeSec + u.StimeSec) * 1000.0 + (u.UtimeUsec + u.StimeUsec) / 1000.0;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using SharpSeek.Models.Gpt2;
 using TorchSharp;
@@ -25,18 +26,22 @@ public static class DecodeWorker
     {
         var a = WorkerArgs.Parse(args);
         string configName = a.Get("config", "config_a");
+        string? modelDir = a.Get("model", "") is { Length: > 0 } m ? m : null;
         int threads = a.Int("threads", 2), promptLen = a.Int("prompt-len", 8), newTokens = a.Int("new-tokens", 64);
         int repeats = a.Int("repeats", 3), seed = a.Int("seed", 1234);
-        var config = Configs[configName];
 
         torch.set_num_threads(threads);
         torch.manual_seed(seed);
-        using var model = new Gpt2LMHeadModel(config);
+        using var model = modelDir is null ? new Gpt2LMHeadModel(Configs[configName]) : ModelLoader.Load(modelDir);
         model.eval();
         using var noGrad = torch.no_grad();
-        using var prompt = torch.randint(0, config.VocabSize, [1, promptLen], ScalarType.Int64);   // (1, T)
+        var rng = new Random(seed);                                      // the same prompt ids as LlamaCppWorker's
+        var ids = Enumerable.Range(0, promptLen).Select(_ => (long)rng.Next(0, model.VocabSize)).ToArray();
+        using var prompt = torch.tensor(ids).view(1, promptLen);          // (1, T)
 
         var rates = new List<double>();
+        var promptRates = new List<double>();
+        var cpuMs = new List<double>();
         long[] tokens = [];
         int gen0 = 0;
         long allocated = 0;
@@ -44,40 +49,58 @@ public static class DecodeWorker
         {
             int g0 = GC.CollectionCount(0);
             long b0 = GC.GetAllocatedBytesForCurrentThread();
-            var (seconds, ids) = DecodeOnce(model, prompt, round == 0 ? Math.Min(8, newTokens) : newTokens);
+            var (promptSeconds, seconds, generated, cpu) = DecodeOnce(model, prompt, round == 0 ? Math.Min(8, newTokens) : newTokens);
             if (round == 0) continue;
+            cpuMs.Add(cpu / newTokens);
             rates.Add(newTokens / seconds);
-            tokens = ids;
+            promptRates.Add(promptLen / promptSeconds);
+            tokens = generated;
             gen0 += GC.CollectionCount(0) - g0;
             allocated += GC.GetAllocatedBytesForCurrentThread() - b0;
         }
         double best = rates.Max();
-        return new JsonObject
+        var result = new JsonObject
         {
             ["side"] = "sharpseek",
-            ["config"] = configName,
+            ["config"] = modelDir is null ? configName : Path.GetFileName(Path.GetFullPath(modelDir)),
             ["tokens_per_s"] = best,
             ["ms_per_token"] = 1000.0 / best,
             ["all_tokens_per_s"] = new JsonArray(rates.Select(r => (JsonNode)r).ToArray()),
+            ["prompt_tokens_per_s"] = promptRates.Max(),
+            ["cpu_ms_per_token"] = cpuMs.Min(),
             ["threads"] = torch.get_num_threads(),
             ["omp_wait_policy"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(default)",
-            ["parameters"] = model.ParameterCount(),
+            ["simd"] = SharpSeek.Kernels.SimdPaths.Describe(),
+            ["parameters"] = model.parameters().Sum(p => p.NumberOfElements),
             ["prompt_len"] = promptLen,
             ["new_tokens"] = newTokens,
             ["managed_bytes_allocated_per_token"] = allocated / (double)(repeats * newTokens),
             ["gen0_collections_per_token"] = gen0 / (double)(repeats * newTokens),
             ["first_tokens"] = new JsonArray(tokens.Take(8).Select(t => (JsonNode)t).ToArray()),
         };
+        if (modelDir is not null)
+            result["file_size_bytes"] = Directory.EnumerateFiles(modelDir, "*.safetensors").Sum(f => new FileInfo(f).Length);
+        return result;
     }
 
-    /// <summary>Prefill, then <paramref name="newTokens"/> greedy steps; returns the seconds spent in the steps and the tokens.</summary>
-    public static (double Seconds, long[] Tokens) DecodeOnce(CausalLM model, Tensor prompt, int newTokens)
+    /// <summary>
+    /// Prefill (timed, with the first argmax), then <paramref name="newTokens"/> greedy steps; returns the prompt's seconds,
+    /// the steps' seconds, the tokens and the steps' process CPU time (ms, all threads).
+    /// </summary>
+    public static (double PromptSeconds, double Seconds, long[] Tokens, double CpuMs) DecodeOnce(CausalLM model, Tensor prompt, int newTokens)
     {
         using var cache = model.CreateKvCache(1, (int)prompt.shape[1] + newTokens);
         var tokens = new long[newTokens];
         Tensor next;
+        long t0 = Stopwatch.GetTimestamp();
         using (var scope = torch.NewDisposeScope())
-            next = model.Logits(prompt, cache).select(1, -1).argmax(-1, keepdim: true).MoveToOuterDisposeScope();   // (1, 1)
+        {
+            using var output = model.call(new CausalLMInput(prompt) { Cache = cache, LogitsToKeep = 1 });    // the head at the last position only
+            next = output.TakeLogits().select(1, -1).argmax(-1, keepdim: true).MoveToOuterDisposeScope();   // (1, 1)
+            next.item<long>();
+        }
+        double promptSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        double cpu0 = DecodeProfile.CpuMs();
         long start = Stopwatch.GetTimestamp();
         for (int step = 0; step < newTokens; step++)
         {
@@ -89,8 +112,9 @@ public static class DecodeWorker
             next = chosen.MoveToOuterDisposeScope();
         }
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double cpu = DecodeProfile.CpuMs() - cpu0;
         next.Dispose();
-        return (seconds, tokens);
+        return (promptSeconds, seconds, tokens, cpu);
     }
 }
 

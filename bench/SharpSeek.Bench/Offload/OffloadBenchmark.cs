@@ -86,7 +86,7 @@ public static class OffloadWorker
         using var noGrad = torch.no_grad();
         using var prompt = torch.arange(1, promptLen + 1, dtype: ScalarType.Int64).view(1, -1);   // (1, T)
         DecodeWorker.DecodeOnce(model, prompt, 4);                                                 // warm-up
-        var (seconds, tokens) = DecodeWorker.DecodeOnce(model, prompt, newTokens);
+        var (_, seconds, tokens, _) = DecodeWorker.DecodeOnce(model, prompt, newTokens);                // (prompt s, steps s, tokens, CPU ms)
         var offload = (model as IOffloadedModel)?.Offload;
         return new JsonObject
         {

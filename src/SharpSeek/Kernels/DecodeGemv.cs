@@ -8,8 +8,8 @@ namespace SharpSeek.Kernels;
 /// <summary>
 /// Matrix-vector product for one-token decode steps: y = W·x + b with W in the nn.Linear layout (out, in), fp32, CPU,
 /// no autograd. Batch-1 decode is bound by reading the weights once per token; LibTorch's MKL sgemm for one row
-/// with this layout spent about 1.5× the CPU time of this loop (bench/run decode, profile). Rows are split over up to
-/// torch.get_num_threads() threads, four rows per pass share the loads of x; Vector512, Vector256 or scalar as
+/// with this layout spent about 1.5× the CPU time of this loop (bench/run decode, profile). Rows are split in chunks
+/// over up to torch.get_num_threads() threads (<see cref="DecodeThreads"/>), each row read in one sequential pass; Vector512, Vector256 or scalar as
 /// <see cref="SimdPaths"/> says. The scalar path, the reference, sums in double and is ~30× slower than Vector512 here
 /// (latency-bound): where it is only the CPU's default, not asked for, LibTorch's vectorized GEMV runs instead. Anything
 /// else goes to LibTorch.
@@ -41,15 +41,24 @@ public static unsafe class DecodeGemv
         if (threads == 1) Rows(w, xp, yp, b, cols, 0, rows, path);
         else
         {
-            int chunk = (rows + threads - 1) / threads;
-            chunk = (chunk + 3) / 4 * 4;
-            Parallel.For(0, threads, t =>
+            int chunk = ChunkRows(rows, cols, threads);
+            DecodeThreads.For(threads, (rows + chunk - 1) / chunk, c =>
             {
-                int r0 = t * chunk, r1 = Math.Min(rows, r0 + chunk);
-                if (r0 < r1) Rows(w, xp, yp, b, cols, r0, r1, path);
+                int r0 = c * chunk, r1 = Math.Min(rows, r0 + chunk);
+                Rows(w, xp, yp, b, cols, r0, r1, path);
             });
         }
         return y;
+    }
+
+    /// <summary>
+    /// Rows per work item: about 16 items per thread (a late thread takes fewer), at least 32 KiB of weights each (the cost of
+    /// claiming an item stays negligible), a multiple of 4.
+    /// </summary>
+    internal static int ChunkRows(int rows, int cols, int threads)
+    {
+        int chunk = Math.Max((rows + 16 * threads - 1) / (16 * threads), (8192 + cols - 1) / Math.Max(cols, 1));
+        return Math.Max(4, (chunk + 3) / 4 * 4);
     }
 
     private static float* Ptr(Tensor t) => (float*)TensorData.Pointer(t);
@@ -61,65 +70,49 @@ public static unsafe class DecodeGemv
         else RowsScalar(w, x, y, b, cols, r0, r1);
     }
 
-    // Vector paths: per lane, Σ over the columns i ≡ lane (mod 16 or 8) by fused multiply-adds, then the lanes summed,
-    // then the column tail and the bias added in float32. Four rows per pass share the loads of x; the last r1 − r0 mod 4
-    // rows go one by one.
+    // Vector paths: one row at a time, so the weights stream through memory in one sequential pass (the hardware
+    // prefetcher's best case; four rows side by side were 10-30% slower for 384-wide rows, where each row is only 24 cache
+    // lines). Per lane, four accumulators take the columns i ≡ lane (mod 4L) by fused multiply-adds, 4L columns per step,
+    // then L at a time into the first; the accumulators are added, the lanes summed, then the column tail and the bias
+    // added in float32.
 
     private static void Rows512(float* w, float* x, float* y, float* b, int cols, int r0, int r1)
     {
-        int r = r0, body = cols & ~15;
-        for (; r + 4 <= r1; r += 4)
-        {
-            float* w0 = w + (long)r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int i = 0; i < body; i += 16)
-            {
-                var xv = Vector512.Load(x + i);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + i), xv, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + i), xv, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + i), xv, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + i), xv, a3);
-            }
-            y[r] = Finish(Vector512.Sum(a0), w0, x, body, cols, b, r);
-            y[r + 1] = Finish(Vector512.Sum(a1), w1, x, body, cols, b, r + 1);
-            y[r + 2] = Finish(Vector512.Sum(a2), w2, x, body, cols, b, r + 2);
-            y[r + 3] = Finish(Vector512.Sum(a3), w3, x, body, cols, b, r + 3);
-        }
-        for (; r < r1; r++)
+        int body = cols & ~15, wide = cols & ~63;
+        for (int r = r0; r < r1; r++)
         {
             float* wr = w + (long)r * cols;
-            Vector512<float> a = default;
-            for (int i = 0; i < body; i += 16) a = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a);
-            y[r] = Finish(Vector512.Sum(a), wr, x, body, cols, b, r);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            int i = 0;
+            for (; i < wide; i += 64)
+            {
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 16), Vector512.Load(x + i + 16), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 32), Vector512.Load(x + i + 32), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i + 48), Vector512.Load(x + i + 48), a3);
+            }
+            for (; i < body; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(wr + i), Vector512.Load(x + i), a0);
+            y[r] = Finish(Vector512.Sum((a0 + a1) + (a2 + a3)), wr, x, body, cols, b, r);
         }
     }
 
     private static void Rows256(float* w, float* x, float* y, float* b, int cols, int r0, int r1)
     {
-        int r = r0, body = cols & ~7;
-        for (; r + 4 <= r1; r += 4)
-        {
-            float* w0 = w + (long)r * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int i = 0; i < body; i += 8)
-            {
-                var xv = Vector256.Load(x + i);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w0 + i), xv, a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), xv, a1);
-                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), xv, a2);
-                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), xv, a3);
-            }
-            y[r] = Finish(Vector256.Sum(a0), w0, x, body, cols, b, r);
-            y[r + 1] = Finish(Vector256.Sum(a1), w1, x, body, cols, b, r + 1);
-            y[r + 2] = Finish(Vector256.Sum(a2), w2, x, body, cols, b, r + 2);
-            y[r + 3] = Finish(Vector256.Sum(a3), w3, x, body, cols, b, r + 3);
-        }
-        for (; r < r1; r++)
+        int body = cols & ~7, wide = cols & ~31;
+        for (int r = r0; r < r1; r++)
         {
             float* wr = w + (long)r * cols;
-            Vector256<float> a = default;
-            for (int i = 0; i < body; i += 8) a = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a);
-            y[r] = Finish(Vector256.Sum(a), wr, x, body, cols, b, r);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            int i = 0;
+            for (; i < wide; i += 32)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 8), Vector256.Load(x + i + 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 16), Vector256.Load(x + i + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i + 24), Vector256.Load(x + i + 24), a3);
+            }
+            for (; i < body; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(wr + i), Vector256.Load(x + i), a0);
+            y[r] = Finish(Vector256.Sum((a0 + a1) + (a2 + a3)), wr, x, body, cols, b, r);
         }
     }
 

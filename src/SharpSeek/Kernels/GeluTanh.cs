@@ -37,6 +37,9 @@ public static unsafe class GeluTanh
         return torch.is_grad_enabled() && x.requires_grad ? GeluTanhFunction.apply(x) : Forward(x);
     }
 
+    /// <summary>gelu_tanh of <paramref name="n"/> float32 values at <paramref name="x"/>, in place, on the calling thread (decode fast paths).</summary>
+    internal static void ApplyInPlace(float* x, long n) => ForwardF32(x, x, n, SimdPaths.Current);
+
     private static bool CanUse(Tensor x) =>
         x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.BFloat16);
 

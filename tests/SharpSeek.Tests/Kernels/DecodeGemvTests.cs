@@ -54,10 +54,11 @@ public class DecodeGemvTests
     }
 
     // ---- every SIMD path against the scalar path (the reference: each row summed in double, rounded once, so within
-    // u = 2^−24 relative of the exact W·x + b). A vector path sums ⌊in/L⌋ products per lane by FMA (one rounding each),
+    // u = 2^−24 relative of the exact W·x + b). A vector path sums the products of each lane in four accumulators by FMA
+    // (one rounding each; at most in/(4L) + 3 in one), adds the four (2 roundings, exact when only the first was used, in < 4L),
     // then the L lanes (L − 1 additions), then the in mod L tail (a product and an addition each) and the bias: at most
     // m = in/L + 3L + 1 roundings on any partial sum, so |Δ| ≤ (m + 1)·u·(Σ|wᵢ·xᵢ| + |b|) (Higham, Accuracy and Stability,
-    // §3.1). Row counts not divisible by 4 exercise the single-row loop, column counts not divisible by 16 or 8 the tail. ----
+    // §3.1). Column counts ≥ 4L exercise the four accumulators, counts not divisible by 4L, 16 or 8 the shorter loops and the tail. ----
 
     [Theory]
     [OnSimdPath(SimdPath.Vector512, 37, 19, true)]
@@ -69,6 +70,9 @@ public class DecodeGemvTests
     [OnSimdPath(SimdPath.Vector512, 96, 32, false)]
     [OnSimdPath(SimdPath.Vector256, 96, 32, false)]
     [OnSimdPath(SimdPath.Scalar, 96, 32, false)]
+    [OnSimdPath(SimdPath.Vector512, 7, 150, true)]        // 2·64 + 16 + 6 columns: every loop of the 512 path
+    [OnSimdPath(SimdPath.Vector256, 7, 150, true)]        // 4·32 + 2·8 + 6 columns
+    [OnSimdPath(SimdPath.Scalar, 7, 150, true)]
     [OnSimdPath(SimdPath.Vector512, 1030, 200, true)]     // 206k weights: rows split over threads
     [OnSimdPath(SimdPath.Vector256, 1030, 200, true)]
     [OnSimdPath(SimdPath.Scalar, 1030, 200, true)]

@@ -87,6 +87,9 @@ public abstract class LayeredKvCache : KvCache
         return slots.Select(x => x.narrow(_sequenceDim, 0, Length + t)).ToArray();
     }
 
+    /// <summary>The whole preallocated tensor of <paramref name="layer"/>'s slot <paramref name="slot"/> (B, …, capacity, …), for decode fast paths that write in place.</summary>
+    internal Tensor Storage(int layer, int slot) => _tensors[layer][slot];
+
     /// <summary>Marks <paramref name="tokens"/> more tokens as stored (once per forward, after every layer wrote).</summary>
     public void Advance(int tokens) => Length += tokens;
 

@@ -1,3 +1,4 @@
+using SharpSeek.Kernels;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Utils;
@@ -64,6 +65,36 @@ public sealed class Gpt2Attention : nn.Module
         if (training && _residDropout > 0) y = nn.functional.dropout(y, _residDropout, true);
         y = y.to(x.dtype);
         return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether <see cref="DecodeStep"/> may run: the projections compute in the weights' dtype (no mixed precision).</summary>
+    internal bool CanDecodeStep => ComputeDType is null && _qkv.ComputeDType is null && _proj.ComputeDType is null;
+
+    /// <summary>
+    /// The decode fast path of one token, batch 1, float32, no grad (<see cref="Gpt2Model"/>): x += c_proj(attention(c_attn(h)))
+    /// on raw rows, the token's keys and values written into <paramref name="cache"/> at <paramref name="pos"/>, then
+    /// attention over positions 0…pos (same maths as <see cref="forward"/>; heads split over <see cref="DecodeThreads"/>).
+    /// h, a: (1, 1, C) float32 (a is scratch); x: the residual stream, C floats; scores: H × capacity floats of scratch.
+    /// </summary>
+    internal unsafe void DecodeStep(Tensor h, Tensor a, float* x, Gpt2KvCache cache, int layer, int pos, float* scores)
+    {
+        int hd = _nEmbd / _nHead, cap = cache.Capacity, keys = pos + 1;
+        using var qkv = DecodeOps.Float32(_qkv.call(h));                                  // (1, 1, 3C)
+        float* q = DecodeOps.Address(qkv), kNew = q + _nEmbd, vNew = kNew + _nEmbd;
+        float* kc = DecodeOps.Address(cache.Storage(layer, 0)), vc = DecodeOps.Address(cache.Storage(layer, 1));   // (1, H, cap, d)
+        for (int head = 0; head < _nHead; head++)
+        {
+            long at = ((long)head * cap + pos) * hd;
+            Buffer.MemoryCopy(kNew + head * hd, kc + at, hd * sizeof(float), hd * sizeof(float));
+            Buffer.MemoryCopy(vNew + head * hd, vc + at, hd * sizeof(float), hd * sizeof(float));
+        }
+        float* ap = DecodeOps.Address(a);
+        float scale = 1f / MathF.Sqrt(hd);
+        DecodeThreads.For(KernelThreads.Count(2L * _nHead * keys * hd), _nHead, head =>
+            DecodeOps.Attention(q + head * hd, kc + (long)head * cap * hd, vc + (long)head * cap * hd, keys, hd, scale,
+                                scores + (long)head * cap, ap + head * hd));
+        using var o = DecodeOps.Float32(_proj.call(a));                                   // (1, 1, C)
+        DecodeOps.Add(x, DecodeOps.Address(o), _nEmbd);
     }
 
     /// <summary>

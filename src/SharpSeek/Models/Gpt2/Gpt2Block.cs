@@ -1,3 +1,4 @@
+using SharpSeek.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -12,6 +13,8 @@ public sealed class Gpt2Block : nn.Module
     [ComponentName(Name = "attn")] private readonly Gpt2Attention _attn;
     [ComponentName(Name = "ln_2")] private readonly LayerNorm _ln2;
     [ComponentName(Name = "mlp")] private readonly Gpt2Mlp _mlp;
+    private readonly int _nEmbd;
+    private readonly double _eps;
 
     public Gpt2Block(Gpt2Config config) : base(nameof(Gpt2Block))
     {
@@ -19,11 +22,29 @@ public sealed class Gpt2Block : nn.Module
         _attn = new Gpt2Attention(config);
         _ln2 = nn.LayerNorm(config.NEmbd, config.LayerNormEpsilon);
         _mlp = new Gpt2Mlp(config);
+        _nEmbd = config.NEmbd;
+        _eps = config.LayerNormEpsilon;
         RegisterComponents();
     }
 
     /// <summary>Dtype of causal attention in mixed-precision training; null = the weights' own.</summary>
     internal ScalarType? ComputeDType { set => _attn.ComputeDType = value; }
+
+    /// <summary>Whether <see cref="DecodeStep"/> may run (no mixed-precision compute dtype, a supported activation).</summary>
+    internal bool CanDecodeStep => _attn.CanDecodeStep && _mlp.CanDecodeStep;
+
+    /// <summary>
+    /// The decode fast path of one token (see <see cref="Gpt2Model"/>): <see cref="forward"/>'s maths in place on the
+    /// residual stream x (C floats); h, a: (1, 1, C) float32 scratch; scores: H × capacity floats of scratch.
+    /// </summary>
+    internal unsafe void DecodeStep(float* x, Tensor h, Tensor a, Gpt2KvCache cache, int layer, int pos, float* scores)
+    {
+        float* hp = DecodeOps.Address(h);
+        DecodeOps.LayerNorm(x, DecodeOps.Address(_ln1.weight!), DecodeOps.Address(_ln1.bias!), hp, _nEmbd, _eps);
+        _attn.DecodeStep(h, a, x, cache, layer, pos, scores);
+        DecodeOps.LayerNorm(x, DecodeOps.Address(_ln2.weight!), DecodeOps.Address(_ln2.bias!), hp, _nEmbd, _eps);
+        _mlp.DecodeStep(h, x, _nEmbd);
+    }
 
     public Tensor forward(Tensor x, Gpt2KvCache? cache, int layer, Tensor? mask, List<Tensor>? probabilities = null)   // x: (B, T, C)
     {

@@ -23,6 +23,21 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Whether <see cref="DecodeStep"/> may run: a tanh GELU or ReLU, projections in the weights' dtype.</summary>
+    internal bool CanDecodeStep => _activation is "gelu_new" or "gelu_pytorch_tanh" or "relu" && _fc.ComputeDType is null && _proj.ComputeDType is null;
+
+    /// <summary>The decode fast path of one token (see <see cref="Gpt2Model"/>): x += c_proj(act(c_fc(h))), h (1, 1, C) float32, x: C floats.</summary>
+    internal unsafe void DecodeStep(Tensor h, float* x, int nEmbd)
+    {
+        using var f = DecodeOps.Float32(_fc.call(h));                                     // (1, 1, 4C)
+        float* fp = DecodeOps.Address(f);
+        int inner = (int)_fc.OutFeatures;
+        if (_activation == "relu") DecodeOps.Relu(fp, inner);
+        else GeluTanh.ApplyInPlace(fp, inner);
+        using var y = DecodeOps.Float32(_proj.call(f));                                   // (1, 1, C)
+        DecodeOps.Add(x, DecodeOps.Address(y), nEmbd);
+    }
+
     public override Tensor forward(Tensor x)                          // x: (B, T, C)
     {
         using var scope = torch.NewDisposeScope();
