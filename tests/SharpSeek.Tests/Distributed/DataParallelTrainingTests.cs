@@ -38,14 +38,18 @@ public class DataParallelTrainingTests
         File.ReadLines(Path.Combine(outDir, MetricsLog.FileName)).Select(l => JsonNode.Parse(l)!.AsObject())
             .Where(o => o.ContainsKey("loss")).ToDictionary(o => (int)o["step"]!, o => (double)o["loss"]!);
 
-    [MpiFact]
-    public void Train_TwoRanksHalfBatch_MatchesOneRankFullBatch()
+    private static CliHarness.Result RunOne(string[] args) => CliProcess.Run(args, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+
+    [MpiTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Train_TwoRanksHalfBatch_MatchesOneRankFullBatch(int gradAccum)
     {
         using var tmp = new TempDir();
         string data = DataDir(tmp);
-        var one = CliProcess.Run(TinyArgs(data, tmp["one"]), new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+        var one = RunOne(TinyArgs(data, tmp["one"], "--set", $"grad_accum={gradAccum}"));
         Assert.True(one.ExitCode == 0, one.Stderr + one.Stdout);
-        var two = MpiRun.Run(2, TinyArgs(data, tmp["two"]));
+        var two = MpiRun.Run(2, TinyArgs(data, tmp["two"], "--set", $"grad_accum={gradAccum}"));
         Assert.True(two.ExitCode == 0, two.Stderr + two.Stdout);
         Assert.Contains("data parallel: rank 0 of 2", two.Stdout);
         Assert.DoesNotContain("rank 1 of 2", two.Stdout);                                 // rank 1 prints nothing
@@ -68,6 +72,35 @@ public class DataParallelTrainingTests
             Assert.True(diff <= ParameterTolerance, $"{name}: max |Δ| {diff}");
         }
         Assert.Single(Directory.GetDirectories(tmp["two"], "ckpt-*"));                    // rank 0 alone wrote it
+    }
+
+    [MpiFact]
+    public void Resume_OtherRankCount_ContinuesTheOneProcessCurve()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp);
+        string[] Args(string outDir, int maxSteps, params string[] more) =>
+            TinyArgs(data, tmp[outDir], ["--set", $"max_steps={maxSteps}", "--set", "lr_decay_steps=4", .. more]);
+        var whole = RunOne(Args("whole", 4));
+        Assert.True(whole.ExitCode == 0, whole.Stderr + whole.Stdout);
+
+        var twoThenOne = MpiRun.Run(2, Args("two-one", 2));                                 // 2 ranks to step 2, 1 process on
+        Assert.True(twoThenOne.ExitCode == 0, twoThenOne.Stderr + twoThenOne.Stdout);
+        twoThenOne = RunOne(Args("two-one", 4, "--resume"));
+        Assert.True(twoThenOne.ExitCode == 0, twoThenOne.Stderr + twoThenOne.Stdout);
+
+        var oneThenTwo = RunOne(Args("one-two", 2));                                       // 1 process to step 2, 2 ranks on
+        Assert.True(oneThenTwo.ExitCode == 0, oneThenTwo.Stderr + oneThenTwo.Stdout);
+        oneThenTwo = MpiRun.Run(2, Args("one-two", 4, "--resume"));
+        Assert.True(oneThenTwo.ExitCode == 0, oneThenTwo.Stderr + oneThenTwo.Stdout);
+
+        var expected = Losses(tmp["whole"]);
+        foreach (var dir in new[] { "two-one", "one-two" })
+        {
+            var actual = Losses(tmp[dir]);
+            Assert.Equal([1, 2, 3, 4], actual.Keys.Order());
+            foreach (var (step, loss) in expected) Assert.True(Math.Abs(actual[step] - loss) <= 1e-5, $"{dir} step {step}: {actual[step]} vs {loss}");
+        }
     }
 
     [MpiFact]

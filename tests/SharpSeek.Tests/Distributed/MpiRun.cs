@@ -16,6 +16,16 @@ public sealed class MpiFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs Open MPI's <c>mpirun</c>; skipped as <see cref="MpiFactAttribute"/>.</summary>
+public sealed class MpiTheoryAttribute : TheoryAttribute
+{
+    public MpiTheoryAttribute()
+    {
+        if (MpiRun.Launcher is null && Environment.GetEnvironmentVariable("CI") != "true")
+            Skip = "Open MPI's mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev); CI runs this test";
+    }
+}
+
 /// <summary>The <c>sharpseek</c> CLI (<c>dotnet SharpSeek.Cli.dll</c> of the test output folder) launched by <c>mpirun</c> on this machine.</summary>
 internal static class MpiRun
 {
