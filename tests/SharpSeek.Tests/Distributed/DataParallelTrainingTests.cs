@@ -104,6 +104,34 @@ public class DataParallelTrainingTests
     }
 
     [MpiFact]
+    public void Train_OneRankKilled_EveryRankEndsAndTheLastCheckpointIsIntact()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp), outDir = tmp["killed"];
+        using var job = MpiRun.Start([.. Enumerable.Repeat(TinyArgs(data, outDir, "--set", "max_steps=1000000", "--set", "eval_interval=1000000", "--set", "checkpoint_interval=10"), 2)]);
+        var stdout = job.StandardOutput.ReadToEndAsync();
+        var stderr = job.StandardError.ReadToEndAsync();
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (new CheckpointStore(outDir).Latest() is null && !job.HasExited && clock.Elapsed < TimeSpan.FromSeconds(40)) Thread.Sleep(50);
+            Assert.True(new CheckpointStore(outDir).Latest() is not null, $"no checkpoint after {clock.Elapsed.TotalSeconds:F0} s (mpirun exited: {job.HasExited})");
+            int rank1 = MpiRun.RankProcess(1, outDir) ?? throw new InvalidOperationException("rank 1 not found");
+            System.Diagnostics.Process.GetProcessById(rank1).Kill();                        // SIGKILL mid-run
+            Assert.True(job.WaitForExit(TimeSpan.FromSeconds(30)), "rank 0 still runs 30 s after rank 1 was killed");
+        }
+        finally { if (!job.HasExited) job.Kill(entireProcessTree: true); }
+        job.WaitForExit();
+        Assert.NotEqual(0, job.ExitCode);
+        Assert.Contains("rank 1", stdout.Result + stderr.Result);                             // mpirun names the rank that died
+        string last = new CheckpointStore(outDir).Latest()!;
+        var (state, _) = CheckpointStore.ReadState(last);
+        Assert.True(state.Step >= 10 && state.Step % 10 == 0, $"step {state.Step}");
+        using var weights = SafeTensorsFile.Open(Path.Combine(last, "model.safetensors"));
+        Assert.NotEmpty(weights.Tensors);
+    }
+
+    [MpiFact]
     public void Train_RanksWithDifferentConfigs_FailOnEveryRankWithExitCode2()
     {
         using var tmp = new TempDir();

@@ -38,6 +38,21 @@ internal static class MpiRun
     /// <summary>One process per entry of <paramref name="ranks"/> (its CLI arguments; MPMD <c>:</c> syntax), one thread each.</summary>
     public static CliHarness.Result Run(IReadOnlyList<string[]> ranks, TimeSpan? timeout = null)
     {
+        using var p = Start(ranks);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"mpirun with {ranks.Count} ranks ran past {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds} s: {stderr.Result}");
+        }
+        p.WaitForExit();
+        return new CliHarness.Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>mpirun started (output redirected, not yet read); the caller waits for it or kills it.</summary>
+    public static Process Start(IReadOnlyList<string[]> ranks)
+    {
         var start = new ProcessStartInfo(Launcher ?? throw new InvalidOperationException("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev)"))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -50,16 +65,24 @@ internal static class MpiRun
             foreach (var a in ranks[r]) start.ArgumentList.Add(a);
         }
         start.Environment["OMP_NUM_THREADS"] = "1";
-        using var p = Process.Start(start)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
+        return Process.Start(start)!;
+    }
+
+    /// <summary>Process id of rank <paramref name="rank"/> among the processes whose command line contains <paramref name="marker"/> (Linux /proc), or null.</summary>
+    public static int? RankProcess(int rank, string marker)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mpirun with {ranks.Count} ranks ran past {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds} s: {stderr.Result}");
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try
+            {
+                if (!File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(marker)) continue;
+                if (File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains($"OMPI_COMM_WORLD_RANK={rank}")) return pid;
+            }
+            catch (IOException) { }                                                         // ended meanwhile
+            catch (UnauthorizedAccessException) { }                                         // another user's process
         }
-        p.WaitForExit();
-        return new CliHarness.Result(p.ExitCode, stdout.Result, stderr.Result);
+        return null;
     }
 
     /// <summary><paramref name="np"/> identical ranks.</summary>
