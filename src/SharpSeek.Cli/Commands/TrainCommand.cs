@@ -3,6 +3,7 @@ using SharpSeek.Tokenization;
 using SharpSeek.Training;
 using SharpSeek.Training.Objectives;
 using SharpSeek.Data;
+using SharpSeek.Distributed;
 
 namespace SharpSeek.Cli.Commands;
 
@@ -18,20 +19,38 @@ public static class TrainCommand
             arch, data);
         command.SetSafeAction((parse, stdout) =>
         {
-            var first = parse.GetValue(arch) is { } a ? new[] { $"arch={a}" } : [];
-            var last = parse.GetValue(data) is { } d ? new[] { $"data_dir={d}" } : [];
-            var c = verb.LoadConfig(parse, first, last);
-            if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
-
-            using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
-            var objective = new LanguageModelObjective(batches, c.BatchSize, c.BlockSize);
-            var trainer = new Trainer(c, objective, TrainingModels.For(c, batches.VocabSize))
+            // under mpirun: one rank of a data-parallel run (docs/distributed.md); otherwise MPI is never loaded
+            using var parallel = MpiDataParallel.LaunchedByMpirun() ? new MpiDataParallel() : null;
+            try { return Train(parse, verb, arch, data, parallel, parallel is { IsRoot: false } ? TextWriter.Null : stdout); }
+            catch (Exception e) when (parallel is { Size: > 1 } && e is not DistributedException { OnEveryRank: true })
             {
-                RetainFreedMemory = true,                                                                                  // a process of its own
-                ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
-            };
-            return verb.Run(parse, trainer, c, stdout);
+                // an error on one rank alone would leave the others waiting in a collective: report it and end them all
+                Console.Error.WriteLine($"error: rank {parallel.Rank}: {(e is SharpSeekException ? e.Message : e.ToString())}");
+                Console.Error.Flush();
+                parallel.Abort(e is SharpSeekException ? CliRunner.UserErrorExitCode : 1);
+                throw;
+            }
         });
         return command;
+    }
+
+    private static int Train(ParseResult parse, TrainingVerb verb, Option<string?> arch, Option<string?> data, MpiDataParallel? parallel, TextWriter stdout)
+    {
+        var first = parse.GetValue(arch) is { } a ? new[] { $"arch={a}" } : [];
+        var last = parse.GetValue(data) is { } d ? new[] { $"data_dir={d}" } : [];
+        var c = verb.LoadConfig(parse, first, last);
+        if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
+        if (parallel is not null) ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);
+
+        using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
+        IBatchSource shard = parallel is null ? batches : new ShardedBatchSource(batches, parallel.Rank, parallel.Size);
+        var objective = new LanguageModelObjective(shard, c.BatchSize, c.BlockSize);
+        var trainer = new Trainer(c, objective, TrainingModels.For(c, batches.VocabSize))
+        {
+            RetainFreedMemory = true,                                                                                  // a process of its own
+            ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
+            Parallel = parallel,
+        };
+        return verb.Run(parse, trainer, c, stdout);
     }
 }

@@ -5,6 +5,7 @@ using SharpSeek.Training.Objectives;
 using SharpSeek.Kernels;
 using SharpSeek.Data;
 using TorchSharp.Modules;
+using SharpSeek.Distributed;
 
 namespace SharpSeek.Training;
 
@@ -68,6 +69,14 @@ public sealed class Trainer
     /// <summary>The clock of max_minutes and the time schedule (tests substitute one; default: the system clock).</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Data-parallel group (null: one process). Each rank's objective draws its shard of the global batch; the loop
+    /// checks the config is the same on every rank, broadcasts rank 0's initial weights, averages gradients before the
+    /// step, averages the reported loss, follows rank 0's stop decision and time-schedule horizon, and lets rank 0 alone
+    /// write config, checkpoints, metrics and the plot (docs/distributed.md).
+    /// </summary>
+    public IDataParallel? Parallel { get; init; }
+
     /// <summary>Trains the model of <paramref name="createModel"/> on <paramref name="objective"/>.</summary>
     public Trainer(TrainConfig config, IObjective objective, ModelBuilder createModel)
     {
@@ -91,6 +100,9 @@ public sealed class Trainer
     public TrainResult Run(string? resumeFrom = null, CancellationToken cancel = default)
     {
         var c = _config;
+        bool root = Parallel?.IsRoot ?? true;
+        Parallel?.CheckSame("config", c.ToJson());
+        Parallel?.CheckSame("resume point", resumeFrom ?? "");
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
         if (RetainFreedMemory) NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
         TrainerState state;
@@ -121,6 +133,12 @@ public sealed class Trainer
         var parameters = groups.All.ToList();
         CheckFrozen(_objective.FrozenModels, model, parameters);
         TrainedParameters = parameters;
+        if (Parallel is { Size: > 1 } dp)
+        {
+            if (c.Arch == "deepseek" && c.BiasUpdateSpeed > 0)   // the router biases follow each rank's own expert load
+                throw new ConfigException("data-parallel training of deepseek needs bias_update_speed 0 for now (the router bias update is not synchronised across ranks)");
+            dp.BroadcastFromRoot(parameters);                     // one starting point, whatever each rank's RNG did
+        }
         using var optimizer = groups.CreateAdamW(c);
         if (resumeFrom is not null)
         {
@@ -128,15 +146,16 @@ public sealed class Trainer
             _objective.RestoreState(state.DataState);
         }
         Directory.CreateDirectory(c.OutDir);
-        File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
+        if (root) File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
         var metrics = new MetricsLog(c.OutDir);
-        metrics.ResumeAt(state.Step);
+        if (root) metrics.ResumeAt(state.Step);
         OnLog?.Invoke($"parameters: {groups.Decay.Sum(p => p.Param.numel()):N0} with weight decay, {groups.NoDecay.Sum(p => p.Param.numel()):N0} without; " +
                       $"{c.TokensPerStep:N0} tokens per step, precision {precision.Resolved}" + (resumeFrom is null ? "" : $"; resuming from step {state.Step}"));
         long trainable = parameters.Sum(p => p.numel()), total = CountParameters(model);
         OnLog?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"trainable parameters: {trainable:N0} of {total:N0} ({100.0 * trainable / Math.Max(1, total):F2}%)"));
         OnLog?.Invoke(precision.Reason);
+        if (Parallel is { } dpLog) OnLog?.Invoke($"data parallel: rank {dpLog.Rank} of {dpLog.Size}; each rank trains on its 1/{dpLog.Size} of every batch and gradients are averaged");
         if (precision.Emulated) OnLog?.Invoke($"warning: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}; set precision auto or fp32");
         if (timeSchedule)
             OnLog?.Invoke(state.HorizonSteps is { } h ? $"time schedule: horizon {h} steps (kept from the checkpoint)"
@@ -171,7 +190,7 @@ public sealed class Trainer
             else if (pastDeadline) stop = TrainStopReason.TimeLimit;
             // the last weights are evaluated, unless the time is up: no evaluation starts past the deadline
             bool evalNow = (step % c.EvalInterval == 0 || stop is not null) && !atResumePoint && !pastDeadline;
-            if (evalNow)
+            if (evalNow && root)
             {
                 long e0 = Clock.GetTimestamp();
                 var val = ObjectiveEvaluation.Estimate(_objective, model, DataSplit.Val, c.EvalIters, (ulong)c.Seed, stopEarly: PastDeadline);
@@ -184,10 +203,11 @@ public sealed class Trainer
                 evalSeconds = Clock.GetElapsedTime(e0).TotalSeconds;
                 if (stop is null && PastDeadline()) stop = TrainStopReason.TimeLimit;   // the evaluation ran into the deadline
             }
+            if (Parallel is { Size: > 1 } dpStop) stop = AgreeOnStop(dpStop, stop);            // rank 0's clock and signals decide for all
 
             bool checkpointNow = !atResumePoint && step > 0 && step != lastSaved &&
                                  (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
-            if (checkpointNow)
+            if (checkpointNow && root)
             {
                 long k0 = Clock.GetTimestamp();
                 var s = new TrainerState
@@ -222,6 +242,7 @@ public sealed class Trainer
                 stepTokens += objectiveStep.Tokens;
                 foreach (var (name, v) in objectiveStep.Metrics) stepMetricSums[name] = stepMetricSums.GetValueOrDefault(name) + v;
             }
+            Parallel?.AverageGradients(parameters);                                   // before clipping: every rank clips the same mean
             if (c.GradClip > 0) nn.utils.clip_grad_norm_(parameters, c.GradClip);
             optimizer.step();
             optimizer.zero_grad();
@@ -239,8 +260,9 @@ public sealed class Trainer
                     double perEval = evalSeconds ?? TimeBudget.EstimateEvalSeconds(perStep, c.EvalIters, c.GradAccum);
                     horizon = TimeBudget.HorizonSteps(step, Elapsed().TotalSeconds, c.MaxMinutes * 60, perStep, perEval, c.EvalInterval,
                                                       checkpointSeconds ?? 0, c.CheckpointInterval);
+                    if (Parallel is { } dpHorizon) horizon = dpHorizon.BroadcastFromRoot(horizon.Value);   // one schedule on every rank
                     c = TimeBudget.WithHorizon(c, horizon.Value);
-                    File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
+                    if (root) File.WriteAllText(Path.Combine(c.OutDir, CheckpointStore.ConfigFile), c.ToJson());
                     OnLog?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"time schedule: {perStep * 1000:F0} ms per step, {perEval:F2} s per evaluation{(evalSeconds is null ? " (estimated)" : "")} every {c.EvalInterval} steps → " +
                         $"max_steps {horizon}, lr_decay_steps {c.LrDecaySteps}: lr reaches min_lr {c.MinLr:G3} at the {c.MaxMinutes:G} minute limit"));
@@ -248,8 +270,9 @@ public sealed class Trainer
             }
             tokensSeen += stepTokens;
             double meanLoss = lossSum / c.GradAccum;
-            stepLosses[step] = meanLoss;
             var meanMetrics = stepMetricSums.ToDictionary(kv => kv.Key, kv => kv.Value / c.GradAccum);
+            if (Parallel is { Size: > 1 } dpLoss) (meanLoss, meanMetrics) = AverageOverRanks(dpLoss, meanLoss, meanMetrics);
+            stepLosses[step] = meanLoss;
             if (meanMetrics.Count > 0) stepMetrics[step] = meanMetrics;
             windowSeconds += seconds;
             windowTokens += stepTokens;
@@ -258,7 +281,7 @@ public sealed class Trainer
             if (c.MaxMinutes > 0) etaSeconds = Math.Min(etaSeconds, Math.Max(0, c.MaxMinutes * 60 - Elapsed().TotalSeconds));
             var eta = TimeSpan.FromSeconds(Math.Min(etaSeconds, TimeSpan.MaxValue.TotalSeconds / 2));
             OnStep?.Invoke(new TrainProgress(step, c.MaxSteps, meanLoss, lr, tokensPerSecond, Elapsed(), eta));
-            if (step % c.LogInterval == 0 || step == c.MaxSteps)
+            if (root && (step % c.LogInterval == 0 || step == c.MaxSteps))
             {
                 metrics.Append(new MetricsRecord { Step = step, Loss = meanLoss, Lr = lr, TokensPerSecond = tokensPerSecond, Elapsed = Elapsed().TotalSeconds,
                                                    MoeMaxOverMean = model.ExpertLoadImbalance is { Count: > 0 } load ? load.ToArray() : null,
@@ -267,6 +290,24 @@ public sealed class Trainer
             }
         }
         return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses) { StepMetrics = stepMetrics };
+    }
+
+    /// <summary>Rank 0's stop decision on every rank (each rank's clock and signals may differ; all must leave the loop together).</summary>
+    private static TrainStopReason? AgreeOnStop(IDataParallel parallel, TrainStopReason? stop)
+    {
+        int agreed = parallel.BroadcastFromRoot(stop is { } s ? (int)s : -1);
+        return agreed < 0 ? null : (TrainStopReason)agreed;
+    }
+
+    /// <summary>The step's loss and metrics averaged over the ranks (each rank's are means over its equal shard, so this is the global mean).</summary>
+    private static (double Loss, Dictionary<string, double> Metrics) AverageOverRanks(IDataParallel parallel, double loss, Dictionary<string, double> metrics)
+    {
+        var names = metrics.Keys.Order(StringComparer.Ordinal).ToList();
+        var values = new double[names.Count + 1];
+        values[0] = loss;
+        for (int i = 0; i < names.Count; i++) values[i + 1] = metrics[names[i]];
+        parallel.Average(values);
+        return (values[0], names.Select((n, i) => (n, values[i + 1])).ToDictionary(x => x.n, x => x.Item2));
     }
 
     /// <summary>
