@@ -29,7 +29,8 @@ public enum QuantizedActivations
 /// weights unpacked from their nibbles in registers (never dequantized in memory), the zero point (8 when symmetric)
 /// taken out per int32 lane (symmetric) or once per group (asymmetric) as zero · Σ q_x. Up to <see cref="MaxFusedRows"/>
 /// rows of x per call (decode steps and prefill chunks), in passes of 32; weight rows split over
-/// <see cref="KernelThreads"/> threads, x rows taken four at a time so each weight chunk is loaded and unpacked once for
+/// <see cref="KernelThreads"/> threads (one row of x: in chunks handed out by <see cref="DecodeThreads"/>, as
+/// <see cref="DecodeGemv"/> does; more rows: <c>Parallel.For</c>), x rows taken four at a time so each weight chunk is loaded and unpacked once for
 /// four. Paths (<see cref="SimdPaths.Current"/>): Vector512 (AVX-512 BW vpmaddubsw + vpmaddwd on 64 bytes), Vector256
 /// (AVX2 the same on 32 bytes, or AVX-VNNI vpdpbusd when <see cref="SimdPaths.Vnni"/>), and the scalar reference (the
 /// same integer maths one element at a time, blocks summed in double; runs only when asked for, as in
