@@ -29,7 +29,8 @@ public enum QuantizedActivations
 /// weights unpacked from their nibbles in registers (never dequantized in memory), the zero point (8 when symmetric)
 /// taken out per int32 lane (symmetric) or once per group (asymmetric) as zero · Σ q_x. Up to <see cref="MaxFusedRows"/>
 /// rows of x per call (decode steps and prefill chunks), in passes of 32; weight rows split over
-/// <see cref="KernelThreads"/> threads, x rows taken four at a time so each weight chunk is loaded and unpacked once for
+/// <see cref="KernelThreads"/> threads (one row of x: in chunks handed out by <see cref="DecodeThreads"/>, as
+/// <see cref="DecodeGemv"/> does; more rows: <c>Parallel.For</c>), x rows taken four at a time so each weight chunk is loaded and unpacked once for
 /// four. Paths (<see cref="SimdPaths.Current"/>): Vector512 (AVX-512 BW vpmaddubsw + vpmaddwd on 64 bytes), Vector256
 /// (AVX2 the same on 32 bytes, or AVX-VNNI vpdpbusd when <see cref="SimdPaths.Vnni"/>), and the scalar reference (the
 /// same integer maths one element at a time, blocks summed in double; runs only when asked for, as in
@@ -130,12 +131,14 @@ public static unsafe partial class QuantizedGemm
     {
         int rows = weight.Rows, cols = weight.Cols;
         long[] xShape = x.shape;
-        int n = (int)(x.NumberOfElements / cols);
+        long elements = 1;
+        foreach (long d in xShape) elements *= d;
+        int n = (int)(elements / cols);
         Tensor? copy = x.is_contiguous() ? null : x.contiguous();
-        long[] shape = [.. xShape[..^1], rows];                                        // (…, out)
-        var y = torch.empty(shape, ScalarType.Float32);
+        var y = torch.empty(OutputShape(xShape, rows), ScalarType.Float32);              // (…, out)
         bool vector = path != SimdPath.Scalar;
-        float* xp = (float*)Address(copy ?? x), yp = (float*)Address(y), bp = bias is null ? null : (float*)Address(bias);
+        float* xp = (float*)Address(copy ?? x, (long)n * cols * 4), yp = (float*)Address(y, (long)n * rows * 4);
+        float* bp = bias is null ? null : (float*)Address(bias, (long)rows * 4);
         var (data, scales, zeros) = weight.Addresses;
         for (int p0 = 0; p0 < n; p0 += RowsPerPass)                                   // passes of up to 32 rows of x
         {
@@ -146,6 +149,7 @@ public static unsafe partial class QuantizedGemm
                 bp, yp + (long)p0 * rows, path, vnni);
             int threads = Threads(rows, cols, np, weight.Bits);
             if (threads == 1) job.Run(0, rows);
+            else if (np == 1) RowChunks.Run(job, threads, ChunkRows(rows, cols, weight.Bits, threads));
             else
             {
                 int chunk = (rows + threads - 1) / threads;
@@ -161,6 +165,54 @@ public static unsafe partial class QuantizedGemm
         return y;
     }
 
+    /// <summary>(…, <paramref name="rows"/>): <paramref name="xShape"/> with its last size replaced.</summary>
+    private static long[] OutputShape(long[] xShape, int rows)
+    {
+        if (xShape.Length == 0) return [rows];
+        xShape[^1] = rows;                                                             // x.shape returns a fresh array
+        return xShape;
+    }
+
+    /// <summary>
+    /// Weight rows per work item of a decode row (<see cref="DecodeThreads"/>): about 16 items per thread (a late thread
+    /// takes fewer), at least 16 KiB of weight bytes each (claiming an item stays negligible), a multiple of 4.
+    /// </summary>
+    internal static int ChunkRows(int rows, int cols, int bits, int threads)
+    {
+        long rowBytes = Math.Max(1, (long)cols * bits / 8);
+        long chunk = Math.Max((rows + 16L * threads - 1) / (16L * threads), (16384 + rowBytes - 1) / rowBytes);
+        return (int)Math.Max(4, (chunk + 3) / 4 * 4);
+    }
+
+    /// <summary>
+    /// The one-row (decode) split: chunks of weight rows handed out by <see cref="DecodeThreads"/>, whose spinning helper
+    /// costs a few µs per call where <c>Parallel.For</c> costs tens on the 10-50 µs matmuls of small models. One instance
+    /// per calling thread with its delegate made once, so a call allocates nothing here.
+    /// </summary>
+    private sealed class RowChunks
+    {
+        [ThreadStatic] private static RowChunks? _perThread;
+        private readonly Action<int> _body;
+        private Job _job;
+        private int _chunk, _rows;
+
+        private RowChunks() => _body = c =>
+        {
+            int r0 = c * _chunk, r1 = Math.Min(_rows, r0 + _chunk);
+            _job.Run(r0, r1);
+        };
+
+        public static void Run(Job job, int threads, int chunk)
+        {
+            var s = _perThread ??= new RowChunks();
+            s._job = job;
+            s._chunk = chunk;
+            s._rows = job.Rows;
+            try { DecodeThreads.For(threads, (job.Rows + chunk - 1) / chunk, s._body); }
+            finally { s._job = default; }
+        }
+    }
+
     /// <summary>
     /// Threads for one pass: <see cref="KernelThreads.Count"/> of the work in fp32-weight equivalents (an int8 weight costs
     /// about a quarter, an int4 weight an eighth of a float FMA here).
@@ -168,8 +220,8 @@ public static unsafe partial class QuantizedGemm
     internal static int Threads(int rows, int cols, int n, int bits) => KernelThreads.Count((long)rows * cols * n / (bits == 8 ? 4 : 8));
 
     /// <summary>A contiguous CPU tensor's address: through TorchSharp's byte span when under 2 GB (no view made), else <see cref="TensorData.Pointer"/>.</summary>
-    private static void* Address(Tensor t) =>
-        t.NumberOfElements * t.ElementSize < int.MaxValue ? Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes)) : TensorData.Pointer(t);
+    private static void* Address(Tensor t, long bytes) =>
+        bytes < int.MaxValue ? Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes)) : TensorData.Pointer(t);
 
     /// <summary>One call's inputs for the row workers.</summary>
     private readonly struct Job(void* w, float* scales, byte* zeros, int rows, int cols, int bits, int group, Activations8 act,
@@ -179,6 +231,9 @@ public static unsafe partial class QuantizedGemm
         private readonly float* _scales = scales;
         private readonly byte* _zeros = zeros;
         private readonly int _rows = rows, _cols = cols, _bits = bits, _group = group;
+
+        /// <summary>Weight rows (outputs per row of x).</summary>
+        public int Rows => _rows;
 
         /// <summary>Outputs of weight rows [r0, r1) for every row of x.</summary>
         public void Run(int r0, int r1)

@@ -205,6 +205,35 @@ public class QuantizedGemmTests
         Assert.True(diff <= scale / (1 << 20), $"rows differ by {diff:E3} (scale {scale:E3})");
     }
 
+    [Theory]
+    [InlineData(1152, 384, 8, 2, 44)]        // config A attn_qkv: 1152 / 32 = 36 rows < 16 KiB / 384 B → 43, to 44
+    [InlineData(50304, 384, 4, 2, 1572)]     // config A head, int4: 50304 / 32 = 1572 rows (≥ 86 for 16 KiB of 192 B rows)
+    [InlineData(3072, 768, 8, 1, 192)]       // one thread: 3072 / 16 = 192 rows
+    [InlineData(10, 64, 8, 2, 256)]          // tiny: 16 KiB / 64 B = 256 rows, one item
+    [InlineData(7, 65536, 8, 2, 4)]          // wide rows: at least 4
+    public void ChunkRows_Shapes_AboutSixteenItemsPerThreadOfAtLeast16KiB(int rows, int cols, int bits, int threads, int expected) =>
+        Assert.Equal(expected, QuantizedGemm.ChunkRows(rows, cols, bits, threads));
+
+    [Theory]
+    [InlineData(8, 0, 1030, 384)]
+    [InlineData(4, 64, 2100, 384)]
+    [InlineData(4, 32, 2500, 256)]
+    public void Linear_OneRowOnTwoThreads_SameBitsAsOneThread(int bits, int group, int outFeatures, int inFeatures)
+    {
+        // One decode row split in row chunks over DecodeThreads: every output is computed by the same row loop whatever the split.
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (q, x, b) = Case(bits, group, false, outFeatures, inFeatures, 1, true);
+        using var _ = q;
+        var path = SimdPaths.Widest;
+        var one = On(path, false, 1, () => QuantizedGemm.Linear(x, q, b));
+        for (int round = 0; round < 20; round++)                                        // helpers joining early, late or not at all
+        {
+            var two = On(path, false, 2, () => QuantizedGemm.Linear(x, q, b), (outFeatures, inFeatures, 1, bits));
+            Assert.Equal(one.data<float>().ToArray(), two.data<float>().ToArray());
+        }
+    }
+
     [Fact]
     public void Linear_MoreRowsThanFused_EqualsReference()
     {
