@@ -62,19 +62,8 @@ public sealed class ServedModel : IDisposable
     /// <summary>Unix time the model was loaded (the <c>created</c> of /v1/models).</summary>
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    private static (ITextTokenizer, IChatTemplate?) WithTemplate(CausalLM model, ITextTokenizer tokenizer, IChatTemplate? template)
-    {
-        if (template is null) return (tokenizer, null);
-        if (Expressible(template, tokenizer)) return (tokenizer, template);
-        var extended = template.WithSpecialTokens(tokenizer);
-        return extended.VocabSize <= model.VocabSize ? (extended, template) : (tokenizer, null);
-    }
-
-    private static bool Expressible(IChatTemplate template, ITextTokenizer tokenizer)
-    {
-        try { template.EnsureExpressible(tokenizer); return true; }
-        catch (ConfigException) { return false; }
-    }
+    private static (ITextTokenizer, IChatTemplate?) WithTemplate(CausalLM model, ITextTokenizer tokenizer, IChatTemplate? template) =>
+        template?.FitToVocabulary(tokenizer, model.VocabSize) is { } fit ? (fit.Tokenizer, template) : (tokenizer, null);
 
     public void Dispose()
     {

@@ -60,15 +60,10 @@ public sealed class SharpSeekChatClient : IChatClient
         var model = ModelLoader.Load(modelDir);
         try
         {
-            int added = 0;
-            if (!template.SpecialTokens.All(t => AddedTokensTokenizer.ExistingId(tokenizer, t) is not null))
-            {
-                var grown = template.WithSpecialTokens(tokenizer);
-                if (grown.VocabSize > model.VocabSize)
-                    throw new ConfigException($"the tokenizer in {modelDir} has no single tokens for the {template.Name} template's special tokens " +
-                                              $"({string.Join(" ", template.SpecialTokens)}) and the model's vocabulary ({model.VocabSize}) has no room to add them; fine-tune it with sharpseek sft first");
-                (tokenizer, added) = (grown, grown.NewTokenCount);
-            }
+            var (fitted, added) = template.FitToVocabulary(tokenizer, model.VocabSize)
+                ?? throw new ConfigException($"the tokenizer in {modelDir} has no single tokens for the {template.Name} template's special tokens " +
+                                             $"({string.Join(" ", template.SpecialTokens)}) and the model's vocabulary ({model.VocabSize}) has no room to add them; fine-tune it with sharpseek sft first");
+            tokenizer = fitted;
             string id = modelId ?? Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd(Path.DirectorySeparatorChar));
             return new SharpSeekChatClient(model, tokenizer, template, id, defaults, ownsModel: true) { SpecialTokensAdded = added };
         }

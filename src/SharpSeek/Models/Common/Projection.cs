@@ -184,12 +184,9 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
         var b = bias is null ? null : bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32);
         bool needsGrad = torch.is_grad_enabled() && (x.requires_grad || bias?.requires_grad == true);
         Tensor y;
-        if (needsGrad) y = nn.functional.linear(xf, Dequantized(q), b);                    // (…, out), autograd through x and b
-        else
-        {
-            using var noGrad = torch.no_grad();
-            y = QuantizedGemm.Linear(xf.contiguous(), q, b);                                 // (…, out)
-        }
+        y = needsGrad
+            ? nn.functional.linear(xf, Dequantized(q), b)                                  // (…, out), autograd through x and b
+            : QuantizedGemm.Linear(xf, q, b);                                                // (…, out); copies a strided x itself
         if (ComputeDType is { } dt && dt != y.dtype) y = y.to(dt);
         return y.MoveToOuterDisposeScope();
     }

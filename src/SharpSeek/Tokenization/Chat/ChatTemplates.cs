@@ -51,6 +51,18 @@ public static class ChatTemplates
     public static AddedTokensTokenizer WithSpecialTokens(this IChatTemplate template, ITextTokenizer tokenizer) =>
         new(tokenizer, template.SpecialTokens);
 
+    /// <summary>
+    /// A tokenizer that expresses the template for a model of <paramref name="vocabSize"/> ids: <paramref name="tokenizer"/>
+    /// itself when it has every special token (Added 0), else it with the missing ones appended in memory when they fit the
+    /// vocabulary (the model never saw them, as before SFT); null when they do not fit.
+    /// </summary>
+    public static (ITextTokenizer Tokenizer, int Added)? FitToVocabulary(this IChatTemplate template, ITextTokenizer tokenizer, int vocabSize)
+    {
+        if (template.SpecialTokens.All(t => AddedTokensTokenizer.ExistingId(tokenizer, t) is not null)) return (tokenizer, 0);
+        var grown = template.WithSpecialTokens(tokenizer);
+        return grown.VocabSize <= vocabSize ? (grown, grown.NewTokenCount) : null;
+    }
+
     /// <summary>Throws <see cref="ConfigException"/> naming the first special token <paramref name="tokenizer"/> cannot encode as one id.</summary>
     public static void EnsureExpressible(this IChatTemplate template, ITextTokenizer tokenizer)
     {

@@ -13,20 +13,25 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
     private const double LogitTolerance = 1e-3;
     private const int GreedySteps = 16;
 
+    public static TheoryData<string> F32Models => ["gpt2", "gpt2-untied", "deepseek-dense", "deepseek-moe", "deepseek-yarn"];
+
+    /// <summary>A test model of <paramref name="name"/>'s config in <paramref name="dir"/> and its f32 GGUF: (model folder, GGUF path).</summary>
+    private static (string Model, string Gguf) ExportF32(TempDir dir, string name)
+    {
+        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
+        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+        return (model, dir["m.gguf"]);
+    }
+
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("gpt2-untied")]
-    [InlineData("deepseek-dense")]
-    [InlineData("deepseek-moe")]
-    [InlineData("deepseek-yarn")]
+    [MemberData(nameof(F32Models))]
     public void ExportF32_LlamaCppLogitsAtEveryPosition_Within1e3(string name)
     {
         using var dir = new TempDir();
-        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
-        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+        var (model, gguf) = ExportF32(dir, name);
 
         var ours = GgufTestModels.Logits(model, GgufTestModels.Prompt);
-        var theirs = LlamaCppRunner.Logits(dir["m.gguf"], GgufTestModels.Prompt);
+        var theirs = LlamaCppRunner.Logits(gguf, GgufTestModels.Prompt);
 
         double maxDiff = MaxAbsDiff(ours, theirs);
         output.WriteLine($"{name}: max |logit diff| over {ours.Length} positions = {maxDiff:E2}");
@@ -34,19 +39,14 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("gpt2")]
-    [InlineData("gpt2-untied")]
-    [InlineData("deepseek-dense")]
-    [InlineData("deepseek-moe")]
-    [InlineData("deepseek-yarn")]
+    [MemberData(nameof(F32Models))]
     public void ExportF32_LlamaCppGreedyContinuation_IdenticalToSharpSeek(string name)
     {
         using var dir = new TempDir();
-        string model = GgufTestModels.Create(dir["m"], GgufTestModels.Config(name));
-        GgufExporter.Export(model, dir["m.gguf"], GgufType.F32);
+        var (model, gguf) = ExportF32(dir, name);
 
         var ours = GgufTestModels.Greedy(model, GgufTestModels.Prompt, GreedySteps);
-        var theirs = LlamaCppRunner.Greedy(dir["m.gguf"], GgufTestModels.Prompt, GreedySteps);
+        var theirs = LlamaCppRunner.Greedy(gguf, GgufTestModels.Prompt, GreedySteps);
 
         output.WriteLine($"{name}: {string.Join(' ', ours.Skip(GgufTestModels.Prompt.Length))}");
         Assert.Equal(ours, theirs);
