@@ -82,7 +82,8 @@ public partial class ChatCliTests
         pty.Type("/set seed none");
         pty.Expect("(seed = none)");
         pty.Send("\x04");                                                        // Ctrl-D at an empty prompt
-        Assert.Equal(0, pty.WaitForExit());
+        int code = pty.WaitForExit();
+        Assert.True(code == 0, $"exit {code}; output:\n{pty.Output}");
     }
 
     [Theory]
@@ -121,10 +122,13 @@ public partial class ChatCliTests
         private PtySession(string[] args)
         {
             string Quote(string s) => "'" + s.Replace("'", "'\\''") + "'";
-            string command = string.Join(' ', new[] { "dotnet", Path.Combine(AppContext.BaseDirectory, "SharpSeek.Cli.dll") }.Concat(args).Select(Quote));
+            // exec: script runs the command through $SHELL -c; a shell left waiting (dash stays) would take Ctrl-C's SIGINT
+            // too and die of it after the CLI exits, so script would report 130 whatever the CLI returned
+            string command = "exec " + string.Join(' ', new[] { "dotnet", Path.Combine(AppContext.BaseDirectory, "SharpSeek.Cli.dll") }.Concat(args).Select(Quote));
             var start = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
             foreach (var a in new[] { "-qfec", command, "/dev/null" }) start.ArgumentList.Add(a);
             start.Environment["TERM"] = "dumb";
+            start.Environment["SHELL"] = "/bin/sh";                                 // the same shell on every machine
             start.Environment["OMP_NUM_THREADS"] = "1";
             _process = Process.Start(start)!;
             _reader = Task.Run(async () =>
