@@ -36,4 +36,16 @@ public interface IDataParallel
 
     /// <summary>The element-wise mean of <paramref name="values"/> over the ranks (in place; the same length on every rank).</summary>
     void Average(double[] values);
+
+    /// <summary>
+    /// All-gather in place (MPI_Allgatherv) into the contiguous fp32 <paramref name="buffer"/>: rank r's part is the
+    /// <paramref name="counts"/>[r] elements at <paramref name="displacements"/>[r], and this rank's part is already there (ZeRO-1).
+    /// </summary>
+    void AllGather(Tensor buffer, IReadOnlyList<long> counts, IReadOnlyList<long> displacements);
+
+    /// <summary>Sends the contiguous fp32 <paramref name="tensor"/> to rank <paramref name="destination"/> (blocking; it calls <see cref="Receive"/>).</summary>
+    void Send(Tensor tensor, int destination);
+
+    /// <summary>Receives into the contiguous fp32 <paramref name="tensor"/> what rank <paramref name="source"/> sends (blocking).</summary>
+    void Receive(Tensor tensor, int source);
 }

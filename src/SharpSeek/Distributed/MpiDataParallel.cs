@@ -112,6 +112,41 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         for (int i = 0; i < values.Length; i++) values[i] /= Size;
     }
 
+    public void AllGather(Tensor buffer, IReadOnlyList<long> counts, IReadOnlyList<long> displacements)
+    {
+        if (Size == 1) return;
+        CheckBuffer(buffer, nameof(AllGather));
+        if (counts.Count != Size || displacements.Count != Size) throw new ArgumentException($"{Size} counts and displacements expected");
+        if (buffer.numel() > GradientBuckets.MaxCallElements) throw new ArgumentException("an all-gather buffer must fit one MPI call (a C int count); gather in windows");
+        for (int r = 0; r < Size; r++)
+            if (counts[r] < 0 || displacements[r] < 0 || displacements[r] + counts[r] > buffer.numel())
+                throw new ArgumentOutOfRangeException(nameof(counts), $"rank {r}'s part [{displacements[r]}, +{counts[r]}) is outside the buffer of {buffer.numel()}");
+        _mpi.Allgatherv(MpiNative.InPlace, 0, _mpi.Float, Address(buffer, 0), counts.Select(c => (int)c).ToArray(),
+                        displacements.Select(d => (int)d).ToArray(), _mpi.Float, _mpi.CommWorld);
+    }
+
+    public void Send(Tensor tensor, int destination)
+    {
+        CheckBuffer(tensor, nameof(Send));
+        foreach (var (offset, count) in Chunks(tensor.numel()))
+            _mpi.Send(Address(tensor, offset), count, _mpi.Float, destination, PointToPointTag, _mpi.CommWorld);
+    }
+
+    public void Receive(Tensor tensor, int source)
+    {
+        CheckBuffer(tensor, nameof(Receive));
+        foreach (var (offset, count) in Chunks(tensor.numel()))
+            _mpi.Recv(Address(tensor, offset), count, _mpi.Float, source, PointToPointTag, _mpi.CommWorld);
+    }
+
+    private const int PointToPointTag = 14;   // issue #14; messages between two ranks arrive in the order sent
+
+    private static void CheckBuffer(Tensor t, string call)
+    {
+        if (t.dtype != ScalarType.Float32 || !t.is_contiguous() || t.device_type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException($"{call} needs a contiguous fp32 CPU tensor, got {t.dtype} (contiguous: {t.is_contiguous()})");
+    }
+
     /// <summary>Waits until every rank reaches it.</summary>
     public void Barrier() => _mpi.Barrier(_mpi.CommWorld);
 

@@ -43,6 +43,9 @@ internal sealed unsafe class MpiNative
     private readonly delegate* unmanaged<IntPtr, int*, int> _commSize;
     private readonly delegate* unmanaged<IntPtr, IntPtr, int, IntPtr, IntPtr, IntPtr, int> _allreduce;
     private readonly delegate* unmanaged<IntPtr, int, IntPtr, int, IntPtr, int> _bcast;
+    private readonly delegate* unmanaged<IntPtr, int, IntPtr, IntPtr, int*, int*, IntPtr, IntPtr, int> _allgatherv;
+    private readonly delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, int> _send;
+    private readonly delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, IntPtr, int> _recv;
     private readonly delegate* unmanaged<IntPtr, int> _barrier;
     private readonly delegate* unmanaged<IntPtr, int, int> _abort;
 
@@ -89,6 +92,9 @@ internal sealed unsafe class MpiNative
         _commSize = (delegate* unmanaged<IntPtr, int*, int>)Export("MPI_Comm_size");
         _allreduce = (delegate* unmanaged<IntPtr, IntPtr, int, IntPtr, IntPtr, IntPtr, int>)Export("MPI_Allreduce");
         _bcast = (delegate* unmanaged<IntPtr, int, IntPtr, int, IntPtr, int>)Export("MPI_Bcast");
+        _allgatherv = (delegate* unmanaged<IntPtr, int, IntPtr, IntPtr, int*, int*, IntPtr, IntPtr, int>)Export("MPI_Allgatherv");
+        _send = (delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, int>)Export("MPI_Send");
+        _recv = (delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, IntPtr, int>)Export("MPI_Recv");
         _barrier = (delegate* unmanaged<IntPtr, int>)Export("MPI_Barrier");
         _abort = (delegate* unmanaged<IntPtr, int, int>)Export("MPI_Abort");
     }
@@ -115,6 +121,22 @@ internal sealed unsafe class MpiNative
 
     public void Bcast(IntPtr buffer, int count, IntPtr datatype, int root, IntPtr comm) =>
         Check(_bcast(buffer, count, datatype, root, comm), "MPI_Bcast");
+
+    /// <summary>MPI_Allgatherv; <paramref name="send"/> may be <see cref="InPlace"/> (then this rank's part is already in <paramref name="recv"/>).</summary>
+    public void Allgatherv(IntPtr send, int sendCount, IntPtr sendType, IntPtr recv, int[] recvCounts, int[] displacements, IntPtr recvType, IntPtr comm)
+    {
+        fixed (int* counts = recvCounts)
+        fixed (int* displs = displacements)
+            Check(_allgatherv(send, sendCount, sendType, recv, counts, displs, recvType, comm), "MPI_Allgatherv");
+    }
+
+    /// <summary>MPI_Send (blocking, standard mode).</summary>
+    public void Send(IntPtr buffer, int count, IntPtr datatype, int destination, int tag, IntPtr comm) =>
+        Check(_send(buffer, count, datatype, destination, tag, comm), "MPI_Send");
+
+    /// <summary>MPI_Recv with MPI_STATUS_IGNORE (Open MPI's null pointer).</summary>
+    public void Recv(IntPtr buffer, int count, IntPtr datatype, int source, int tag, IntPtr comm) =>
+        Check(_recv(buffer, count, datatype, source, tag, comm, IntPtr.Zero), "MPI_Recv");
 
     public void Barrier(IntPtr comm) => Check(_barrier(comm), "MPI_Barrier");
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpSeek.Checkpoints;
+using SharpSeek.Distributed;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -28,7 +29,8 @@ public sealed record TrainerState
 
 /// <summary>
 /// Training checkpoints in <c>out_dir/ckpt-NNNNNNN/</c>: the model in Hugging Face layout (loadable by itself) plus
-/// <c>optimizer.bin</c>, <c>rng.safetensors</c>, <c>trainer_state.json</c> and the resolved <c>train_config.json</c>.
+/// <c>optimizer.bin</c> (or, from a ZeRO-1 run, <see cref="ZeroCheckpoint.ManifestFile"/> and one optimizer shard per rank),
+/// <c>rng.safetensors</c>, <c>trainer_state.json</c> and the resolved <c>train_config.json</c>.
 /// Each is written into a temporary folder and renamed when complete; the last K and the best are kept.
 /// </summary>
 public sealed class CheckpointStore
@@ -66,8 +68,11 @@ public sealed class CheckpointStore
     /// <summary>The newest checkpoint folder, or null.</summary>
     public string? Latest() => List() is { Count: > 0 } l ? l[^1].Path : null;
 
-    /// <summary>Writes a checkpoint atomically, then prunes to the last <paramref name="keepLast"/> plus the best. Returns its folder.</summary>
-    public string Save(CausalLM model, AdamW optimizer, TrainConfig config, TrainerState state, IEnumerable<string> extraFiles, int keepLast)
+    /// <summary>
+    /// Writes a checkpoint atomically, then prunes to the last <paramref name="keepLast"/> plus the best. Returns its folder.
+    /// A <see cref="ZeroOptimizer"/> writes shards, gathered from the other ranks (which call <see cref="ZeroOptimizer.SendShardsToRoot"/> meanwhile).
+    /// </summary>
+    public string Save(CausalLM model, OptimizerHelper optimizer, TrainConfig config, TrainerState state, IEnumerable<string> extraFiles, int keepLast)
     {
         Directory.CreateDirectory(OutDir);
         string final = Path.Combine(OutDir, DirName(state.Step));
@@ -78,8 +83,12 @@ public sealed class CheckpointStore
             Directory.CreateDirectory(tmp);
             model.SavePretrained(tmp);
             foreach (var f in Directory.GetFiles(tmp)) AfterFileWritten?.Invoke(f);
-            optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
-            Done(Path.Combine(tmp, OptimizerFile));
+            if (optimizer is ZeroOptimizer zero) zero.SaveShards(tmp, Done);
+            else
+            {
+                optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
+                Done(Path.Combine(tmp, OptimizerFile));
+            }
             using (var rng = torch.get_rng_state())
                 SafeTensors.Save(Path.Combine(tmp, RngFile), [new("torch_cpu", rng)]);
             Done(Path.Combine(tmp, RngFile));
@@ -121,8 +130,10 @@ public sealed class CheckpointStore
     {
         if (!Directory.Exists(dir)) throw new CheckpointException($"{dir}: checkpoint folder not found");
         string statePath = Path.Combine(dir, StateFile), configPath = Path.Combine(dir, ConfigFile);
-        foreach (var p in new[] { statePath, configPath, Path.Combine(dir, OptimizerFile), Path.Combine(dir, RngFile) })
+        foreach (var p in new[] { statePath, configPath, Path.Combine(dir, RngFile) })
             if (!File.Exists(p)) throw new CheckpointException($"{dir}: incomplete checkpoint, {Path.GetFileName(p)} is missing");
+        if (ZeroCheckpoint.IsSharded(dir)) ZeroCheckpoint.ReadManifest(dir);                     // names a missing shard file
+        else if (!File.Exists(Path.Combine(dir, OptimizerFile))) throw new CheckpointException($"{dir}: incomplete checkpoint, {OptimizerFile} is missing");
         TrainerState state;
         try { state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath)) ?? throw new JsonException("null"); }
         catch (JsonException e) { throw new CheckpointException($"{statePath}: corrupt trainer state ({e.Message})"); }
@@ -132,16 +143,26 @@ public sealed class CheckpointStore
         return (state, config);
     }
 
-    /// <summary>Restores optimizer moments and the torch RNG from <paramref name="dir"/>.</summary>
-    public static void RestoreOptimizerAndRng(string dir, AdamW optimizer)
+    /// <summary>
+    /// Restores optimizer moments and the torch RNG from <paramref name="dir"/>. Sharded (ZeRO-1) and unsharded optimizer
+    /// state load into either kind of optimizer, re-sharded for this run's ranks; shards that do not add up to this model are refused.
+    /// </summary>
+    public static void RestoreOptimizerAndRng(string dir, OptimizerHelper optimizer)
     {
-        string optPath = Path.Combine(dir, OptimizerFile);
+        bool sharded = ZeroCheckpoint.IsSharded(dir);
+        string optPath = Path.Combine(dir, sharded ? ZeroCheckpoint.ManifestFile : OptimizerFile);
         try
         {
-            if (optimizer is FusedAdamW fused) fused.LoadStateFrom(optPath);   // also reads files of TorchSharp's AdamW
-            else optimizer.load_state_dict(optPath);
+            switch (optimizer, sharded)
+            {
+                case (ZeroOptimizer zero, true): zero.LoadShards(dir); break;
+                case (ZeroOptimizer zero, false): zero.LoadUnsharded(optPath); break;
+                case (AdamW adamW, true): ZeroCheckpoint.LoadInto(adamW, dir); break;
+                case (FusedAdamW fused, false): fused.LoadStateFrom(optPath); break;   // also reads files of TorchSharp's AdamW
+                default: optimizer.load_state_dict(optPath); break;
+            }
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not (OutOfMemoryException or CheckpointException))
         {
             throw new CheckpointException($"{optPath}: corrupt optimizer state or a different model ({e.Message})");
         }

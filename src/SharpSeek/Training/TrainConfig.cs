@@ -84,6 +84,11 @@ public sealed record TrainConfig
     [JsonPropertyName("precision")] public string Precision { get; init; } = "auto";
     /// <summary>CPU threads for LibTorch; 0 = leave LibTorch's default.</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
+    /// <summary>
+    /// Data-parallel runs (mpirun): 0 = every rank keeps the whole AdamW state; 1 = ZeRO stage 1 (Rajbhandari et al. 2020),
+    /// each of N ranks keeps the moments of its 1/N slice of the parameters. One process ignores it (docs/distributed.md).
+    /// </summary>
+    [JsonPropertyName("zero_stage")] public int ZeroStage { get; init; }
     [JsonPropertyName("eval_interval")] public int EvalInterval { get; init; } = 250;
     [JsonPropertyName("eval_iters")] public int EvalIters { get; init; } = 20;
     [JsonPropertyName("log_interval")] public int LogInterval { get; init; } = 10;
@@ -140,6 +145,7 @@ public sealed record TrainConfig
         Check(Schedule is "steps" or "time", $"schedule must be steps or time, got '{Schedule}'");
         Check(Schedule != "time" || MaxMinutes > 0, "schedule time needs max_minutes (the budget the schedule fills)");
         Check(Threads >= 0, $"threads must be 0 (default) or positive, got {Threads}");
+        Check(ZeroStage is 0 or 1, $"zero_stage must be 0 (off) or 1 (sharded optimizer state), got {ZeroStage}");
         Check(EvalInterval > 0, $"eval_interval must be positive, got {EvalInterval}");
         Check(EvalIters > 0, $"eval_iters must be positive, got {EvalIters}");
         Check(LogInterval > 0, $"log_interval must be positive, got {LogInterval}");

@@ -56,6 +56,9 @@ public sealed class Trainer
     /// <summary>The parameters the optimizer updated in the last <see cref="Run"/>: the policy's trainable ones.</summary>
     public IReadOnlyList<Parameter> TrainedParameters { get; private set; } = [];
 
+    /// <summary>Bytes of AdamW moments this process held in the last <see cref="Run"/> (with ZeRO-1: its slice only).</summary>
+    public long OptimizerStateBytes { get; private set; }
+
     /// <summary>What this CPU multiplies in bf16; decides precision "auto" (default: <see cref="CpuFeatures.Bf16"/>).</summary>
     public Bf16Support Cpu { get; init; } = CpuFeatures.Bf16;
 
@@ -139,7 +142,7 @@ public sealed class Trainer
                 throw new ConfigException("data-parallel training of deepseek needs bias_update_speed 0 for now (the router bias update is not synchronised across ranks)");
             dp.BroadcastFromRoot(parameters);                     // one starting point, whatever each rank's RNG did
         }
-        using var optimizer = groups.CreateAdamW(c);
+        using OptimizerHelper optimizer = c.ZeroStage == 1 && Parallel is { Size: > 1 } dpZero ? new ZeroOptimizer(groups, c, dpZero) : groups.CreateAdamW(c);
         if (resumeFrom is not null)
         {
             CheckpointStore.RestoreOptimizerAndRng(resumeFrom, optimizer);
@@ -156,6 +159,8 @@ public sealed class Trainer
             $"trainable parameters: {trainable:N0} of {total:N0} ({100.0 * trainable / Math.Max(1, total):F2}%)"));
         OnLog?.Invoke(precision.Reason);
         if (Parallel is { } dpLog) OnLog?.Invoke($"data parallel: rank {dpLog.Rank} of {dpLog.Size}; each rank trains on its 1/{dpLog.Size} of every batch and gradients are averaged");
+        OptimizerStateBytes = optimizer is ZeroOptimizer zeroLog ? zeroLog.StateBytes : ZeroOptimizer.MomentBytes((AdamW)optimizer);
+        OnLog?.Invoke(OptimizerStateLine(optimizer, OptimizerStateBytes, c.ZeroStage));
         if (precision.Emulated) OnLog?.Invoke($"warning: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}; set precision auto or fp32");
         if (timeSchedule)
             OnLog?.Invoke(state.HorizonSteps is { } h ? $"time schedule: horizon {h} steps (kept from the checkpoint)"
@@ -219,6 +224,7 @@ public sealed class Trainer
                 lastSaved = step;
                 checkpointSeconds = Clock.GetElapsedTime(k0).TotalSeconds;
             }
+            if (checkpointNow && !root && optimizer is ZeroOptimizer zeroSave) zeroSave.SendShardsToRoot();   // rank 0 gathers the slices
             if (stop is not null) break;
 
             // ---- one optimizer step ----
@@ -290,6 +296,15 @@ public sealed class Trainer
             }
         }
         return new TrainResult(step, stop.Value, bestVal, lastVal, lastCheckpoint, Elapsed(), stepLosses) { StepMetrics = stepMetrics };
+    }
+
+    /// <summary>"optimizer state: X MiB on this rank (…)" of the start log.</summary>
+    private static string OptimizerStateLine(OptimizerHelper optimizer, long bytes, int zeroStage)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string how = optimizer is ZeroOptimizer z ? string.Create(inv, $"(ZeRO-1 over {z.Size} ranks; {z.UnshardedStateBytes / 1048576.0:F2} MiB unsharded)")
+                   : zeroStage == 1 ? "(zero_stage 1 with one process: not sharded)" : "(not sharded)";
+        return string.Create(inv, $"optimizer state: {bytes / 1048576.0:F2} MiB ({bytes:N0} bytes) on this rank {how}");
     }
 
     /// <summary>Rank 0's stop decision on every rank (each rank's clock and signals may differ; all must leave the loop together).</summary>
