@@ -107,3 +107,24 @@ public class DataShardTests
         Assert.Equal(4, shards[1].Next(DataSplit.Val, 4, DataShard.Of(1, 2)).Pairs);          // held-out batches are not split
     }
 }
+
+public class WhitenOverRanksTests
+{
+    [Fact]
+    public void WhitenOverRanks_TwoRanksHalves_EqualWhiteningTheWholeBatch()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var x = randn(4, 5) * 3 + 1;                                                        // (B, T)
+        var mask = tensor(new float[] { 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0 }, [4, 5]);
+        var expected = PolicyGradientMath.Whiten(x, mask);
+        double[] Stats(Tensor xs, Tensor ms) => [(xs * ms).sum().item<float>(), (xs * xs * ms).sum().item<float>(), ms.sum().item<float>()];
+        for (int rank = 0; rank < 2; rank++)
+        {
+            var other = Stats(x.narrow(0, 2 - 2 * rank, 2), mask.narrow(0, 2 - 2 * rank, 2));   // what the other rank contributes
+            var shard = DataShard.Of(rank, 2) with { Average = v => { for (int i = 0; i < v.Length; i++) v[i] = (v[i] + other[i]) / 2; } };
+            var mine = PpoObjective.WhitenOverRanks(x.narrow(0, 2 * rank, 2), mask.narrow(0, 2 * rank, 2), shard);
+            Assert.True(mine.allclose(expected.narrow(0, 2 * rank, 2), rtol: 0, atol: 1e-5), $"rank {rank}");
+        }
+    }
+}

@@ -69,8 +69,8 @@ public sealed record PpoMinibatch(PackedRollouts Tokens, Tensor OldLogProbs, Ten
 /// </para>
 /// <para>
 /// Data parallel (<see cref="Shard"/>): each rank samples rollouts for its B/N of the global batch's prompts (seeded by the
-/// rollout batch and its first prompt's place in the batch), scores them and computes GAE and the whitening over its own
-/// rollouts (per-rank whitening: not the 1-process statistics), and takes minibatches of mini_batch_size/N of them; a step's
+/// rollout batch and its first prompt's place in the batch), scores them, computes GAE over its own rollouts and whitens the
+/// advantages with the mean and variance over every rank's tokens, and takes minibatches of mini_batch_size/N of them; a step's
 /// <see cref="ObjectiveStep.Weight"/> is its count of response tokens. β's adaptive update and the max_approx_kl early stop
 /// use the ranks' mean KL, so every rank decides alike.
 /// </para>
@@ -248,7 +248,7 @@ public sealed class PpoObjective : IObjective
             double beta = Beta;
             var rewards = TokenRewards(tensor(scores, dtype: ScalarType.Float32), oldLogp, refLogp, mask, beta, _c.KlEstimator);
             var (advantages, returns) = Gae(rewards, values!, mask, _c.Gamma, _c.Lam);
-            if (_c.WhitenAdvantages) advantages = Whiten(advantages, mask);
+            if (_c.WhitenAdvantages) advantages = _shard.IsSplit ? WhitenOverRanks(advantages, mask, _shard) : Whiten(advantages, mask);
 
             double kl = RankMean((KlK1(oldLogp, refLogp) * mask).sum(-1).mean().item<float>());   // every rank steers β alike
             var metrics = new Dictionary<string, double>
@@ -270,6 +270,19 @@ public sealed class PpoObjective : IObjective
             return new Buffer(kept, schedule, metrics);
         }
         finally { policy.train(wasTraining); }
+    }
+
+    /// <summary>
+    /// <see cref="PolicyGradientMath.Whiten"/> with the mean and population variance over the valid tokens of every rank
+    /// (Σx, Σx², count averaged over the ranks), so the advantages are whitened as over the whole global batch. (B, T).
+    /// </summary>
+    internal static Tensor WhitenOverRanks(Tensor x, Tensor mask, DataShard shard, double eps = 1e-8)
+    {
+        var m = mask.to(x.dtype);
+        var stats = new double[] { (x * m).sum().item<float>(), (x * x * m).sum().item<float>(), m.sum().item<float>() };
+        shard.AverageInPlace(stats);                                                        // each divided by N alike: the ratios hold
+        double count = Math.Max(stats[2], 1e-12), mean = stats[0] / count, variance = Math.Max(stats[1] / count - mean * mean, 0);
+        return (x - mean) * (1 / Math.Sqrt(variance + eps)) * m;
     }
 
     /// <summary>The prompt at stream position <paramref name="position"/>: each pass over the prompts in a fresh seeded order.</summary>
