@@ -22,17 +22,21 @@ public static class DistillCommand
         var command = verb.CreateCommand("distill",
             "Distil one or several teachers into a student (soft labels: α·CE + (1 − α)·τ²·KL at temperature τ; kl forward, reverse or mix); with distill.cache the teachers' top-k targets are computed once; Ctrl-C saves a checkpoint, --resume continues.",
             teacher, data);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, console) => TrainingVerb.RunRanks(console, rank =>
         {
+            var stdout = rank.Out;
             var c = Load(verb, parse, teacher, data);
-            using var run = DistillationRun.Open(c, stdout.WriteLine);
+            if (rank.Shard.IsSplit && c.Distill!.Cache is { } cacheConfig)   // rank 0 alone builds a missing cache; the others then read it
+                rank.OnRootFirst(!File.Exists(TeacherCache.PathIn(cacheConfig.Dir)), () => DistillationRun.EnsureCache(c, stdout.WriteLine));
+            using var run = DistillationRun.Open(c, stdout.WriteLine, shard: rank.Shard);
             var trainer = new Trainer(c, run.Objective, TrainingModels.For(c, run.DataVocabSize, run.TokenizerVocabSize, run.AddedTokens))
             {
                 RetainFreedMemory = true,                   // a process of its own
                 ExtraFiles = run.ExtraFiles,                // checkpoints carry the student's tokenizer
+                Parallel = rank.Parallel,
             };
             return verb.Run(parse, trainer, c, stdout);
-        });
+        }));
 
         var cacheVerb = new TrainingVerb();
         var cacheTeacher = TeacherOption();

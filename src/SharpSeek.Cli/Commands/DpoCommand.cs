@@ -17,21 +17,22 @@ public static class DpoCommand
         var command = pv.Verb.CreateCommand("dpo",
             "Direct Preference Optimization on (prompt, chosen, rejected) JSONL pairs against a frozen reference; checkpoints are model folders.",
             pv.Data, pv.ValData, reference);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, stdout) => TrainingVerb.RunRanks(stdout, rank =>
         {
             var extra = parse.GetValue(reference) is { } r ? new[] { $"preference.reference={System.Text.Json.JsonSerializer.Serialize(r)}" } : [];
             var c = pv.LoadConfig(parse, extra);
             var pairs = PreferenceVerb.ReadPairs(c);
             string referenceDir = c.Preference!.Reference ?? c.InitFrom!;
             if (!Directory.Exists(referenceDir)) throw new ConfigException($"preference.reference {referenceDir}: model folder not found");
-            var objective = new DpoObjective(pairs, c.BatchSize, TrainingModels.LoadMerged(referenceDir), c.Preference.Beta);
+            var objective = new DpoObjective(pairs, c.BatchSize, TrainingModels.LoadMerged(referenceDir), c.Preference.Beta) { Shard = rank.Shard };
             var trainer = new Trainer(c, objective, TrainingModels.For(c, 0))
             {
                 RetainFreedMemory = true,
                 ExtraFiles = PreferenceVerb.TokenizerFilesOf(c),
+                Parallel = rank.Parallel,
             };
-            return pv.Verb.Run(parse, trainer, c, stdout);
-        });
+            return pv.Verb.Run(parse, trainer, c, rank.Out);
+        }));
         return command;
     }
 }

@@ -23,8 +23,9 @@ public static class GrpoCommand
         var evalPrompts = new Option<string?>("--eval-prompts") { Description = "Held-out prompt JSONL for evaluation (default: the (first stage's) training prompts); same as --set grpo.eval_prompts=…" };
         var command = verb.CreateCommand("grpo", "GRPO from a model (--init-from): G sampled completions per prompt, group-relative advantages, rule rewards, clipped ratio + β·KL (k3) to a frozen reference, optional curriculum; Ctrl-C saves a checkpoint, --resume continues.",
             prompts, evalPrompts);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, console) => TrainingVerb.RunRanks(console, rank =>
         {
+            var stdout = rank.Out;
             var last = new List<string>();
             if (parse.GetValue(prompts) is { } p) last.Add($"grpo.prompts={p}");
             if (parse.GetValue(evalPrompts) is { } e) last.Add($"grpo.eval_prompts={e}");
@@ -45,12 +46,13 @@ public static class GrpoCommand
 
             var reward = WeightedRewards.FromConfig(grpo.Rewards);
             var reference = grpo.Beta > 0 ? TrainingModels.LoadMerged(c.InitFrom) : null;
-            var objective = new GrpoObjective(grpo, stages.Select(s => s.Stage).ToList(), eval, reference, reward, tokenizer, template, c.GradAccum);
+            var objective = new GrpoObjective(grpo, stages.Select(s => s.Stage).ToList(), eval, reference, reward, tokenizer, template, c.GradAccum) { Shard = rank.Shard };
             var trainer = new Trainer(c, objective, TrainingModels.For(c, tokenizer.VocabSize))
             {
                 RetainFreedMemory = true,                                                                                  // a process of its own
                 ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.InitFrom, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
                 OnEval = (_, _) => SavePlot(c),
+                Parallel = rank.Parallel,
             };
             string data = stages.Count == 1
                 ? $"{stages[0].Prompts.Count:N0} prompts"
@@ -59,10 +61,11 @@ public static class GrpoCommand
                              $"{objective.Format.ToString().ToLowerInvariant()} prompts, reward {reward.Name}, β {grpo.Beta}; each rollout batch of " +
                              $"{grpo.PromptsPerStep} prompts × {grpo.GroupSize} completions lasts {grpo.MiniBatchesPerRollout} micro-batches (μ {grpo.Mu}, grad_accum {c.GradAccum})");
             int code = verb.Run(parse, trainer, c, stdout);
+            if (!rank.IsRoot) return code;                                                         // rank 0 alone writes
             SavePlot(c);
             stdout.WriteLine($"grpo plot {Path.Combine(c.OutDir, GrpoPlot.FileName)}");
             return code;
-        });
+        }));
         return command;
     }
 

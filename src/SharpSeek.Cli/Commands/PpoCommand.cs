@@ -25,8 +25,9 @@ public static class PpoCommand
         var rewardModel = new Option<string?>("--reward-model") { Description = "Reward-model folder (sequence classification with score.weight); same as --set ppo.reward=model --set ppo.reward_model=…" };
         var command = verb.CreateCommand("ppo", "RLHF with PPO from an SFT model (--init-from): rollouts, a frozen reference, a value head, β·KL penalty, GAE, clipped losses; Ctrl-C saves a checkpoint, --resume continues.",
             prompts, evalPrompts, reward, rewardModel);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, console) => TrainingVerb.RunRanks(console, rank =>
         {
+            var stdout = rank.Out;
             var last = new List<string>();
             if (parse.GetValue(prompts) is { } p) last.Add($"ppo.prompts={p}");
             if (parse.GetValue(evalPrompts) is { } e) last.Add($"ppo.eval_prompts={e}");
@@ -53,21 +54,23 @@ public static class PpoCommand
 
             var rewardFunction = CreateReward(ppo);
             var reference = ModelLoader.Load(c.InitFrom);
-            var objective = new PpoObjective(ppo, train, eval, reference, rewardFunction, tokenizer, template);
+            var objective = new PpoObjective(ppo, train, eval, reference, rewardFunction, tokenizer, template) { Shard = rank.Shard };
             var trainer = new Trainer(c, objective, Builder(c, tokenizer.VocabSize))
             {
                 RetainFreedMemory = true,                                                                                  // a process of its own
                 ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.InitFrom, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
                 OnEval = (_, _) => SavePlot(c),
+                Parallel = rank.Parallel,
             };
             stdout.WriteLine($"ppo: {train.Count:N0} prompts, {(eval is null ? "evaluation on the training prompts" : $"{eval.Count:N0} held-out prompts")}, " +
                              $"reward {rewardFunction.Name}; each rollout batch of {ppo.RolloutBatchSize} lasts {ppo.StepsPerRollout(c.GradAccum)} optimizer steps " +
                              $"({ppo.PpoEpochs} epochs × {ppo.MiniBatchesPerEpoch} minibatches / grad_accum {c.GradAccum})");
             int code = verb.Run(parse, trainer, c, stdout);
+            if (!rank.IsRoot) return code;                                                         // rank 0 alone writes
             SavePlot(c);
             stdout.WriteLine($"ppo plot {Path.Combine(c.OutDir, PpoPlot.FileName)}");
             return code;
-        });
+        }));
         return command;
     }
 

@@ -18,10 +18,11 @@ public static class RewardCommand
         var command = pv.Verb.CreateCommand("reward",
             "Train a reward model on (prompt, chosen, rejected) JSONL pairs (--init-from an SFT model); --set lora.r=8 --set lora.target_modules=c_attn trains adapters and the head only.",
             pv.Data, pv.ValData);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, console) => TrainingVerb.RunRanks(console, rank =>
         {
+            var stdout = rank.Out;
             var c = pv.LoadConfig(parse);
-            var objective = new RewardModelObjective(PreferenceVerb.ReadPairs(c), c.BatchSize);
+            var objective = new RewardModelObjective(PreferenceVerb.ReadPairs(c), c.BatchSize) { Shard = rank.Shard };
             RewardModel? model = null;
             var trainer = new Trainer(c, objective, dir => model = dir is null
                 ? RewardModel.FromCausalLM(TrainingModels.For(c, 0)(null))
@@ -29,13 +30,14 @@ public static class RewardCommand
             {
                 RetainFreedMemory = true,
                 ExtraFiles = PreferenceVerb.TokenizerFilesOf(c),
+                Parallel = rank.Parallel,
             };
             int code = pv.Verb.Run(parse, trainer, c, stdout);
-            if (model is not null)
+            if (model is not null && rank.IsRoot)
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"held-out pair accuracy {objective.HeldOutAccuracy(model):P1} ({objective.HeldOutCount} pairs)"));
             return code;
-        });
+        }));
         return command;
     }
 }

@@ -22,8 +22,9 @@ public static class SftCommand
         var command = verb.CreateCommand("sft",
             "Supervised fine-tuning of a model folder (--init-from) on chat JSONL: loss on assistant tokens only, packed rows, LoRA with --set lora.r=8 --set lora.target_modules=[\"c_attn\"]; Ctrl-C saves a checkpoint, --resume continues.",
             data, valData, template);
-        command.SetSafeAction((parse, stdout) =>
+        command.SetSafeAction((parse, console) => TrainingVerb.RunRanks(console, rank =>
         {
+            var stdout = rank.Out;
             var last = new List<string>();
             if (parse.GetValue(data) is { } d) last.Add($"sft.data={Quoted(d)}");
             if (parse.GetValue(valData) is { } v) last.Add($"sft.val_data={Quoted(v)}");
@@ -40,19 +41,20 @@ public static class SftCommand
             stdout.WriteLine(dataset.Describe(c.BlockSize));
             if (c.Lora is not null && chat.AddedTokenCount > 0)
                 stdout.WriteLine($"note: with LoRA the {chat.AddedTokenCount} added tokens keep their initial (mean) embedding and head rows; only the adapters train");
-            var objective = new SftObjective(dataset, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId);
+            var objective = new SftObjective(dataset, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId) { Shard = rank.Shard };
             stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"rows of {c.BlockSize} tokens ({(sft.Packing ? "packed" : "one padded sample each")}): {objective.TrainRowsPerEpoch:N0} per epoch, {objective.ValRows:N0} held out; an evaluation reads {c.EvalIters * c.BatchSize:N0}"));
             var trainer = new Trainer(c, objective, TrainingModels.For(c, chat.VocabSize, chat.VocabSize, chat.AddedTokenCount))
             {
                 RetainFreedMemory = true,                   // a process of its own
                 ExtraFiles = chat.Files,                    // checkpoints carry the tokenizer (with added tokens) and chat_template
+                Parallel = rank.Parallel,
             };
             int code = verb.Run(parse, trainer, c, stdout);
             if (c.Lora is not null && trainer.Store.Latest() is { } checkpoint)
                 stdout.WriteLine($"LoRA adapters: {Path.Combine(checkpoint, LoraAdapters.WeightsFile)} and {LoraAdapters.ConfigFile} (PEFT layout; the base model's files are beside them)");
             return code;
-        });
+        }));
         return command;
     }
 

@@ -17,25 +17,13 @@ public static class TrainCommand
         var data = new Option<string?>("--data") { Description = "Prepared data folder (train.bin, val.bin, meta.json); same as --set data_dir=…" };
         var command = verb.CreateCommand("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C or SIGTERM (timeout, schedulers, containers) finishes the step, saves a checkpoint and exits 0; --resume continues from it.",
             arch, data);
-        command.SetSafeAction((parse, stdout) =>
-        {
-            // under mpirun: one rank of a data-parallel run (docs/distributed.md); otherwise MPI is never loaded
-            using var parallel = MpiDataParallel.LaunchedByMpirun() ? new MpiDataParallel() : null;
-            try { return Train(parse, verb, arch, data, parallel, parallel is { IsRoot: false } ? TextWriter.Null : stdout); }
-            catch (Exception e) when (parallel is { Size: > 1 } && e is not DistributedException { OnEveryRank: true })
-            {
-                // an error on one rank alone would leave the others waiting in a collective: report it and end them all
-                Console.Error.WriteLine($"error: rank {parallel.Rank}: {(e is SharpSeekException ? e.Message : e.ToString())}");
-                Console.Error.Flush();
-                parallel.Abort(e is SharpSeekException ? CliRunner.UserErrorExitCode : 1);
-                throw;
-            }
-        });
+        command.SetSafeAction((parse, stdout) => TrainingVerb.RunRanks(stdout, rank => Train(parse, verb, arch, data, rank)));
         return command;
     }
 
-    private static int Train(ParseResult parse, TrainingVerb verb, Option<string?> arch, Option<string?> data, MpiDataParallel? parallel, TextWriter stdout)
+    private static int Train(ParseResult parse, TrainingVerb verb, Option<string?> arch, Option<string?> data, RankContext rank)
     {
+        var parallel = rank.Parallel;
         var first = parse.GetValue(arch) is { } a ? new[] { $"arch={a}" } : [];
         var last = parse.GetValue(data) is { } d ? new[] { $"data_dir={d}" } : [];
         var c = verb.LoadConfig(parse, first, last);
@@ -51,6 +39,6 @@ public static class TrainCommand
             ExtraFiles = TokenizerFiles.Names.Select(n => Path.Combine(c.DataDir, n)).Where(File.Exists).ToList(),   // checkpoints carry the tokenizer
             Parallel = parallel,
         };
-        return verb.Run(parse, trainer, c, stdout);
+        return verb.Run(parse, trainer, c, rank.Out);
     }
 }

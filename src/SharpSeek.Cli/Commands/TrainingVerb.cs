@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using SharpSeek.Distributed;
 using SharpSeek.Training;
 using SharpSeek.Training.Objectives;
 using Spectre.Console;
@@ -69,6 +70,27 @@ internal sealed class TrainingVerb
         finally { Console.CancelKeyPress -= onCancel; }
     }
 
+    /// <summary>
+    /// Runs a training verb's <paramref name="train"/> as one rank of a data-parallel job when <c>mpirun</c> started this
+    /// process (docs/distributed.md), else as the one process (MPI is never loaded then). Under mpirun the
+    /// <see cref="RankContext"/> carries the MPI group for <see cref="Trainer.Parallel"/>, the rank's
+    /// <see cref="DataShard"/> for the objective, and an output that is <paramref name="stdout"/> on rank 0 and silent on the
+    /// others; an error raised on one rank alone is printed as <c>error: rank R: …</c> and ends every rank (MPI_Abort, exit 2
+    /// for user errors), since the other ranks would otherwise wait in a collective forever.
+    /// </summary>
+    public static int RunRanks(TextWriter stdout, Func<RankContext, int> train)
+    {
+        using var parallel = MpiDataParallel.LaunchedByMpirun() ? new MpiDataParallel() : null;
+        try { return train(new RankContext(parallel, parallel is { IsRoot: false } ? TextWriter.Null : stdout)); }
+        catch (Exception e) when (parallel is { Size: > 1 } && e is not DistributedException { OnEveryRank: true })
+        {
+            Console.Error.WriteLine($"error: rank {parallel.Rank}: {(e is SharpSeekException ? e.Message : e.ToString())}");
+            Console.Error.Flush();
+            parallel.Abort(e is SharpSeekException ? CliRunner.UserErrorExitCode : 1);
+            throw;
+        }
+    }
+
     /// <summary>SIGTERM handled like Ctrl-C (the step finishes and a checkpoint is written); null where the OS has no SIGTERM.</summary>
     private static PosixSignalRegistration? OnSigterm(CancellationTokenSource cts)
     {
@@ -133,5 +155,30 @@ internal sealed class TrainingVerb
         return string.Create(CultureInfo.InvariantCulture,
             $"{why} at step {r.Step} after {r.Elapsed.TotalMinutes:F1} min; best val loss {r.BestValLoss:F4}; checkpoint {r.Checkpoint}; " +
             $"metrics {Path.Combine(c.OutDir, MetricsLog.FileName)}; plot {Path.Combine(c.OutDir, LossPlot.FileName)}");
+    }
+}
+
+/// <summary>
+/// One rank of a training verb (<see cref="TrainingVerb.RunRanks"/>): the MPI group (null for one process), the output (silent
+/// except on rank 0) and this rank's share of every training batch.
+/// </summary>
+internal sealed record RankContext(MpiDataParallel? Parallel, TextWriter Out)
+{
+    /// <summary>Rank 0, or the one process: the only one that writes (checkpoints, plots, caches) and prints.</summary>
+    public bool IsRoot => Parallel?.IsRoot ?? true;
+
+    /// <summary>The objective's share: rank r of N (with the ranks' mean for the decisions every rank must take alike), or the whole batch.</summary>
+    public DataShard Shard { get; } = Parallel is { Size: > 1 } p ? DataShard.Of(p.Rank, p.Size) with { Average = p.Average } : DataShard.Whole;
+
+    /// <summary>
+    /// Runs <paramref name="write"/> on rank 0 alone when rank 0 says <paramref name="needed"/> (e.g. a cache file is missing),
+    /// the other ranks waiting until it is done; on one process simply when needed.
+    /// </summary>
+    public void OnRootFirst(bool needed, Action write)
+    {
+        if (Parallel is not { Size: > 1 } p) { if (needed) write(); return; }
+        if (p.BroadcastFromRoot(needed ? 1 : 0) == 0) return;
+        if (p.IsRoot) write();
+        p.Barrier();
     }
 }

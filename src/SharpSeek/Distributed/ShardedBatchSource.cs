@@ -23,11 +23,7 @@ public sealed class ShardedBatchSource : IBatchSource
     }
 
     /// <summary>Throws <see cref="ConfigException"/> unless <paramref name="batchSize"/> splits evenly over <paramref name="size"/> ranks.</summary>
-    public static void CheckDivisible(int batchSize, int size)
-    {
-        if (batchSize % size != 0)
-            throw new ConfigException($"batch_size {batchSize} does not split evenly over {size} ranks; choose a multiple of {size}");
-    }
+    public static void CheckDivisible(int batchSize, int size) => DataShard.Of(0, size).CheckDivisible("batch_size", batchSize);
 
     /// <summary>Rows [rank·B/N, (rank+1)·B/N) of a global batch of <paramref name="batchSize"/> rows.</summary>
     public static (long Start, long Length) Rows(int batchSize, int rank, int size)

@@ -243,8 +243,10 @@ public sealed class Trainer
                 if (!double.IsFinite(value))
                     throw new TrainingException($"the training loss became {value} at step {step + 1}; training stopped. " +
                                                 (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
+                double share = Parallel is { Size: > 1 } dpShare && objectiveStep.Weight is { } weight ? RankShare(dpShare, weight) : 1;
+                if (share != 1) loss = loss * share;                                  // this rank's part of the global mean
                 (c.GradAccum == 1 ? loss : loss / c.GradAccum).backward();
-                lossSum += value;
+                lossSum += value * share;
                 stepTokens += objectiveStep.Tokens;
                 foreach (var (name, v) in objectiveStep.Metrics) stepMetricSums[name] = stepMetricSums.GetValueOrDefault(name) + v;
             }
@@ -312,6 +314,18 @@ public sealed class Trainer
     {
         int agreed = parallel.BroadcastFromRoot(stop is { } s ? (int)s : -1);
         return agreed < 0 ? null : (TrainStopReason)agreed;
+    }
+
+    /// <summary>
+    /// w·N/W for a rank whose loss is a mean over <paramref name="weight"/> = w of the W items of the whole global micro-batch
+    /// (<see cref="ObjectiveStep.Weight"/>): the mean over ranks of loss_r·w_r·N/W is Σ_r w_r·loss_r / W, the mean over all W
+    /// items, and so is the averaged gradient. 1 when no rank has an item.
+    /// </summary>
+    private static double RankShare(IDataParallel parallel, double weight)
+    {
+        var mean = new[] { weight };
+        parallel.Average(mean);                                                       // W / N
+        return mean[0] > 0 ? weight / mean[0] : 1;
     }
 
     /// <summary>The step's loss and metrics averaged over the ranks (each rank's are means over its equal shard, so this is the global mean).</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using SharpSeek.Distributed;
 using static TorchSharp.torch;
 
 namespace SharpSeek.Data.Preference;
@@ -63,8 +64,11 @@ public sealed class PreferenceBatches
     /// <summary>Longest conversation in tokens.</summary>
     public int MaxLength => _train.Concat(_val).Max(p => Math.Max(p.Chosen.Ids.Length, p.Rejected.Ids.Length));
 
-    /// <summary>The next <paramref name="pairs"/> pairs of <paramref name="split"/> as one batch.</summary>
-    public PreferenceBatch Next(DataSplit split, int pairs)
+    /// <summary>
+    /// The next <paramref name="pairs"/> pairs of <paramref name="split"/> as one batch; of training pairs only
+    /// <paramref name="shard"/>'s B/N (the stream advances by the whole global batch on every rank).
+    /// </summary>
+    public PreferenceBatch Next(DataSplit split, int pairs, DataShard? shard = null)
     {
         var chosen = new List<EncodedPair>(pairs);
         for (int i = 0; i < pairs; i++)
@@ -72,7 +76,7 @@ public sealed class PreferenceBatches
             if (split == DataSplit.Train) chosen.Add(_train[(int)_trainRng.NextLong(_train.Count)]);
             else { chosen.Add(_val[_valPosition]); _valPosition = (_valPosition + 1) % _val.Count; }
         }
-        return PreferenceBatch.Collate(chosen);
+        return PreferenceBatch.Collate(split == DataSplit.Train && shard is { IsSplit: true } ? shard.Slice(chosen) : chosen);
     }
 
     /// <summary>Every pair of <paramref name="split"/> once, in batches of up to <paramref name="pairs"/> (the last may be smaller).</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using SharpSeek.Data;
 using SharpSeek.Data.Chat;
+using SharpSeek.Distributed;
 using SharpSeek.Models.Common;
 using static TorchSharp.torch;
 
@@ -35,26 +36,38 @@ public interface IDistillData
     void RestoreState(string state);
 }
 
-/// <summary>Random token windows of an <see cref="IBatchSource"/> (nanoGPT's get_batch); no cache rows (the windows start anywhere).</summary>
-public sealed class WindowData(IBatchSource data, int batchSize, int blockSize) : IDistillData
+/// <summary>
+/// Random token windows of an <see cref="IBatchSource"/> (nanoGPT's get_batch); no cache rows (the windows start anywhere).
+/// With a split <paramref name="shard"/>, this rank's B/N rows of each global training batch (<see cref="ShardedBatchSource"/>).
+/// </summary>
+public sealed class WindowData(IBatchSource data, int batchSize, int blockSize, DataShard? shard = null) : IDistillData
 {
-    public long TokensPerBatch => (long)batchSize * blockSize;
+    private readonly IBatchSource _data = shard is { IsSplit: true } s ? Sharded(data, batchSize, s) : data;
+    private readonly int _rows = shard is { IsSplit: true } s2 ? s2.Per(batchSize) : batchSize;
+
+    private static ShardedBatchSource Sharded(IBatchSource data, int batchSize, DataShard shard)
+    {
+        shard.CheckDivisible("batch_size", batchSize);
+        return new ShardedBatchSource(data, shard.Rank, shard.Size);
+    }
+
+    public long TokensPerBatch => (long)_rows * blockSize;
 
     public int BlockSize => blockSize;
 
     public DistillBatch Next(DataSplit split)
     {
-        var (x, y) = data.SampleBatch(split, batchSize, blockSize);                   // (B, T), (B, T)
+        var (x, y) = _data.SampleBatch(split, batchSize, blockSize);                  // (B, T), (B, T); train: (B/N, T) of a shard
         return new DistillBatch(new CausalLMInput(x), y, null);
     }
 
-    public void Validate(CausalLM policy) => LanguageModelObjective.ValidateWindows(data, blockSize, policy);
+    public void Validate(CausalLM policy) => LanguageModelObjective.ValidateWindows(_data, blockSize, policy);
 
-    public void Reseed(DataSplit split, ulong seed) => data.Reseed(split, seed);
+    public void Reseed(DataSplit split, ulong seed) => _data.Reseed(split, seed);
 
-    public string SaveState() => data.SaveState();
+    public string SaveState() => _data.SaveState();
 
-    public void RestoreState(string state) => data.RestoreState(state);
+    public void RestoreState(string state) => _data.RestoreState(state);
 }
 
 /// <summary>
@@ -62,21 +75,25 @@ public sealed class WindowData(IBatchSource data, int batchSize, int blockSize) 
 /// by one), the positions a teacher cache holds, drawn uniformly at random (a resumable <see cref="BatchRng"/>); cache row of
 /// window w, position t: wT + t. Evaluation draws the same random held-out windows as <see cref="TokenDatasetBatchSource"/>
 /// with the same seed (so val losses compare with <c>sharpseek train</c>'s), which no cache row covers: it reports the CE alone.
+/// With a split shard: every rank draws the same global training windows and keeps its B/N.
 /// </summary>
 public sealed class AlignedWindowData : IDistillData
 {
     private readonly TokenDataset _data;
     private readonly int _batchSize, _blockSize;
+    private readonly DataShard _shard;
     private BatchRng _rng, _valRng;
 
-    public AlignedWindowData(TokenDataset data, int batchSize, int blockSize, ulong seed)
+    public AlignedWindowData(TokenDataset data, int batchSize, int blockSize, ulong seed, DataShard? shard = null)
     {
         _data = data; _batchSize = batchSize; _blockSize = blockSize;
+        _shard = shard ?? DataShard.Whole;
+        _shard.CheckDivisible("batch_size", batchSize);
         _rng = new BatchRng(seed);
         _valRng = new BatchRng(ValSeed(seed));
     }
 
-    public long TokensPerBatch => (long)_batchSize * _blockSize;
+    public long TokensPerBatch => (long)_shard.Per(_batchSize) * _blockSize;
 
     public int BlockSize => _blockSize;
 
@@ -109,11 +126,14 @@ public sealed class AlignedWindowData : IDistillData
             return new DistillBatch(new CausalLMInput(vx), vy, null);
         }
         long windows = _data.Train.SequentialWindows(_blockSize);
-        var offsets = new long[_batchSize];
-        var rows = new long[_batchSize * _blockSize];
-        for (int b = 0; b < _batchSize; b++)
+        int per = _shard.Per(_batchSize), first = _shard.Start(_batchSize);
+        var offsets = new long[per];
+        var rows = new long[per * _blockSize];
+        for (int g = 0; g < _batchSize; g++)
         {
-            long w = _rng.NextLong(windows);
+            long w = _rng.NextLong(windows);                                          // every rank draws the whole global batch
+            int b = g - first;
+            if (b < 0 || b >= per) continue;
             offsets[b] = w * _blockSize;
             for (int t = 0; t < _blockSize; t++) rows[b * _blockSize + t] = w * _blockSize + t;
         }
@@ -155,10 +175,12 @@ public sealed class AlignedWindowData : IDistillData
 /// <summary>
 /// SFT rows (packed or padded, <see cref="SftRows"/>) with the assistant-only targets of <see cref="SftDataset"/>, shuffled per
 /// epoch like <see cref="SftObjective"/>; evaluation walks the held-out rows in order. Cache row of sample i, position t: the
-/// sum of the lengths of samples 0..i−1 (in the dataset's order) + t; padding has none.
+/// sum of the lengths of samples 0..i−1 (in the dataset's order) + t; padding has none. With a split shard, every rank walks
+/// the same global rows and keeps its B/N of each training batch.
 /// </summary>
 public sealed class SftDistillData : IDistillData
 {
+    private readonly DataShard _shard;
     private readonly IReadOnlyList<SftSample> _train, _val;
     private readonly Dictionary<SftSample, long> _trainStart, _valStart;
     private readonly List<(SftRow Row, long[] CacheRows)> _valRows;
@@ -168,16 +190,18 @@ public sealed class SftDistillData : IDistillData
     private int _epoch, _cursor, _valCursor;
     private List<(SftRow Row, long[] CacheRows)>? _rows;
 
-    public SftDistillData(IReadOnlyList<SftSample> train, IReadOnlyList<SftSample> val, int batchSize, int blockSize, bool packing, int padId)
+    public SftDistillData(IReadOnlyList<SftSample> train, IReadOnlyList<SftSample> val, int batchSize, int blockSize, bool packing, int padId, DataShard? shard = null)
     {
         if (train.Count == 0 || val.Count == 0) throw new DataException("distillation on SFT data needs at least one training and one held-out sample");
+        _shard = shard ?? DataShard.Whole;
+        _shard.CheckDivisible("batch_size", batchSize);
         _train = train; _val = val; _batchSize = batchSize; _blockSize = blockSize; _packing = packing; _padId = padId;
         _trainStart = Starts(train);
         _valStart = Starts(val);
         _valRows = Rows(val, _valStart);
     }
 
-    public long TokensPerBatch => (long)_batchSize * _blockSize;
+    public long TokensPerBatch => (long)_shard.Per(_batchSize) * _blockSize;
 
     public int BlockSize => _blockSize;
 
@@ -194,6 +218,7 @@ public sealed class SftDistillData : IDistillData
     {
         var rows = new List<(SftRow Row, long[] CacheRows)>(_batchSize);
         for (int i = 0; i < _batchSize; i++) rows.Add(split == DataSplit.Train ? NextTrainRow() : NextValRow());
+        if (split == DataSplit.Train && _shard.IsSplit) rows = _shard.Slice(rows);       // this rank's B/N of the global rows
         var (input, targets) = SftObjective.Batch(rows.Select(r => r.Row).ToList(), CPU, _packing);          // (B, T) each
         return new DistillBatch(input, targets, rows.SelectMany(r => r.CacheRows).ToArray());
     }

@@ -98,7 +98,8 @@ public sealed class CachedTargets(TopKTargets train, TopKTargets val, int vocabS
 /// from a top-k <see cref="TeacherCache"/>. Data: token windows, or SFT rows where only assistant positions (targets not
 /// <see cref="LanguageModelLoss.IgnoreIndex"/>) carry the CE and the KL. The student's auxiliary (MoE balance) losses are
 /// added; MTP depths are not distilled. Metrics: "kl" (D at τ) and "ce" (hard labels); evaluation reports the student's CE as
-/// the loss, as the LM objective does, and "kl".
+/// the loss, as the LM objective does, and "kl". Data parallel: the data (<see cref="IDistillData"/>) gives each rank its
+/// share of every global batch; a step's <see cref="ObjectiveStep.Weight"/> is its count of kept positions (SFT rows differ).
 /// </summary>
 public sealed class DistillationObjective : IObjective
 {
@@ -150,7 +151,7 @@ public sealed class DistillationObjective : IObjective
     {
         _targets.CheckVocabulary(policy);
         var batch = _data.Next(split);
-        long tokens = _data.TokensPerBatch;
+        long tokens = batch.Targets.numel();
         if (!_targets.Covers(batch))
         {
             if (mode == StepMode.Train) throw new InvalidOperationException("the soft targets do not cover this training batch");
@@ -174,7 +175,7 @@ public sealed class DistillationObjective : IObjective
         if (mode == StepMode.Eval) return new ObjectiveStep(ce, metrics, tokens);
         var loss = DistillationMath.Mix(ce, kl, Temperature, HardLabelWeight);
         foreach (var aux in output.AuxiliaryLosses) loss = loss + aux;
-        return new ObjectiveStep(loss, metrics, tokens);
+        return new ObjectiveStep(loss, metrics, tokens) { Weight = keep.sum().item<long>() };   // CE and KL are means over the kept positions
     }
 
     public void Reseed(DataSplit split, ulong seed) => _data.Reseed(split, seed);

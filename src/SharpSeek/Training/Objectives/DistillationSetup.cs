@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using SharpSeek.Data;
 using SharpSeek.Data.Chat;
+using SharpSeek.Distributed;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using SharpSeek.Tokenization;
@@ -39,9 +40,10 @@ public sealed class DistillationRun : IDisposable
     /// <summary>
     /// Opens the data, checks every teacher (folder, same tokenizer files as the student's) and, with a cache, reads it or
     /// builds it first (<paramref name="buildCache"/> false: a missing cache is an error). Throws <see cref="ConfigException"/>
-    /// or <see cref="DataException"/> for bad input before anything is written.
+    /// or <see cref="DataException"/> for bad input before anything is written. <paramref name="shard"/>: this rank's share of
+    /// every training batch under data parallelism (default: all of it).
     /// </summary>
-    public static DistillationRun Open(TrainConfig c, Action<string>? log = null, bool buildCache = true)
+    public static DistillationRun Open(TrainConfig c, Action<string>? log = null, bool buildCache = true, DataShard? shard = null)
     {
         var d = c.Distill ?? throw new ConfigException("no distill section: give distill.teachers (or --teacher DIR)");
         d.Validate();
@@ -49,13 +51,13 @@ public sealed class DistillationRun : IDisposable
         var run = new DistillationRun();
         try
         {
-            run.Prepare(c, d, log, buildCache);
+            run.Prepare(c, d, log, buildCache, shard ?? DataShard.Whole);
             return run;
         }
         catch { run.Dispose(); throw; }
     }
 
-    private void Prepare(TrainConfig c, DistillConfig d, Action<string> log, bool buildCache)
+    private void Prepare(TrainConfig c, DistillConfig d, Action<string> log, bool buildCache, DataShard shard)
     {
         IDistillData data;
         Func<DataSplit, IReadOnlyList<long[]>> sequences;
@@ -72,13 +74,13 @@ public sealed class DistillationRun : IDisposable
             if (d.Cache is null)
             {
                 var batches = new TokenDatasetBatchSource(dataset, (ulong)c.Seed);
-                data = new WindowData(batches, c.BatchSize, c.BlockSize);
+                data = new WindowData(batches, c.BatchSize, c.BlockSize, shard);
                 sequences = _ => [];
                 fingerprint = "";
             }
             else
             {
-                var aligned = new AlignedWindowData(dataset, c.BatchSize, c.BlockSize, (ulong)c.Seed);
+                var aligned = new AlignedWindowData(dataset, c.BatchSize, c.BlockSize, (ulong)c.Seed, shard);
                 data = aligned;
                 sequences = aligned.Windows;
                 fingerprint = TeacherCache.Sha256Files([dataset.Train.Path, dataset.Val.Path]);
@@ -98,7 +100,7 @@ public sealed class DistillationRun : IDisposable
             DataVocabSize = TokenizerVocabSize = chat.VocabSize;
             AddedTokens = chat.AddedTokenCount;
             ExtraFiles = chat.Files;
-            var sftData = new SftDistillData(dataset.Train, dataset.Val, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId);
+            var sftData = new SftDistillData(dataset.Train, dataset.Val, c.BatchSize, c.BlockSize, sft.Packing, chat.PadId, shard);
             data = sftData;
             sequences = sftData.Sequences;
             fingerprint = sftData.Fingerprint();

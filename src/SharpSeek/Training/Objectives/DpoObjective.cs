@@ -1,5 +1,6 @@
 using SharpSeek.Data;
 using SharpSeek.Data.Preference;
+using SharpSeek.Distributed;
 using SharpSeek.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -33,6 +34,18 @@ public sealed class DpoObjective : IObjective
         foreach (var p in reference.parameters()) p.requires_grad = false;
     }
 
+    private readonly DataShard _shard = DataShard.Whole;
+
+    /// <summary>
+    /// This process's share of every training batch (default: all of it): every rank draws the same B global pairs and trains
+    /// on its B/N (a mean over equal numbers of pairs, so the ranks' mean is the global loss); batch_size must split evenly.
+    /// </summary>
+    public DataShard Shard
+    {
+        get => _shard;
+        init { value.CheckDivisible("batch_size", _batchSize); _shard = value; }
+    }
+
     public IReadOnlyList<CausalLM> FrozenModels => [_reference];
 
     public void Validate(CausalLM policy)
@@ -45,7 +58,7 @@ public sealed class DpoObjective : IObjective
 
     public ObjectiveStep Step(CausalLM policy, DataSplit split, StepMode mode)
     {
-        var batch = _data.Next(split, _batchSize);
+        var batch = _data.Next(split, _batchSize, _shard);
         Tensor referenceLogps;
         using (no_grad()) referenceLogps = SequenceLogProbs(_reference, batch, out _);       // (2B)
         var policyLogps = SequenceLogProbs(policy, batch, out var aux);                      // (2B)

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using SharpSeek.Data;
 using SharpSeek.Data.Prompts;
 using SharpSeek.Data.Tasks;
+using SharpSeek.Distributed;
 using SharpSeek.Evaluation;
 using SharpSeek.Generation;
 using SharpSeek.Models.Common;
@@ -54,6 +55,13 @@ public sealed record GrpoMinibatch(PackedRollouts Tokens, Tensor OldLogProbs, Te
 /// Checkpoint state: the seed, the count of train Steps, the stage and its prompt stream position, the rollout-batch count
 /// and the rollout buffer itself (tokens, log-probabilities, advantages, minibatch schedule), so a resume continues exactly.
 /// </para>
+/// <para>
+/// Data parallel (<see cref="Shard"/>): each rank takes its prompts_per_step/N prompts of the global batch, samples their G
+/// completions itself (seeded by the rollout batch and its first prompt's place in the batch), computes the advantages of
+/// its own groups (a group is one prompt's, so they are the groups' exact advantages) and takes minibatches of
+/// mini_batch_size/N of its completions; with loss_normalisation token a step's <see cref="ObjectiveStep.Weight"/> is its
+/// count of completion tokens. Rank 0 saves no rollout buffer then (it holds only its share): a resume samples a fresh batch.
+/// </para>
 /// </summary>
 public sealed class GrpoObjective : IObjective
 {
@@ -75,6 +83,22 @@ public sealed class GrpoObjective : IObjective
     private Buffer? _buffer;
     private double _generationSeconds, _optimizeSeconds;
     private long? _lastTrainExit;
+    private readonly DataShard _shard = DataShard.Whole;
+
+    /// <summary>
+    /// This process's share of every rollout batch (default: all of it); grpo.prompts_per_step and grpo.mini_batch_size must
+    /// split evenly over the ranks (<see cref="ConfigException"/>).
+    /// </summary>
+    public DataShard Shard
+    {
+        get => _shard;
+        init
+        {
+            value.CheckDivisible("grpo.prompts_per_step", _c.PromptsPerStep);
+            value.CheckDivisible("grpo.mini_batch_size", _c.MiniBatchSize);
+            _shard = value;
+        }
+    }
 
     /// <summary>The prompt layout in use (plain text or chat).</summary>
     public PromptFormat Format { get; }
@@ -208,13 +232,16 @@ public sealed class GrpoObjective : IObjective
         foreach (var (k, v) in buffer.Metrics) metrics[k] = v;
         metrics["stage"] = _stage;
         long tokens = minibatch.Tokens.AttentionMask.sum().item<long>();
+        double weight = _c.Normalisation == GrpoLossNormalisation.PerToken
+            ? minibatch.Tokens.ResponseMask.sum().item<float>()                            // a mean over completion tokens
+            : minibatch.Tokens.Ids.shape[0];                                               // a mean over completions
         _microSteps++;
         long now = Stopwatch.GetTimestamp();
         _optimizeSeconds += Stopwatch.GetElapsedTime(optimizeStart, now).TotalSeconds;
         metrics["generation_seconds"] = _generationSeconds;
         metrics["optimize_seconds"] = _optimizeSeconds;
         _lastTrainExit = now;
-        return new ObjectiveStep(loss, metrics, tokens);
+        return new ObjectiveStep(loss, metrics, tokens) { Weight = weight };
     }
 
     private void MatchReferencePrecision(CausalLM policy)
@@ -237,12 +264,12 @@ public sealed class GrpoObjective : IObjective
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            int n = _c.PromptsPerStep, g = _c.GroupSize;
+            int n = _shard.Per(_c.PromptsPerStep), g = _c.GroupSize, first = _shard.Start(_c.PromptsPerStep);   // this rank's prompts [first, first + n)
             var prompts = _stagePrompts[_stage];
             ulong stageSeed = _seed + 0x94D049BB133111EBUL * (ulong)_stage;
-            var picks = Enumerable.Range(0, n).Select(i => prompts[_orders[_stage].At(_position + i, stageSeed)]).ToList();
-            _position += n;
-            long seed = (long)((_seed + 1_000_003UL * (ulong)_rolloutBatches) & long.MaxValue);
+            var picks = Enumerable.Range(first, n).Select(i => prompts[_orders[_stage].At(_position + i, stageSeed)]).ToList();
+            _position += _c.PromptsPerStep;
+            long seed = RolloutSampling.RolloutSeed(_seed, _rolloutBatches, first);
             var (rollouts, finish) = RolloutSampling.Generate(policy, _tokenizer, picks, Options(true, _c.Temperature, g, seed), _stopId);
             long errorsBefore = _reward.Errors;
             var (total, _) = _reward.ScoreTerms(rollouts);
@@ -264,7 +291,7 @@ public sealed class GrpoObjective : IObjective
                 ["reward_errors"] = _reward.Errors - errorsBefore,
             };
             AddRuleMetrics(metrics, rollouts);
-            var schedule = RolloutSampling.MinibatchSchedule(n * g, _c.EffectiveMiniBatchSize, _c.Mu,
+            var schedule = RolloutSampling.MinibatchSchedule(n * g, _shard.Per(_c.EffectiveMiniBatchSize), _c.Mu,
                 new SplitMix64(_seed ^ (0x9E3779B97F4A7C15UL * (ulong)(_rolloutBatches + 1))));
             _rolloutBatches++;
             var kept = new GrpoMinibatch(
@@ -367,7 +394,7 @@ public sealed class GrpoObjective : IObjective
     private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public string SaveState() =>
-        JsonSerializer.Serialize(new State(_seed, _microSteps, _stage, _position, _rolloutBatches, _buffer?.ToState()), StateJson);
+        JsonSerializer.Serialize(new State(_seed, _microSteps, _stage, _position, _rolloutBatches, _shard.IsSplit ? null : _buffer?.ToState()), StateJson);
 
     public void RestoreState(string state)
     {
@@ -378,7 +405,7 @@ public sealed class GrpoObjective : IObjective
             throw new CheckpointException($"the checkpoint is in GRPO stage {s.Stage}, but the curriculum has {_stages.Count} stage(s)");
         DropBuffer();
         _seed = s.Seed; _microSteps = s.MicroSteps; _stage = s.Stage; _position = s.Position; _rolloutBatches = s.RolloutBatches;
-        if (s.Buffer is { } b)
+        if (s.Buffer is { } b && !_shard.IsSplit)                 // a rank's share of a 1-process buffer is not its own rollouts
         {
             try { _buffer = Buffer.FromState(b); }
             catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)

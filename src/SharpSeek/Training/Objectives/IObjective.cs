@@ -14,6 +14,13 @@ public enum StepMode { Train, Eval }
 /// </summary>
 public sealed record ObjectiveStep(Tensor Loss, IReadOnlyDictionary<string, double> Metrics, long Tokens)
 {
+    /// <summary>
+    /// How many items (e.g. supervised tokens) <see cref="Loss"/> is the mean over, when that count varies between micro-batches;
+    /// null when every rank's share counts alike (a mean over equal numbers of rows). Under data parallelism the trainer
+    /// weighs each rank's loss by it, so N ranks give the gradient and loss of the mean over the whole global batch.
+    /// </summary>
+    public double? Weight { get; init; }
+
     public static readonly IReadOnlyDictionary<string, double> NoMetrics = new Dictionary<string, double>();
 }
 

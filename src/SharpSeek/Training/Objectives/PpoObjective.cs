@@ -4,6 +4,7 @@ using System.Text.Json;
 using SharpSeek.Data;
 using SharpSeek.Data.Prompts;
 using SharpSeek.Data.Tasks;
+using SharpSeek.Distributed;
 using SharpSeek.Generation;
 using SharpSeek.Models.Common;
 using SharpSeek.Tokenization;
@@ -66,6 +67,13 @@ public sealed record PpoMinibatch(PackedRollouts Tokens, Tensor OldLogProbs, Ten
 /// Checkpoint state: the prompt stream position, the rollout-batch count (it seeds the sampling) and β; the rollout buffer
 /// does not survive a resume (the resumed run samples a fresh batch).
 /// </para>
+/// <para>
+/// Data parallel (<see cref="Shard"/>): each rank samples rollouts for its B/N of the global batch's prompts (seeded by the
+/// rollout batch and its first prompt's place in the batch), scores them, computes GAE over its own rollouts and whitens the
+/// advantages with the mean and variance over every rank's tokens, and takes minibatches of mini_batch_size/N of them; a step's
+/// <see cref="ObjectiveStep.Weight"/> is its count of response tokens. β's adaptive update and the max_approx_kl early stop
+/// use the ranks' mean KL, so every rank decides alike.
+/// </para>
 /// </summary>
 public sealed class PpoObjective : IObjective
 {
@@ -85,6 +93,22 @@ public sealed class PpoObjective : IObjective
     private double _rolloutSeconds, _optimizeSeconds;
     private long? _lastTrainExit;
     private readonly PromptOrder _order;
+    private readonly DataShard _shard = DataShard.Whole;
+
+    /// <summary>
+    /// This process's share of every rollout batch (default: all of it); ppo.rollout_batch_size and ppo.mini_batch_size must
+    /// split evenly over the ranks (<see cref="ConfigException"/>), and a split shard needs its <see cref="DataShard.Average"/>.
+    /// </summary>
+    public DataShard Shard
+    {
+        get => _shard;
+        init
+        {
+            value.CheckDivisible("ppo.rollout_batch_size", _c.RolloutBatchSize);
+            value.CheckDivisible("ppo.mini_batch_size", _c.MiniBatchSize);
+            _shard = value;
+        }
+    }
 
     /// <summary>β of the KL penalty for the next rollout batch.</summary>
     public double Beta { get; private set; }
@@ -168,15 +192,24 @@ public sealed class PpoObjective : IObjective
         using var index = tensor(buffer.Schedule[buffer.Next++], dtype: ScalarType.Int64);
         var minibatch = buffer.Select(index);
         var (loss, metrics) = MinibatchLoss(policy, minibatch, _c);
-        if (_c.MaxApproxKl > 0 && metrics["approx_kl"] > _c.MaxApproxKl) buffer.Next = buffer.Schedule.Count;   // early stop: new rollouts next
+        if (_c.MaxApproxKl > 0 && RankMean(metrics["approx_kl"]) > _c.MaxApproxKl) buffer.Next = buffer.Schedule.Count;   // early stop: new rollouts next
         foreach (var (k, v) in buffer.Metrics) metrics[k] = v;
         long tokens = minibatch.Tokens.AttentionMask.sum().item<long>();
+        double responseTokens = minibatch.Tokens.ResponseMask.sum().item<float>();          // the losses are means over them
         long now = Stopwatch.GetTimestamp();
         _optimizeSeconds += Stopwatch.GetElapsedTime(optimizeStart, now).TotalSeconds;
         metrics["rollout_seconds"] = _rolloutSeconds;
         metrics["optimize_seconds"] = _optimizeSeconds;
         _lastTrainExit = now;
-        return new ObjectiveStep(loss, metrics, tokens);
+        return new ObjectiveStep(loss, metrics, tokens) { Weight = responseTokens };
+    }
+
+    /// <summary>The mean of <paramref name="value"/> over the ranks (the value itself on one process).</summary>
+    private double RankMean(double value)
+    {
+        var v = new[] { value };
+        _shard.AverageInPlace(v);
+        return v[0];
     }
 
     /// <summary>The reference computes in the policy's dtype (the trainer may have switched the policy to bf16), so KL starts at exactly 0.</summary>
@@ -194,10 +227,10 @@ public sealed class PpoObjective : IObjective
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            int n = _c.RolloutBatchSize;
-            var picks = Enumerable.Range(0, n).Select(i => TrainPromptIndex(_trainPosition + i)).ToList();
-            _trainPosition += n;
-            long seed = (long)((_seed + 1_000_003UL * (ulong)_rolloutBatches) & long.MaxValue);
+            int global = _c.RolloutBatchSize, n = _shard.Per(global), first = _shard.Start(global);   // this rank's prompts [first, first + n)
+            var picks = Enumerable.Range(first, n).Select(i => TrainPromptIndex(_trainPosition + i)).ToList();
+            _trainPosition += global;
+            long seed = RolloutSampling.RolloutSeed(_seed, _rolloutBatches, first);
             var options = new GenerationOptions
             {
                 DoSample = true, Temperature = _c.Temperature, TopK = _c.TopK, MaxNewTokens = _c.MaxNewTokens,
@@ -215,9 +248,9 @@ public sealed class PpoObjective : IObjective
             double beta = Beta;
             var rewards = TokenRewards(tensor(scores, dtype: ScalarType.Float32), oldLogp, refLogp, mask, beta, _c.KlEstimator);
             var (advantages, returns) = Gae(rewards, values!, mask, _c.Gamma, _c.Lam);
-            if (_c.WhitenAdvantages) advantages = Whiten(advantages, mask);
+            if (_c.WhitenAdvantages) advantages = _shard.IsSplit ? WhitenOverRanks(advantages, mask, _shard) : Whiten(advantages, mask);
 
-            double kl = (KlK1(oldLogp, refLogp) * mask).sum(-1).mean().item<float>();
+            double kl = RankMean((KlK1(oldLogp, refLogp) * mask).sum(-1).mean().item<float>());   // every rank steers β alike
             var metrics = new Dictionary<string, double>
             {
                 ["reward"] = raw.Average(),
@@ -228,8 +261,8 @@ public sealed class PpoObjective : IObjective
             };
             double explained = ExplainedVariance(values!, returns, mask).item<float>();
             if (double.IsFinite(explained)) metrics["explained_variance"] = explained;      // NaN (left out) when the returns do not vary
-            if (_c.TargetKl > 0) Beta = KlController.Update(Beta, kl, _c.TargetKl, n, _c.KlHorizon);
-            var schedule = MinibatchSchedule(n, _c.MiniBatchSize, _c.PpoEpochs, new SplitMix64(_seed ^ (0x9E3779B97F4A7C15UL * (ulong)(_rolloutBatches + 1))));
+            if (_c.TargetKl > 0) Beta = KlController.Update(Beta, kl, _c.TargetKl, global, _c.KlHorizon);
+            var schedule = MinibatchSchedule(n, _shard.Per(_c.MiniBatchSize), _c.PpoEpochs, new SplitMix64(_seed ^ (0x9E3779B97F4A7C15UL * (ulong)(_rolloutBatches + 1))));
             _rolloutBatches++;
             var kept = new PpoMinibatch(
                 new PackedRollouts(packed.Ids.DetachFromDisposeScope(), packed.AttentionMask.DetachFromDisposeScope(), mask.DetachFromDisposeScope(), packed.PromptWidth),
@@ -237,6 +270,19 @@ public sealed class PpoObjective : IObjective
             return new Buffer(kept, schedule, metrics);
         }
         finally { policy.train(wasTraining); }
+    }
+
+    /// <summary>
+    /// <see cref="PolicyGradientMath.Whiten"/> with the mean and population variance over the valid tokens of every rank
+    /// (Σx, Σx², count averaged over the ranks), so the advantages are whitened as over the whole global batch. (B, T).
+    /// </summary>
+    internal static Tensor WhitenOverRanks(Tensor x, Tensor mask, DataShard shard, double eps = 1e-8)
+    {
+        var m = mask.to(x.dtype);
+        var stats = new double[] { (x * m).sum().item<float>(), (x * x * m).sum().item<float>(), m.sum().item<float>() };
+        shard.AverageInPlace(stats);                                                        // each divided by N alike: the ratios hold
+        double count = Math.Max(stats[2], 1e-12), mean = stats[0] / count, variance = Math.Max(stats[1] / count - mean * mean, 0);
+        return (x - mean) * (1 / Math.Sqrt(variance + eps)) * m;
     }
 
     /// <summary>The prompt at stream position <paramref name="position"/>: each pass over the prompts in a fresh seeded order.</summary>

@@ -1,5 +1,6 @@
 using SharpSeek.Data;
 using SharpSeek.Data.Preference;
+using SharpSeek.Distributed;
 using SharpSeek.Models;
 using SharpSeek.Models.Common;
 using static TorchSharp.torch;
@@ -24,6 +25,18 @@ public sealed class RewardModelObjective : IObjective
         _data = data; _batchSize = batchSize;
     }
 
+    private readonly DataShard _shard = DataShard.Whole;
+
+    /// <summary>
+    /// This process's share of every training batch (default: all of it): every rank draws the same B global pairs and trains
+    /// on its B/N (a mean over equal numbers of pairs, so the ranks' mean is the global loss); batch_size must split evenly.
+    /// </summary>
+    public DataShard Shard
+    {
+        get => _shard;
+        init { value.CheckDivisible("batch_size", _batchSize); _shard = value; }
+    }
+
     public IReadOnlyList<CausalLM> FrozenModels => [];
 
     public void Validate(CausalLM policy)
@@ -35,7 +48,7 @@ public sealed class RewardModelObjective : IObjective
     public ObjectiveStep Step(CausalLM policy, DataSplit split, StepMode mode)
     {
         var model = AsRewardModel(policy);
-        var batch = _data.Next(split, _batchSize);
+        var batch = _data.Next(split, _batchSize, _shard);
         var rewards = model.Score(batch.Ids, batch.AttentionMask, out var aux);             // (2B)
         var (chosen, rejected) = (rewards[..batch.Pairs], rewards[batch.Pairs..]);          // (B), (B)
         var loss = PreferenceMath.BradleyTerryLoss(chosen, rejected);

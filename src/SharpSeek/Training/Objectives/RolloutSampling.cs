@@ -90,6 +90,14 @@ public static class RolloutSampling
         return (sum, packed.ResponseMask.sum().item<float>());
     }
 
+    /// <summary>
+    /// The sampling seed of rollout batch <paramref name="rolloutBatch"/> for the rank whose prompts start at
+    /// <paramref name="firstPrompt"/> of the global batch: seed + 1000003·batch on one process (first prompt 0), a distinct
+    /// seed per share of the batch under data parallelism.
+    /// </summary>
+    public static long RolloutSeed(ulong seed, long rolloutBatch, int firstPrompt) =>
+        (long)((seed + 1_000_003UL * (ulong)rolloutBatch + 0xBF58476D1CE4E5B9UL * (ulong)firstPrompt) & long.MaxValue);
+
     /// <summary>A seeded permutation of 0..n−1 (Fisher–Yates).</summary>
     public static int[] Shuffled(int n, SplitMix64 rng)
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using SharpSeek.Data;
 using SharpSeek.Data.Chat;
+using SharpSeek.Distributed;
 using SharpSeek.Models.Common;
 using static TorchSharp.torch;
 
@@ -15,6 +16,9 @@ namespace SharpSeek.Training.Objectives;
 /// the padding on the right). Training walks the samples in a fresh shuffle per epoch; evaluation walks the held-out
 /// rows in order (the masked CE of the main head: val_loss). Metric "supervised": supervised tokens per micro-batch.
 /// DeepSeek's sequence-wise balance loss (when aux_loss_alpha &gt; 0) sees a packed row as one sequence.
+/// Data parallel (<see cref="Shard"/>): every rank walks the same global rows and trains on its B/N of each batch; the loss is
+/// a mean over supervised tokens, whose count differs between ranks, so each step carries it as its
+/// <see cref="ObjectiveStep.Weight"/>.
 /// </summary>
 public sealed class SftObjective : IObjective
 {
@@ -25,6 +29,7 @@ public sealed class SftObjective : IObjective
     private ulong _seed;
     private int _epoch, _cursor, _valCursor;
     private List<SftRow>? _rows;                      // the current epoch's training rows
+    private readonly DataShard _shard = DataShard.Whole;
 
     /// <param name="train">Training samples, each at most <paramref name="blockSize"/> tokens.</param>
     /// <param name="val">Held-out samples.</param>
@@ -45,6 +50,13 @@ public sealed class SftObjective : IObjective
 
     public IReadOnlyList<CausalLM> FrozenModels => [];
 
+    /// <summary>This process's share of every training batch (default: all of it); batch_size must split evenly (<see cref="ConfigException"/>).</summary>
+    public DataShard Shard
+    {
+        get => _shard;
+        init { value.CheckDivisible("batch_size", _batchSize); _shard = value; }
+    }
+
     /// <summary>Rows of the current training epoch (for tests and the log).</summary>
     public int TrainRowsPerEpoch => Rows.Count;
 
@@ -64,11 +76,14 @@ public sealed class SftObjective : IObjective
     {
         var rows = new List<SftRow>(_batchSize);
         for (int i = 0; i < _batchSize; i++) rows.Add(split == DataSplit.Train ? NextTrainRow() : NextValRow());
+        int ranks = 1;
+        if (split == DataSplit.Train && _shard.IsSplit) { rows = _shard.Slice(rows); ranks = _shard.Size; }   // this rank's B/N of the global rows
         var (input, targets) = Batch(rows, policy.Device, _packing);                       // (B, T) each
-        long tokens = (long)_batchSize * _blockSize;
-        var metrics = new Dictionary<string, double> { ["supervised"] = rows.Sum(r => r.Supervised) };
+        long tokens = (long)rows.Count * _blockSize;
+        double supervised = rows.Sum(r => r.Supervised);
+        var metrics = new Dictionary<string, double> { ["supervised"] = supervised * ranks };   // the ranks' mean is the global batch's count
         if (mode == StepMode.Eval) return new ObjectiveStep(MaskedCrossEntropy(policy, input, targets), metrics, tokens);
-        return new ObjectiveStep(LanguageModelObjective.Loss(policy, input, targets, metrics), metrics, tokens);
+        return new ObjectiveStep(LanguageModelObjective.Loss(policy, input, targets, metrics), metrics, tokens) { Weight = supervised };
     }
 
     /// <summary>The forward input of <paramref name="rows"/> (ids, and segment ids when packed) and their targets (B, T).</summary>
