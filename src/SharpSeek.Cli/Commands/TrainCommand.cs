@@ -29,6 +29,7 @@ public static class TrainCommand
         var c = verb.LoadConfig(parse, first, last);
         if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
         if (parallel is not null) ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);
+        if (parallel is not null) parallel.GradientReduceDType = c.GradReduceDType == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
 
         using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
         IBatchSource shard = parallel is null ? batches : new ShardedBatchSource(batches, parallel.Rank, parallel.Size);

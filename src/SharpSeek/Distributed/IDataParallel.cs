@@ -31,8 +31,14 @@ public interface IDataParallel
     /// <summary>Rank 0's <paramref name="value"/> on every rank.</summary>
     int BroadcastFromRoot(int value);
 
-    /// <summary>Replaces each parameter's gradient by its mean over the ranks (fp32 buckets); a missing gradient counts as zeros.</summary>
+    /// <summary>Replaces each parameter's gradient by its mean over the ranks (flattened buckets); a missing gradient counts as zeros.</summary>
     void AverageGradients(IReadOnlyList<Parameter> parameters);
+
+    /// <summary>Wall-clock seconds of the last <see cref="AverageGradients"/> (flatten, all-reduce, unflatten); 0 before the first.</summary>
+    double GradientReduceSeconds { get; }
+
+    /// <summary>The element-wise sum of <paramref name="values"/> over the ranks (in place; the same length on every rank).</summary>
+    void Sum(long[] values);
 
     /// <summary>The element-wise mean of <paramref name="values"/> over the ranks (in place; the same length on every rank).</summary>
     void Average(double[] values);

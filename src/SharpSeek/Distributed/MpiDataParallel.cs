@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using SharpSeek.Kernels;
@@ -15,13 +17,29 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     private readonly MpiNative _mpi;
     private readonly bool _ownsInit;
     private bool _disposed;
+    private ScalarType _reduceDType = ScalarType.Float32;
+    private IntPtr _bf16Sum;                                   // the MPI_Op of bf16 buckets, created on first use
 
     public int Rank { get; }
     public int Size { get; }
     public bool IsRoot => Rank == 0;
 
-    /// <summary>Elements of one fp32 all-reduce bucket (default <see cref="GradientBuckets.DefaultCapElements"/>).</summary>
-    public long BucketElements { get; init; } = GradientBuckets.DefaultCapElements;
+    /// <summary>Bytes of one all-reduce bucket (default <see cref="GradientBuckets.DefaultCapBytes"/>).</summary>
+    public long BucketBytes { get; init; } = GradientBuckets.DefaultCapBytes;
+
+    /// <summary>
+    /// Element type of the gradient buckets on the wire (config <c>grad_reduce_dtype</c>): Float32 (default) or BFloat16,
+    /// half the bytes: each rank's gradient is rounded to bf16 and the sum is a correctly rounded bf16 sum
+    /// (<see cref="GradientBuckets.AddBf16"/>, a user-defined MPI_Op over 16-bit words); the mean is taken in fp32.
+    /// </summary>
+    public ScalarType GradientReduceDType
+    {
+        get => _reduceDType;
+        set => _reduceDType = value is ScalarType.Float32 or ScalarType.BFloat16 ? value
+            : throw new ArgumentException($"gradient buckets are Float32 or BFloat16, not {value}", nameof(value));
+    }
+
+    public double GradientReduceSeconds { get; private set; }
 
     /// <summary>Environment variable Open MPI's launcher sets in every process it starts (the world size).</summary>
     public const string LauncherVariable = "OMPI_COMM_WORLD_SIZE";
@@ -84,25 +102,36 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     public void AverageGradients(IReadOnlyList<Parameter> parameters)
     {
         if (Size == 1) return;
+        long started = Stopwatch.GetTimestamp();
+        bool bf16 = GradientReduceDType == ScalarType.BFloat16;
+        var (dtype, mpiType, op) = bf16 ? (ScalarType.BFloat16, _mpi.UInt16, Bf16SumOp()) : (ScalarType.Float32, _mpi.Float, _mpi.OpSum);
         var sizes = parameters.Select(p => p.numel()).ToList();
-        foreach (var (start, end) in GradientBuckets.Plan(sizes, BucketElements))
+        long capElements = Math.Max(1, BucketBytes / (bf16 ? sizeof(ushort) : sizeof(float)));
+        foreach (var (start, end) in GradientBuckets.Plan(sizes, capElements))
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var pieces = new List<Tensor>();
             for (int i = start; i < end; i++)
-                pieces.Add(parameters[i].grad is { } g ? g.to(ScalarType.Float32).reshape(-1) : zeros(sizes[i], ScalarType.Float32));
-            var flat = pieces.Count == 1 ? pieces[0].contiguous() : cat(pieces, 0);   // (bucket elements,) fp32
+                pieces.Add(parameters[i].grad is { } g ? g.to(dtype).reshape(-1) : zeros(sizes[i], dtype));
+            var flat = pieces.Count == 1 ? pieces[0].contiguous() : cat(pieces, 0);   // (bucket elements,) fp32 or bf16
             foreach (var (offset, count) in Chunks(flat.numel()))
-                _mpi.Allreduce(MpiNative.InPlace, Address(flat, offset), count, _mpi.Float, _mpi.OpSum, _mpi.CommWorld);
-            flat.div_(Size);
+                _mpi.Allreduce(MpiNative.InPlace, Address(flat, offset), count, mpiType, op, _mpi.CommWorld);
+            var mean = (bf16 ? flat.to(ScalarType.Float32) : flat).div_(Size);         // (bucket elements,) fp32
             long at = 0;
             for (int i = start; i < end; i++)
             {
-                if (parameters[i].grad is { } g) g.copy_(flat.narrow(0, at, sizes[i]).view_as(g));
+                if (parameters[i].grad is { } g) g.copy_(mean.narrow(0, at, sizes[i]).view_as(g));
                 at += sizes[i];
             }
         }
+        GradientReduceSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+    }
+
+    public void Sum(long[] values)
+    {
+        if (Size == 1 || values.Length == 0) return;
+        fixed (long* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Long, _mpi.OpSum, _mpi.CommWorld);
     }
 
     public void Average(double[] values)
@@ -158,8 +187,21 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        if (_bf16Sum != IntPtr.Zero) { _mpi.OpFree(_bf16Sum); _bf16Sum = IntPtr.Zero; }
         if (_ownsInit) _mpi.FinalizeMpi();
     }
+
+    private IntPtr Bf16SumOp()
+    {
+        if (_bf16Sum == IntPtr.Zero)
+            _bf16Sum = _mpi.OpCreate((IntPtr)(delegate* unmanaged<ushort*, ushort*, int*, IntPtr*, void>)&SumBf16, commutative: true);   // a + b = b + a bit for bit
+        return _bf16Sum;
+    }
+
+    /// <summary>The bf16 sum as an MPI_User_function: inout[i] = in[i] + inout[i] over 16-bit words (<see cref="GradientBuckets.SumBf16"/>).</summary>
+    [UnmanagedCallersOnly]
+    private static void SumBf16(ushort* input, ushort* inout, int* length, IntPtr* datatype) =>
+        GradientBuckets.SumBf16(new ReadOnlySpan<ushort>(input, *length), new Span<ushort>(inout, *length));
 
     private static IEnumerable<(long Offset, int Count)> Chunks(long elements)
     {
@@ -167,6 +209,6 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
             yield return (offset, (int)Math.Min(GradientBuckets.MaxCallElements, elements - offset));
     }
 
-    private static IntPtr Address(Tensor t, long offset) => (IntPtr)((float*)TensorData.Pointer(t) + offset);
+    private static IntPtr Address(Tensor t, long offset) => (IntPtr)((byte*)TensorData.Pointer(t) + offset * t.ElementSize);
 }
 

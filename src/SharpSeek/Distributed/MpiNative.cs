@@ -33,6 +33,8 @@ internal sealed unsafe class MpiNative
     public IntPtr Double { get; }
     public IntPtr Int { get; }
     public IntPtr Byte { get; }
+    public IntPtr UInt16 { get; }
+    public IntPtr Long { get; }
     public IntPtr OpSum { get; }
     public IntPtr OpMax { get; }
 
@@ -48,6 +50,8 @@ internal sealed unsafe class MpiNative
     private readonly delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, IntPtr, int> _recv;
     private readonly delegate* unmanaged<IntPtr, int> _barrier;
     private readonly delegate* unmanaged<IntPtr, int, int> _abort;
+    private readonly delegate* unmanaged<IntPtr, int, IntPtr*, int> _opCreate;
+    private readonly delegate* unmanaged<IntPtr*, int> _opFree;
 
     private static MpiNative? _loaded;
     private static readonly Lock Gate = new();
@@ -83,6 +87,8 @@ internal sealed unsafe class MpiNative
         Double = Export("ompi_mpi_double");
         Int = Export("ompi_mpi_int");
         Byte = Export("ompi_mpi_byte");
+        UInt16 = Export("ompi_mpi_uint16_t");
+        Long = Export("ompi_mpi_int64_t");
         OpSum = Export("ompi_mpi_op_sum");
         OpMax = Export("ompi_mpi_op_max");
         _initThread = (delegate* unmanaged<int*, IntPtr, int, int*, int>)Export("MPI_Init_thread");
@@ -97,6 +103,8 @@ internal sealed unsafe class MpiNative
         _recv = (delegate* unmanaged<IntPtr, int, IntPtr, int, int, IntPtr, IntPtr, int>)Export("MPI_Recv");
         _barrier = (delegate* unmanaged<IntPtr, int>)Export("MPI_Barrier");
         _abort = (delegate* unmanaged<IntPtr, int, int>)Export("MPI_Abort");
+        _opCreate = (delegate* unmanaged<IntPtr, int, IntPtr*, int>)Export("MPI_Op_create");
+        _opFree = (delegate* unmanaged<IntPtr*, int>)Export("MPI_Op_free");
     }
 
     /// <summary>MPI_Init_thread(NULL, NULL, required, &amp;provided); returns provided.</summary>
@@ -137,6 +145,19 @@ internal sealed unsafe class MpiNative
     /// <summary>MPI_Recv with MPI_STATUS_IGNORE (Open MPI's null pointer).</summary>
     public void Recv(IntPtr buffer, int count, IntPtr datatype, int source, int tag, IntPtr comm) =>
         Check(_recv(buffer, count, datatype, source, tag, comm, IntPtr.Zero), "MPI_Recv");
+
+    /// <summary>
+    /// MPI_Op_create: a reduction from <paramref name="function"/>, an unmanaged
+    /// <c>void f(void* in, void* inout, int* len, MPI_Datatype* type)</c> that folds <c>in</c> into <c>inout</c>.
+    /// </summary>
+    public IntPtr OpCreate(IntPtr function, bool commutative)
+    {
+        IntPtr op;
+        Check(_opCreate(function, commutative ? 1 : 0, &op), "MPI_Op_create");
+        return op;
+    }
+
+    public void OpFree(IntPtr op) => Check(_opFree(&op), "MPI_Op_free");
 
     public void Barrier(IntPtr comm) => Check(_barrier(comm), "MPI_Barrier");
 

@@ -82,6 +82,11 @@ public sealed record TrainConfig
     /// (bf16 matmuls, fp32 master weights, norms, softmax and loss; emulated and far slower on CPUs without native bf16).
     /// </summary>
     [JsonPropertyName("precision")] public string Precision { get; init; } = "auto";
+    /// <summary>
+    /// Data-parallel runs only: gradient buckets all-reduced as "fp32" or "bf16" (half the bytes; each rank's gradient is
+    /// rounded to bf16 and summed with correctly rounded bf16 additions, the mean taken in fp32; docs/distributed.md).
+    /// </summary>
+    [JsonPropertyName("grad_reduce_dtype")] public string GradReduceDType { get; init; } = "fp32";
     /// <summary>CPU threads for LibTorch; 0 = leave LibTorch's default.</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
     /// <summary>
@@ -142,6 +147,7 @@ public sealed record TrainConfig
         Check(Eps > 0, $"eps must be positive, got {Eps}");
         Check(GradClip >= 0, $"grad_clip must be 0 (off) or positive, got {GradClip}");
         Check(Precision is "auto" or "fp32" or "bf16", $"precision must be auto, fp32 or bf16, got '{Precision}'");
+        Check(GradReduceDType is "fp32" or "bf16", $"grad_reduce_dtype must be fp32 or bf16, got '{GradReduceDType}'");
         Check(Schedule is "steps" or "time", $"schedule must be steps or time, got '{Schedule}'");
         Check(Schedule != "time" || MaxMinutes > 0, "schedule time needs max_minutes (the budget the schedule fills)");
         Check(Threads >= 0, $"threads must be 0 (default) or positive, got {Threads}");

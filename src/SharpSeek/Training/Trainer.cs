@@ -80,6 +80,9 @@ public sealed class Trainer
     /// </summary>
     public IDataParallel? Parallel { get; init; }
 
+    /// <summary>Step metric of data-parallel runs: seconds of the step's gradient all-reduce (<see cref="IDataParallel.GradientReduceSeconds"/>), mean over the ranks.</summary>
+    public const string AllreduceSecondsMetric = "allreduce_seconds";
+
     /// <summary>Trains the model of <paramref name="createModel"/> on <paramref name="objective"/>.</summary>
     public Trainer(TrainConfig config, IObjective objective, ModelBuilder createModel)
     {
@@ -136,12 +139,7 @@ public sealed class Trainer
         var parameters = groups.All.ToList();
         CheckFrozen(_objective.FrozenModels, model, parameters);
         TrainedParameters = parameters;
-        if (Parallel is { Size: > 1 } dp)
-        {
-            if (c.Arch == "deepseek" && c.BiasUpdateSpeed > 0)   // the router biases follow each rank's own expert load
-                throw new ConfigException("data-parallel training of deepseek needs bias_update_speed 0 for now (the router bias update is not synchronised across ranks)");
-            dp.BroadcastFromRoot(parameters);                     // one starting point, whatever each rank's RNG did
-        }
+        if (Parallel is { Size: > 1 } dp) dp.BroadcastFromRoot(parameters);   // one starting point, whatever each rank's RNG did
         using OptimizerHelper optimizer = c.ZeroStage == 1 && Parallel is { Size: > 1 } dpZero ? new ZeroOptimizer(groups, c, dpZero) : groups.CreateAdamW(c);
         if (resumeFrom is not null)
         {
@@ -254,7 +252,7 @@ public sealed class Trainer
             if (c.GradClip > 0) nn.utils.clip_grad_norm_(parameters, c.GradClip);
             optimizer.step();
             optimizer.zero_grad();
-            model.AfterOptimizerStep();
+            model.AfterOptimizerStep(Parallel is { Size: > 1 } dpLoads ? dpLoads.Sum : null);   // DeepSeek: the expert loads of every rank's tokens
             step++;
 
             double seconds = Clock.GetElapsedTime(t0).TotalSeconds;
@@ -279,6 +277,7 @@ public sealed class Trainer
             tokensSeen += stepTokens;
             double meanLoss = lossSum / c.GradAccum;
             var meanMetrics = stepMetricSums.ToDictionary(kv => kv.Key, kv => kv.Value / c.GradAccum);
+            if (Parallel is { Size: > 1 } dpReduce) meanMetrics[AllreduceSecondsMetric] = dpReduce.GradientReduceSeconds;   // averaged over the ranks below
             if (Parallel is { Size: > 1 } dpLoss) (meanLoss, meanMetrics) = AverageOverRanks(dpLoss, meanLoss, meanMetrics);
             stepLosses[step] = meanLoss;
             if (meanMetrics.Count > 0) stepMetrics[step] = meanMetrics;

@@ -19,6 +19,68 @@ public class GradientBucketsTests
 
     [Fact]
     public void Plan_ZeroCap_Throws() => Assert.Throws<ArgumentOutOfRangeException>(() => GradientBuckets.Plan([1], 0));
+
+    /// <summary>bf16 pairs and their sums worked out by hand (bf16: sign, 8 exponent bits, 7 stored mantissa bits).</summary>
+    public static TheoryData<ushort, ushort, ushort> Bf16Sums => new()
+    {
+        { 0x3F80, 0x3F80, 0x4000 },   // 1 + 1 = 2
+        { 0x4040, 0xBF80, 0x4000 },   // 3 + (−1) = 2
+        { 0x3F80, 0x3B80, 0x3F80 },   // 1 + 2⁻⁸ = 1 + half a unit (2⁻⁷): tie, to even → 1
+        { 0x3F81, 0x3B80, 0x3F82 },   // (1 + 2⁻⁷) + 2⁻⁸: tie between 0x3F81 and 0x3F82, to even → 1 + 2⁻⁶
+        { 0x3F80, 0x3BC0, 0x3F81 },   // 1 + 1.5·2⁻⁸: above the tie → 1 + 2⁻⁷
+        { 0x3F80, 0x3B40, 0x3F80 },   // 1 + 0.75·2⁻⁸: below the tie → 1
+        { 0x3F80, 0x0001, 0x3F80 },   // 1 + smallest subnormal (exponents 127 apart) → 1
+        { 0x0001, 0x0001, 0x0002 },   // subnormals add exactly
+        { 0x8000, 0x8000, 0x8000 },   // −0 + −0 = −0
+        { 0x7F7F, 0x7F7F, 0x7F80 },   // largest finite (≈3.39e38) doubled overflows to +∞
+        { 0x7F80, 0xFF80, 0x7FC0 },   // +∞ + −∞ = NaN (canonical 0x7FC0)
+        { 0x7FC1, 0x3F80, 0x7FC0 },   // NaN + 1 = NaN
+    };
+
+    [Theory]
+    [MemberData(nameof(Bf16Sums))]
+    public void AddBf16_HandCheckedPairs_CorrectlyRoundedSum(ushort a, ushort b, ushort sum)
+    {
+        Assert.Equal(sum, GradientBuckets.AddBf16(a, b));
+        Assert.Equal(sum, GradientBuckets.AddBf16(b, a));                                  // commutative bit for bit
+    }
+
+    [Fact]
+    public void SumBf16_SpanLongerThanOneVector_EachElementIsTheHandCheckedSum()
+    {
+        var pairs = Bf16Sums.Select(row => ((ushort)row[0], (ushort)row[1], (ushort)row[2])).ToArray();
+        int n = 3 * 64 + 5;                                                                 // SIMD lanes and a scalar tail
+        var x = new ushort[n];
+        var acc = new ushort[n];
+        for (int i = 0; i < n; i++) (x[i], acc[i], _) = pairs[i * 5 % pairs.Length];
+        GradientBuckets.SumBf16(x, acc);
+        for (int i = 0; i < n; i++) Assert.True(pairs[i * 5 % pairs.Length].Item3 == acc[i], $"element {i}: 0x{acc[i]:X4}");
+    }
+
+    [Fact]
+    public void SumBf16_RandomValues_EqualsLibTorchBf16Addition()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(7);
+        var a = (randn(1001, generator: generator) * 10).to(ScalarType.BFloat16);
+        var b = (randn(1001, generator: generator) * 0.01).to(ScalarType.BFloat16);
+        var expected = Bits(a + b);                                                        // LibTorch: fp32 add, round to nearest even
+        var x = Bits(a);
+        var acc = Bits(b);
+        GradientBuckets.SumBf16(x, acc);
+        Assert.Equal(expected, acc);
+    }
+
+    private static ushort[] Bits(Tensor bf16) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bf16.contiguous().bytes).ToArray();
+
+    [Fact]
+    public void ToBf16_Fp32Values_RoundLikeLibTorch()
+    {
+        using var scope = NewDisposeScope();
+        var f = randn(1001, generator: new TorchSharp.torch.Generator(3)) * 1e3;
+        var expected = Bits(f.to(ScalarType.BFloat16));
+        Assert.Equal(expected, f.data<float>().Select(GradientBuckets.ToBf16).ToArray());
+    }
 }
 
 public class ShardedBatchSourceTests

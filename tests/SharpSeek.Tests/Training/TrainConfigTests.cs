@@ -26,6 +26,15 @@ public class TrainConfigTests
     }
 
     [Fact]
+    public void Validate_GradReduceDTypeFp16_ThrowsNamingTheChoices()
+    {
+        Assert.Equal("fp32", new TrainConfig().GradReduceDType);
+        new TrainConfig { GradReduceDType = "bf16" }.Validate();
+        var e = Assert.Throws<ConfigException>(() => new TrainConfig().WithOverrides(["grad_reduce_dtype=fp16"]).Validate());
+        Assert.Equal("grad_reduce_dtype must be fp32 or bf16, got 'fp16'", e.Message);
+    }
+
+    [Fact]
     public void Load_RepositoryConfigs_AreValid()
     {
         string dir = AppContext.BaseDirectory;

@@ -175,8 +175,13 @@ public abstract class CausalLM : nn.Module<CausalLMInput, CausalLMOutput>
     internal virtual void SetVocabSize(int vocabSize) =>
         throw new ConfigException($"{ModelType} models cannot change their vocabulary size.");
 
-    /// <summary>Called by the trainer once after every optimizer step, outside autograd (DeepSeek: aux-loss-free router bias update).</summary>
-    public virtual void AfterOptimizerStep() { }
+    /// <summary>
+    /// Called by the trainer once after every optimizer step, outside autograd (DeepSeek: aux-loss-free router bias update).
+    /// <paramref name="sumOverRanks"/>, when several replicas train together, replaces counts gathered by this replica by their
+    /// element-wise sum over all replicas (in place), so every replica makes the same update; it must then be called the
+    /// same number of times on every replica.
+    /// </summary>
+    public virtual void AfterOptimizerStep(Action<long[]>? sumOverRanks = null) { }
 
     /// <summary>Max/mean routed-token count per MoE layer over the last optimizer step (1 = balanced); empty for dense models.</summary>
     public virtual IReadOnlyList<double> ExpertLoadImbalance => [];

@@ -35,7 +35,7 @@ public sealed class LoraCausalLM : WrappedCausalLM
     public static LoraCausalLM Load(CausalLM baseModel, string adapterDir) => new(baseModel, LoraAdapters.Load(baseModel, adapterDir));
 
     /// <summary>Not passed on: the base stays bit-identical (DeepSeek's router bias is part of it).</summary>
-    public override void AfterOptimizerStep() { }
+    public override void AfterOptimizerStep(Action<long[]>? sumOverRanks = null) { }
 
     /// <summary>Not reported: the base's routing is frozen.</summary>
     public override IReadOnlyList<double> ExpertLoadImbalance => [];

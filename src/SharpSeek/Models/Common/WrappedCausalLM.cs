@@ -30,7 +30,7 @@ public abstract class WrappedCausalLM : CausalLM, IMultiTokenPredictor
 
     protected override void OnComputeDTypeChanged(ScalarType? dtype) => Inner.ComputeDType = dtype ?? ScalarType.Float32;
 
-    public override void AfterOptimizerStep() => Inner.AfterOptimizerStep();
+    public override void AfterOptimizerStep(Action<long[]>? sumOverRanks = null) => Inner.AfterOptimizerStep(sumOverRanks);
 
     public override IReadOnlyList<double> ExpertLoadImbalance => Inner.ExpertLoadImbalance;
 

@@ -138,7 +138,8 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
     public IReadOnlyList<long[]> LastStepExpertLoads { get; private set; } = [];
 
     /// <summary>After each optimizer step: auxiliary-loss-free bias update with γ = <c>bias_update_speed</c>.</summary>
-    public override void AfterOptimizerStep() => LastStepExpertLoads = UpdateRouterBiases(Config.BiasUpdateSpeed);
+    public override void AfterOptimizerStep(Action<long[]>? sumOverRanks = null) =>
+        LastStepExpertLoads = UpdateRouterBiases(Config.BiasUpdateSpeed, sumOverRanks);
 
     /// <summary>Max/mean expert load per MoE layer (main layers, then MTP modules) of the last optimizer step (DeepSeek-V3 §2.1.2).</summary>
     public override IReadOnlyList<double> ExpertLoadImbalance =>
@@ -146,17 +147,22 @@ public sealed partial class DeepSeekV3ForCausalLM : CausalLM, IMultiTokenPredict
 
     /// <summary>
     /// Auxiliary-loss-free balancing after an optimizer step: every MoE layer's bias moves by γ·sign(mean − load) using the
-    /// token counts gathered since the last call. Returns those counts per MoE layer (for load statistics).
+    /// token counts gathered since the last call. <paramref name="sumOverRanks"/> (data-parallel replicas) sums the counts of
+    /// all MoE layers over the replicas in one call first, so every replica sees the global load and moves its biases alike.
+    /// Returns the counts per MoE layer (for load statistics).
     /// </summary>
-    public List<long[]> UpdateRouterBiases(double gamma)
+    public List<long[]> UpdateRouterBiases(double gamma, Action<long[]>? sumOverRanks = null)
     {
-        var loads = new List<long[]>();
-        foreach (var moe in MoeLayers)
+        var loads = MoeLayers.Select(moe => moe.TakeLoadCounts()).ToList();
+        if (sumOverRanks is not null && loads.Count > 0)
         {
-            var counts = moe.TakeLoadCounts();
-            loads.Add(counts);
-            if (gamma != 0 && counts.Sum() > 0) { using var c = torch.tensor(counts); moe.Gate.ApplyBiasUpdate(c, gamma); }
+            var all = loads.SelectMany(c => c).ToArray();                                   // (layers · E) one collective
+            sumOverRanks(all);
+            int at = 0;
+            foreach (var counts in loads) { Array.Copy(all, at, counts, 0, counts.Length); at += counts.Length; }
         }
+        foreach (var (moe, counts) in MoeLayers.Zip(loads))
+            if (gamma != 0 && counts.Sum() > 0) { using var c = torch.tensor(counts); moe.Gate.ApplyBiasUpdate(c, gamma); }
         return loads;
     }
 }
