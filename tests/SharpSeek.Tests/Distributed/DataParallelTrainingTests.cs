@@ -13,7 +13,7 @@ public class DataParallelTrainingTests
     private const double ParameterTolerance = 1e-5;
 
     /// <summary>A prepared data folder (nanoGPT layout): 600 train and 120 val uint16 tokens over a 20-id vocabulary.</summary>
-    private static string DataDir(TempDir tmp)
+    internal static string DataDir(TempDir tmp)
     {
         string dir = tmp["data"];
         Directory.CreateDirectory(dir);
@@ -25,7 +25,7 @@ public class DataParallelTrainingTests
     }
 
     /// <summary>A tiny GPT-2, global batch 4, fp32, no dropout (its masks would differ between a batch of 4 and two of 2), one thread.</summary>
-    private static string[] TinyArgs(string data, string outDir, params string[] more) =>
+    internal static string[] TinyArgs(string data, string outDir, params string[] more) =>
     [
         "train", "--data", data, "--out", outDir, "--plain",
         "--set", "n_layer=1", "--set", "n_head=2", "--set", "n_embd=16", "--set", "block_size=16", "--set", "batch_size=4",
@@ -34,7 +34,7 @@ public class DataParallelTrainingTests
         .. more,
     ];
 
-    private static Dictionary<int, double> Losses(string outDir) =>
+    internal static Dictionary<int, double> Losses(string outDir) =>
         File.ReadLines(Path.Combine(outDir, MetricsLog.FileName)).Select(l => JsonNode.Parse(l)!.AsObject())
             .Where(o => o.ContainsKey("loss")).ToDictionary(o => (int)o["step"]!, o => (double)o["loss"]!);
 
