@@ -12,7 +12,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var verb = new TrainingVerb();
+        var verb = new TrainingVerb { DataParallel = true };
         var arch = new Option<string?>("--arch") { Description = "Model family to train from scratch: gpt2 or deepseek; same as --set arch=…" };
         var data = new Option<string?>("--data") { Description = "Prepared data folder (train.bin, val.bin, meta.json); same as --set data_dir=…" };
         var command = verb.CreateCommand("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C or SIGTERM (timeout, schedulers, containers) finishes the step, saves a checkpoint and exits 0; --resume continues from it.",
@@ -28,8 +28,13 @@ public static class TrainCommand
         var last = parse.GetValue(data) is { } d ? new[] { $"data_dir={d}" } : [];
         var c = verb.LoadConfig(parse, first, last);
         if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
-        if (parallel is not null) ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);
-        if (parallel is not null) parallel.GradientReduceDType = c.GradReduceDType == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
+        if (parallel is not null)
+        {
+            ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);
+            parallel.GradientReduceDType = c.GradReduceDType == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
+            var files = DataFingerprint.TokenDataFiles(c.DataDir);   // every rank must read the same tokens
+            DataFingerprint.CheckSame(parallel, $"data set ({string.Join(", ", files.Select(Path.GetFileName))} in {c.DataDir})", files);
+        }
 
         using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
         IBatchSource shard = parallel is null ? batches : new ShardedBatchSource(batches, parallel.Rank, parallel.Size);

@@ -10,7 +10,7 @@ namespace SharpSeek.Cli.Commands;
 
 /// <summary>
 /// What every training verb (train, sft, reward, dpo, ppo) shares: the options --config, --set, --init-from, --out,
-/// --resume, --resume-from, --plain; reading the config; running the one <see cref="Trainer"/> with a progress bar or plain
+/// --resume, --resume-from, --plain, --nproc (<see cref="MpiLauncher"/>); reading the config; running the one <see cref="Trainer"/> with a progress bar or plain
 /// log lines; Ctrl-C and SIGTERM finishing the step and saving a checkpoint; the closing summary.
 /// </summary>
 internal sealed class TrainingVerb
@@ -22,12 +22,18 @@ internal sealed class TrainingVerb
     public Option<bool> Resume { get; } = new("--resume") { Description = "Continue from the newest checkpoint in out_dir." };
     public Option<string?> ResumeFrom { get; } = new("--resume-from") { Description = "Continue from this checkpoint folder." };
     public Option<bool> Plain { get; } = new("--plain") { Description = "Plain log lines instead of a progress bar." };
+    public Option<int> NProc { get; } = new("--nproc") { Description = "Train data-parallel with N ranks on this host: runs mpirun -np N of this command (needs Open MPI; docs/distributed.md). 1: one process.", DefaultValueFactory = _ => 1 };
+    public Option<bool> Oversubscribe { get; } = new("--oversubscribe") { Description = "With --nproc: allow more ranks than cores (slower)." };
+
+    /// <summary>The verb runs as one rank of a data-parallel job under mpirun, so --nproc N > 1 may launch it (else refused).</summary>
+    public bool DataParallel { get; init; }
 
     /// <summary>A verb named <paramref name="name"/> with the shared options (and <paramref name="extra"/> ones of its own).</summary>
     public Command CreateCommand(string name, string description, params Option[] extra)
     {
-        var command = new Command(name, description) { Config, Set, InitFrom, Out, Resume, ResumeFrom, Plain };
+        var command = new Command(name, description) { Config, Set, InitFrom, Out, Resume, ResumeFrom, Plain, NProc, Oversubscribe };
         foreach (var o in extra) command.Options.Add(o);
+        NProc.Action = new MpiLauncher.Action(NProc, Oversubscribe, () => DataParallel);   // given --nproc, it runs first (launches mpirun, or the verb)
         return command;
     }
 

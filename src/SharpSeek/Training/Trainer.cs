@@ -98,6 +98,23 @@ public sealed class Trainer
     private static TrainConfig Validated(TrainConfig config) { config.Validate(); return config; }
 
     /// <summary>
+    /// Testing aid for fault handling (docs/distributed.md): "R:S" makes rank R's training loss NaN at step S (rank 0 for one
+    /// process), so the loop's own non-finite check stops the run. Read once per <see cref="Run"/>; not for real runs.
+    /// </summary>
+    public const string FaultNanVariable = "SHARPSEEK_FAULT_NAN_AT";
+
+    /// <summary>The step at which <paramref name="spec"/> ("rank:step", <see cref="FaultNanVariable"/>) makes <paramref name="rank"/>'s loss NaN, or null.</summary>
+    public static int? FaultNanStep(string? spec, int rank)
+    {
+        if (string.IsNullOrEmpty(spec)) return null;
+        var parts = spec.Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int r) || r < 0 ||
+            !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int s) || s < 1)
+            throw new ConfigException($"{FaultNanVariable} must be rank:step (e.g. 1:5), got \"{spec}\"");
+        return r == rank ? s : null;
+    }
+
+    /// <summary>
     /// Trains until max_steps, max_minutes or cancellation (each writes a checkpoint). <paramref name="resumeFrom"/>: a
     /// checkpoint folder to continue from exactly, or null to start fresh (then out_dir must hold no checkpoint).
     /// Past max_minutes no step or evaluation starts and a running evaluation stops early; schedule "time" sets the
@@ -107,6 +124,7 @@ public sealed class Trainer
     {
         var c = _config;
         bool root = Parallel?.IsRoot ?? true;
+        int? faultNanStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
         Parallel?.CheckSame("config", c.ToJson());
         Parallel?.CheckSame("resume point", resumeFrom ?? "");
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
@@ -223,6 +241,11 @@ public sealed class Trainer
                 checkpointSeconds = Clock.GetElapsedTime(k0).TotalSeconds;
             }
             if (checkpointNow && !root && optimizer is ZeroOptimizer zeroSave) zeroSave.SendShardsToRoot();   // rank 0 gathers the slices
+            // when rank 0 may have written a checkpoint (decided from values every rank shares), the others wait until it has:
+            // an error on another rank (MPI_Abort) cannot cut it short, and each rank can name it
+            bool maySave = !atResumePoint && step > 0 && (stop is not null || step % c.EvalInterval == 0 || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
+            if (maySave && Parallel is { Size: > 1 } dpSaved && dpSaved.BroadcastFromRoot(checkpointNow && root ? 1 : 0) == 1 && !root)
+                lastCheckpoint = Path.Combine(c.OutDir, CheckpointStore.DirName(step));
             if (stop is not null) break;
 
             // ---- one optimizer step ----
@@ -237,6 +260,7 @@ public sealed class Trainer
                 using var scope = NewDisposeScope();
                 var objectiveStep = _objective.Step(model, DataSplit.Train, StepMode.Train);
                 var loss = objectiveStep.Loss;
+                if (step + 1 == faultNanStep) loss = loss * float.NaN;                // testing aid (FaultNanVariable)
                 double value = loss.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingException($"the training loss became {value} at step {step + 1}; training stopped. " +

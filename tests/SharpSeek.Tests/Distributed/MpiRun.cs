@@ -35,10 +35,14 @@ internal static class MpiRun
 
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "SharpSeek.Cli.dll");
 
-    /// <summary>One process per entry of <paramref name="ranks"/> (its CLI arguments; MPMD <c>:</c> syntax), one thread each.</summary>
-    public static CliHarness.Result Run(IReadOnlyList<string[]> ranks, TimeSpan? timeout = null)
+    /// <summary>
+    /// One process per entry of <paramref name="ranks"/> (its CLI arguments; MPMD <c>:</c> syntax), one thread each;
+    /// <paramref name="environment"/> is passed to every rank, <paramref name="workDirs"/> (if given) is each rank's working directory.
+    /// </summary>
+    public static CliHarness.Result Run(IReadOnlyList<string[]> ranks, TimeSpan? timeout = null,
+                                        IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? workDirs = null)
     {
-        using var p = Start(ranks);
+        using var p = Start(ranks, environment, workDirs);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
@@ -51,16 +55,18 @@ internal static class MpiRun
     }
 
     /// <summary>mpirun started (output redirected, not yet read); the caller waits for it or kills it.</summary>
-    public static Process Start(IReadOnlyList<string[]> ranks)
+    public static Process Start(IReadOnlyList<string[]> ranks, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? workDirs = null)
     {
         var start = new ProcessStartInfo(Launcher ?? throw new InvalidOperationException("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev)"))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in new[] { "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "-x", "OMP_NUM_THREADS" }) start.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) { start.ArgumentList.Add("-x"); start.ArgumentList.Add(k); start.Environment[k] = v; }
         for (int r = 0; r < ranks.Count; r++)
         {
             if (r > 0) start.ArgumentList.Add(":");
+            if (workDirs is not null) { start.ArgumentList.Add("-wdir"); start.ArgumentList.Add(workDirs[r]); }
             foreach (var a in new[] { "-np", "1", "dotnet", Cli }) start.ArgumentList.Add(a);
             foreach (var a in ranks[r]) start.ArgumentList.Add(a);
         }

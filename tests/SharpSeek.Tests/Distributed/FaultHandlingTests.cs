@@ -1,0 +1,92 @@
+using SharpSeek.Checkpoints;
+using SharpSeek.Tests.Cli;
+using SharpSeek.Tests.TestSupport;
+using SharpSeek.Training;
+using static SharpSeek.Tests.Distributed.DataParallelTrainingTests;
+
+namespace SharpSeek.Tests.Distributed;
+
+/// <summary>Bad input and faults on one rank of <c>mpirun -np 2 sharpseek train</c> (docs/distributed.md, Fault handling).</summary>
+public class FaultHandlingTests
+{
+    [MpiFact]
+    public void Train_SameDataPathDifferentContents_FailOnEveryRankWithExitCode2()
+    {
+        // the same relative --data on both ranks (so the same config), but each rank runs in its own folder whose copy differs
+        using var tmp = new TempDir();
+        foreach (var host in new[] { "host0", "host1" })
+        {
+            Directory.CreateDirectory(tmp[host]);
+            Directory.Move(DataDir(tmp), Path.Combine(tmp[host], "data"));
+        }
+        string stale = Path.Combine(tmp["host1"], "data", "train.bin");
+        byte[] tokens = File.ReadAllBytes(stale);
+        tokens[200] ^= 1;                                                                  // one token differs, same size
+        File.WriteAllBytes(stale, tokens);
+
+        var r = MpiRun.Run([TinyArgs("data", tmp["out"]), TinyArgs("data", tmp["out"])], workDirs: [tmp["host0"], tmp["host1"]]);
+        Assert.Equal(2, r.ExitCode);
+        string message = "error: rank 1 was started with a different data set (meta.json, train.bin, val.bin in data) than rank 0 (checksums differ)";
+        Assert.Equal(2, (r.Stderr + r.Stdout).Split(message).Length - 1);                 // printed by both ranks
+        Assert.False(Directory.Exists(tmp["out"]) && Directory.EnumerateDirectories(tmp["out"], "ckpt-*").Any());
+    }
+
+    [MpiFact]
+    public void Train_NaNLossOnRank1Only_EveryRankEndsWithExitCode2AndTheCheckpointBeforeIsIntact()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp), outDir = tmp["nan"];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // rank 1's loss becomes NaN at step 5 through the loop's own check; rank 0 is then waiting in the gradient all-reduce
+        var args = TinyArgs(data, outDir, "--set", "max_steps=100", "--set", "eval_interval=100", "--set", "checkpoint_interval=2");
+        var r = MpiRun.Run([args, args],
+                           timeout: TimeSpan.FromSeconds(45), environment: new Dictionary<string, string> { [Trainer.FaultNanVariable] = "1:5" });
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(45), $"took {clock.Elapsed.TotalSeconds:F0} s");
+        Assert.Equal(2, r.ExitCode);
+        string ckpt4 = Path.Combine(outDir, CheckpointStore.DirName(4));
+        Assert.Contains($"error: rank 1: the training loss became NaN at step 5; training stopped. The last good checkpoint is {ckpt4}.", r.Stderr + r.Stdout);
+        Assert.Null(MpiRun.RankProcess(0, outDir));                                         // no rank left behind
+
+        Assert.Equal([2, 4], new CheckpointStore(outDir).List().Select(c => c.Step));
+        var (state, _) = CheckpointStore.ReadState(ckpt4);
+        Assert.Equal(4, state.Step);
+        using var weights = SafeTensorsFile.Open(Path.Combine(ckpt4, "model.safetensors"));
+        foreach (var name in weights.Tensors.Keys)
+        {
+            using var w = weights.Load(name);
+            Assert.True(w.isfinite().all().item<bool>(), name);
+        }
+    }
+}
+
+public class FaultNanStepTests
+{
+    [Fact]
+    public void FaultNanStep_ThisRank_IsTheStep() => Assert.Equal(5, Trainer.FaultNanStep("1:5", rank: 1));
+
+    [Fact]
+    public void FaultNanStep_OtherRank_IsNull() => Assert.Null(Trainer.FaultNanStep("1:5", rank: 0));
+
+    [Fact]
+    public void FaultNanStep_Unset_IsNull() => Assert.Null(Trainer.FaultNanStep(null, rank: 0));
+
+    [Theory]
+    [InlineData("5")]
+    [InlineData("1:0")]
+    [InlineData("a:b")]
+    public void FaultNanStep_Malformed_ThrowsConfigException(string spec)
+    {
+        var e = Assert.Throws<ConfigException>(() => Trainer.FaultNanStep(spec, rank: 0));
+        Assert.Equal($"SHARPSEEK_FAULT_NAN_AT must be rank:step (e.g. 1:5), got \"{spec}\"", e.Message);
+    }
+
+    [Fact]
+    public void Train_FaultNanAtStep2OneProcess_StopsWithExitCode2NamingTheStep()
+    {
+        using var tmp = new TempDir();
+        var r = CliProcess.Run(TinyArgs(DataDir(tmp), tmp["out"], "--set", "checkpoint_interval=1"),
+                               new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1", [Trainer.FaultNanVariable] = "0:2" });
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"error: the training loss became NaN at step 2; training stopped. The last good checkpoint is {Path.Combine(tmp["out"], CheckpointStore.DirName(1))}.", r.Stderr);
+    }
+}
