@@ -43,7 +43,8 @@ public sealed class ScalingBenchmark : IBenchmark
             var (self, selfArgs) = ChildProcess.Self(worker);
             if (layout.Bind is null) return (self, selfArgs, env);
             env[MpiDataParallel.LauncherVariable] = null;                                    // never inherited from an outer mpirun
-            return (mpirun, [.. MpirunOptions, "--bind-to", layout.Bind, "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY", self, .. selfArgs], env);
+            env["TERM"] = "dumb";   // Open MPI gives each rank a pty: .NET would print the terminal's keypad escape before the JSON
+            return (mpirun, [.. MpirunOptions, "--bind-to", layout.Bind, "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY", "-x", "TERM", self, .. selfArgs], env);
         }
 
         // 1. Layouts, alternated per configuration; the best tokens/s of each layout counts.
@@ -90,15 +91,32 @@ public sealed class ScalingBenchmark : IBenchmark
             r["load1"] = Machine.LoadAverage1();
             if (r["failed"] is not null) { r["worker"] = "allreduce"; failures.Add(r); context.Log($"  failed: {r["failed"]}"); continue; }
             var samples = r["sizes"]!.AsArray().Select(p => ((double)p!["bytes"]!, (double)p["median_s"]!)).ToList();
-            var (alpha, beta) = ScalingModel.FitLatencyBandwidth(samples, 2);
+            JsonObject Fit(string which, Func<double, bool> keep)
+            {
+                var chosen = samples.Where(p => keep(p.Item1)).ToList();
+                if (chosen.Select(p => p.Item1).Distinct().Count() < 2) return new JsonObject { ["sizes"] = which, ["skipped"] = "fewer than two sizes" };
+                var (alpha, beta) = ScalingModel.FitLatencyBandwidth(chosen, 2);
+                return new JsonObject
+                {
+                    ["sizes"] = which,
+                    ["latency_alpha_s"] = alpha,
+                    ["bandwidth_beta_bytes_per_s"] = Math.Round(beta),
+                    ["residuals_pct"] = new JsonArray(chosen.Select(p => (JsonNode)Math.Round(100 * (ScalingModel.RingAllReduceSeconds(2, p.Item1, beta, alpha) / p.Item2 - 1), 1)).ToArray()),
+                };
+            }
+            var all = Fit("all", _ => true);
+            var small = Fit("≤ 64 KiB (latency regime)", b => b <= 64 << 10);
+            var large = Fit("≥ 1 MiB (bandwidth regime: the gradient's buckets are 16-25 MiB)", b => b >= 1 << 20);
             r["fit"] = new JsonObject
             {
-                ["latency_alpha_s"] = alpha,
-                ["bandwidth_beta_bytes_per_s"] = Math.Round(beta),
                 ["method"] = "t = 2(N−1)·α + 2(N−1)/N · bytes / β with N = 2, least squares of the relative error over the sizes' median times (ScalingModel.FitLatencyBandwidth)",
-                ["residuals_pct"] = new JsonArray(samples.Select(p => (JsonNode)Math.Round(100 * (ScalingModel.RingAllReduceSeconds(2, p.Item1, beta, alpha) / p.Item2 - 1), 1)).ToArray()),
+                ["all_sizes"] = all,
+                ["small_messages"] = small,
+                ["large_messages"] = large,
+                ["latency_alpha_s"] = small["latency_alpha_s"]?.DeepClone(),                // what the model check uses: α from small, β from large messages
+                ["bandwidth_beta_bytes_per_s"] = large["bandwidth_beta_bytes_per_s"]?.DeepClone(),
             };
-            context.Log($"  α = {alpha * 1e6:F2} µs, β = {beta / 1e9:F2} GB/s");
+            context.Log($"  α = {(double?)small["latency_alpha_s"] * 1e6:F2} µs (≤ 64 KiB), β = {(double?)large["bandwidth_beta_bytes_per_s"] / 1e9:F2} GB/s (≥ 1 MiB), one line over all sizes: α = {(double?)all["latency_alpha_s"] * 1e6:F2} µs, β = {(double?)all["bandwidth_beta_bytes_per_s"] / 1e9:F2} GB/s");
             sweeps[bind] = r;
         }
 
@@ -108,13 +126,13 @@ public sealed class ScalingBenchmark : IBenchmark
             ["precision"] = precision,
             ["precision_why"] = CpuFeatures.Bf16.Describe(),
             ["isa"] = DecodeBenchmark.Isa(),
-            ["mpirun"] = $"{mpirun} {string.Join(' ', MpirunOptions)} --bind-to core|none -x OMP_NUM_THREADS -x OMP_WAIT_POLICY SharpSeek.Bench worker scaling-train …",
+            ["mpirun"] = $"{mpirun} {string.Join(' ', MpirunOptions)} --bind-to core|none -x OMP_NUM_THREADS -x OMP_WAIT_POLICY -x TERM SharpSeek.Bench worker scaling-train …",
             ["layouts"] = new JsonArray(Layouts.Select(l => (JsonNode)new JsonObject
             {
                 ["name"] = l.Name, ["ranks"] = l.Ranks, ["threads_per_rank"] = l.Threads, ["bind_to"] = l.Bind ?? "(no mpirun)",
             }).ToArray()),
         };
-        var fit = sweeps["core"]?["fit"];
+        var fit = sweeps["core"]?["fit"] is { } f0 && f0["latency_alpha_s"] is not null && f0["bandwidth_beta_bytes_per_s"] is not null ? f0 : null;
         foreach (var config in steps.Keys)
         {
             JsonObject? Best(string layout) => best.GetValueOrDefault((config, layout));
@@ -149,7 +167,7 @@ public sealed class ScalingBenchmark : IBenchmark
                     ["predicted_tokens_per_s"] = Math.Round(predicted, 1),
                     ["measured_tokens_per_s"] = R(Rate("2_ranks_x_1_thread"), 1),
                     ["predicted_allreduce_seconds"] = Math.Round(comm, 5),
-                    ["how"] = "global tokens ÷ (slower rank's compute seconds + ring all-reduce of the gradient's bytes and buckets with the fitted α, β)",
+                    ["how"] = "global tokens ÷ (slower rank's compute seconds + ring all-reduce of the gradient's bytes and buckets with α fitted on ≤ 64 KiB and β on ≥ 1 MiB messages); the measured step also has the wait and the flatten/copy of AverageGradients",
                 };
             }
             result[config] = o;

@@ -12,7 +12,7 @@ namespace SharpSeek.Bench.Scaling;
 /// The predicted-scaling tables of docs/scaling.md, from <see cref="ScalingModel"/> and the inputs measured by
 /// <c>bench/run scaling</c> (per-core training FLOP/s). Written by the benchmark itself and, from a saved result,
 /// by <c>SharpSeek.Bench worker scaling-tables [--from docs/results/scaling.json]</c>: docs/results/scaling-tables.md and
-/// the plots docs/scaling-efficiency-{global,per-machine}.png.
+/// the plots docs/scaling-efficiency-{2,32}core.png (fixed global batch).
 /// </summary>
 public static class ScalingTables
 {
@@ -27,6 +27,9 @@ public static class ScalingTables
 
     public static readonly double[] LinksGbps = [10, 25, 100];
     public static readonly int[] Machines = [1, 2, 4, 8, 16, 32, 64];
+
+    /// <summary>Cores per machine of the tables: 2 (this machine) and 32 (a common CPU server; per-core rate assumed to scale linearly).</summary>
+    public static readonly int[] Cores = [2, 32];
     public static readonly Variant[] Variants = [new("fp32", 4, false), new("fp32 + overlap", 4, true), new("bf16", 2, false), new("bf16 + overlap", 2, true)];
 
     /// <summary>α between hosts: not measurable on one host; a typical MPI-over-TCP small-message latency on Ethernet (assumed).</summary>
@@ -71,13 +74,16 @@ public static class ScalingTables
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(mdPath))!);
         File.WriteAllText(mdPath + ".tmp", markdown);
         File.Move(mdPath + ".tmp", mdPath, overwrite: true);
-        var global = Path.Combine(pngDir, "scaling-efficiency-global.png");
-        var perMachine = Path.Combine(pngDir, "scaling-efficiency-per-machine.png");
-        Plot(perCoreFlops * 2, configAParameters, BatchScaling.FixedGlobal, global);
-        Plot(perCoreFlops * 2, configAParameters, BatchScaling.FixedPerMachine, perMachine);
+        var wrote = new JsonArray(mdPath);
+        foreach (int cores in Cores)
+        {
+            var png = Path.Combine(pngDir, $"scaling-efficiency-{cores}core.png");
+            Plot(perCoreFlops * cores, cores, configAParameters, BatchScaling.FixedGlobal, png);
+            wrote.Add(png);
+        }
         return new JsonObject
         {
-            ["wrote"] = new JsonArray(mdPath, global, perMachine),
+            ["wrote"] = wrote,
             ["stops_paying_off"] = summary,
         };
     }
@@ -93,7 +99,7 @@ public static class ScalingTables
         md.AppendLine(Inv($"Inputs: per-core training rate {perCoreFlops / 1e9:F1} GFLOP/s (6·parameters FLOPs per token, measured by bench/run scaling on config A, 1 thread per rank); a machine of C cores = C × that; latency α = {NetworkLatencySeconds * 1e6:F0} µs per message between hosts (assumed); buckets of ≤ 25 MiB, each paying 2(N−1)·α; all parameters all-reduced every optimizer step. Efficiency = tokens/s ÷ (N × one machine's tokens/s). Models: {string.Join("; ", models.Select(m => Inv($"{m.Name} {m.Parameters:N0} parameters, {m.Rows} × {m.Block} = {m.BatchTokens:N0} tokens per machine at N = 1")))}."));
         md.AppendLine();
 
-        foreach (int cores in new[] { 2, 32 })
+        foreach (int cores in Cores)
         {
             double machineFlops = perCoreFlops * cores;
             md.AppendLine(Inv($"### Where it stops paying off: {cores}-core machines ({machineFlops / 1e9:F0} GFLOP/s each{(cores == 2 ? ", like this one" : ", per-core rate assumed to scale linearly")})"));
@@ -126,32 +132,35 @@ public static class ScalingTables
             md.AppendLine();
         }
 
-        double flops2 = perCoreFlops * 2;
-        md.AppendLine("### Predicted efficiency and tokens/s, 2-core machines");
-        md.AppendLine();
-        foreach (var m in models)
-            foreach (var batch in new[] { BatchScaling.FixedGlobal, BatchScaling.FixedPerMachine })
-            {
-                long bytes = ScalingModel.GradientBytes(m.Parameters, 4);
-                double compute1 = ScalingModel.TrainingFlops(m.Parameters, m.BatchTokens) / flops2;
-                md.AppendLine(Inv($"**{m.Name}, {BatchName(batch)} batch** ({m.BatchTokens:N0} tokens {(batch == BatchScaling.FixedGlobal ? "per step in all" : "per machine per step")}; gradient {bytes / 1e6:F0} MB fp32, {bytes / 2e6:F0} MB bf16; one machine: {Seconds(compute1)} compute per step, {m.BatchTokens / compute1:F0} tokens/s). Cells: efficiency · tokens/s (all-reduce seconds per step)."));
-                md.AppendLine();
-                md.AppendLine("| link | variant | " + string.Join(" | ", Machines.Skip(1).Select(n => $"N={n}")) + " |");
-                md.AppendLine("| --- | --- |" + string.Concat(Machines.Skip(1).Select(_ => " --- |")));
-                foreach (double gbps in LinksGbps)
-                    foreach (var v in Variants)
-                    {
-                        var s = Scenario(m, batch, flops2, gbps, v);
-                        var cells = Machines.Skip(1).Select(n => ScalingModel.Predict(s, n)).Select(p => Inv($"{p.Efficiency:P0} · {Rate(p.TokensPerSecond)} ({Seconds(p.AllReduceSeconds)})"));
-                        md.AppendLine(Inv($"| {gbps:G} Gb/s | {v.Name} | ") + string.Join(" | ", cells) + " |");
-                    }
-                md.AppendLine();
-            }
+        foreach (int cores in Cores)
+        {
+            double machineFlops = perCoreFlops * cores;
+            md.AppendLine(Inv($"### Predicted efficiency and tokens/s, {cores}-core machines ({machineFlops / 1e9:F0} GFLOP/s each)"));
+            md.AppendLine();
+            foreach (var m in models)
+                foreach (var batch in new[] { BatchScaling.FixedGlobal, BatchScaling.FixedPerMachine })
+                {
+                    long bytes = ScalingModel.GradientBytes(m.Parameters, 4);
+                    double compute1 = ScalingModel.TrainingFlops(m.Parameters, m.BatchTokens) / machineFlops;
+                    md.AppendLine(Inv($"**{m.Name}, {BatchName(batch)} batch** ({m.BatchTokens:N0} tokens {(batch == BatchScaling.FixedGlobal ? "per step in all" : "per machine per step")}; gradient {bytes / 1e6:F0} MB fp32, {bytes / 2e6:F0} MB bf16; one machine: {Seconds(compute1)} compute per step, {m.BatchTokens / compute1:F0} tokens/s). Cells: efficiency · tokens/s (all-reduce seconds per step)."));
+                    md.AppendLine();
+                    md.AppendLine("| link | variant | " + string.Join(" | ", Machines.Skip(1).Select(n => $"N={n}")) + " |");
+                    md.AppendLine("| --- | --- |" + string.Concat(Machines.Skip(1).Select(_ => " --- |")));
+                    foreach (double gbps in LinksGbps)
+                        foreach (var v in Variants)
+                        {
+                            var s = Scenario(m, batch, machineFlops, gbps, v);
+                            var cells = Machines.Skip(1).Select(n => ScalingModel.Predict(s, n)).Select(p => Inv($"{p.Efficiency:P0} · {Rate(p.TokensPerSecond)} ({Seconds(p.AllReduceSeconds)})"));
+                            md.AppendLine(Inv($"| {gbps:G} Gb/s | {v.Name} | ") + string.Join(" | ", cells) + " |");
+                        }
+                    md.AppendLine();
+                }
+        }
         return (md.ToString(), summary);
     }
 
     /// <summary>Predicted efficiency vs N (log₂ axis), fp32 without overlap (solid) and bf16 with overlap (dashed), one line per model and link.</summary>
-    private static void Plot(double machineFlops, long configAParameters, BatchScaling batch, string path)
+    private static void Plot(double machineFlops, int cores, long configAParameters, BatchScaling batch, string path)
     {
         var plot = new Plot();
         var colors = new[] { Colors.C0, Colors.C1, Colors.C2 };
@@ -172,9 +181,9 @@ public static class ScalingTables
         var half = plot.Add.HorizontalLine(50); half.LinePattern = LinePattern.Dotted; half.Color = Colors.Gray;
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, Machines.Select(n => n.ToString()).ToArray());
         plot.Axes.SetLimitsY(0, 105);
-        plot.Title($"Predicted data-parallel efficiency, {BatchName(batch)} batch, 2-core machines ({machineFlops / 1e9:F0} GFLOP/s each)");
+        plot.Title($"Predicted data-parallel efficiency, {BatchName(batch)} batch, {cores}-core machines ({machineFlops / 1e9:F0} GFLOP/s each)");
         plot.XLabel("machines N"); plot.YLabel("efficiency (%)");
-        plot.ShowLegend(Alignment.LowerLeft);
+        plot.ShowLegend(Edge.Right);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         string tmp = path + ".tmp.png";
         plot.SavePng(tmp, 1100, 640);
