@@ -25,6 +25,7 @@ public static class Program
         ["quant-kernels"] = () => new QuantKernelBench(),
         ["serve"] = () => new SharpSeek.Bench.Serve.ServeBenchmark(),
         ["offload"] = () => new SharpSeek.Bench.Offload.OffloadBenchmark(),
+        ["scaling"] = () => new SharpSeek.Bench.Scaling.ScalingBenchmark(),
     };
 
     /// <summary>Child-process entry points by name: arguments in, one JSON object on stdout.</summary>
@@ -38,6 +39,9 @@ public static class Program
         ["decode-profile"] = DecodeProfile.Run,
         ["llamacpp"] = LlamaCppWorker.Run,
         ["offload"] = SharpSeek.Bench.Offload.OffloadWorker.Run,
+        ["scaling-train"] = SharpSeek.Bench.Scaling.ScalingTrainWorker.Run,      // alone or as every rank under mpirun
+        ["allreduce"] = SharpSeek.Bench.Scaling.AllReduceWorker.Run,             // under mpirun
+        ["scaling-tables"] = SharpSeek.Bench.Scaling.ScalingTables.Run,          // docs/scaling.md's tables from a saved scaling.json
     };
 
     public static int Main(string[] args)

@@ -209,7 +209,7 @@ public sealed class DecodeBenchmark : IBenchmark
     }
 
     /// <summary>The CPU's ISA extensions that matter here, from /proc/cpuinfo's flags (Linux) and .NET's intrinsics.</summary>
-    private static JsonObject Isa()
+    internal static JsonObject Isa()
     {
         var flags = new HashSet<string>();
         try

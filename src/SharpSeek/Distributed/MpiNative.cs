@@ -1,4 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+
+// bench/run scaling times raw MPI_Allreduce calls through this binding (bench/SharpSeek.Bench/Scaling/AllReduceWorker.cs).
+[assembly: InternalsVisibleTo("SharpSeek.Bench")]
 
 namespace SharpSeek.Distributed;
 
