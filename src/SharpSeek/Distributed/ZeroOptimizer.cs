@@ -259,7 +259,7 @@ public sealed class ZeroOptimizer : OptimizerHelper
     private readonly TrainConfig _config;
 
     /// <summary>Largest all-gather window in elements (default: one 25 MiB fp32 bucket).</summary>
-    public long WindowElements { get; init; } = GradientBuckets.DefaultCapElements;
+    public long WindowElements { get; init; } = GradientBuckets.DefaultCapBytes / sizeof(float);
 
     /// <summary>Bytes of the AdamW moments this rank holds (exp_avg and exp_avg_sq of its slices).</summary>
     public long StateBytes { get; }
