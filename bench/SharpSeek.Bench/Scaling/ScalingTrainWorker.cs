@@ -80,7 +80,7 @@ public static class ScalingTrainWorker
         for (int r = 0; r < size; r++) perRank[r] *= size;
 
         var sizes = parameters.Select(p => p.numel()).ToList();
-        var bucketBytes = GradientBuckets.Plan(sizes, GradientBuckets.DefaultCapElements)
+        var bucketBytes = GradientBuckets.Plan(sizes, (GradientBuckets.DefaultCapBytes / sizeof(float)))
             .Select(b => sizes.Skip(b.Start).Take(b.End - b.Start).Sum() * sizeof(float)).ToList();
         long globalTokens = (long)c.BatchSize * c.BlockSize;
         var result = new JsonObject

@@ -64,6 +64,8 @@ public class ZeroOptimizerTests
         public int BroadcastFromRoot(int value) => throw new NotSupportedException();
         public void AverageGradients(IReadOnlyList<Parameter> parameters) => throw new NotSupportedException();
         public void Average(double[] values) => throw new NotSupportedException();
+        public double GradientReduceSeconds => 0;
+        public void Sum(long[] values) => throw new NotSupportedException();
 
         public void AllGather(Tensor buffer, IReadOnlyList<long> counts, IReadOnlyList<long> displacements)
         {
