@@ -204,6 +204,26 @@ public class DataParallelObjectiveTests
     }
 
     [MpiFact]
+    public void Grpo_OneProcessCheckpointMidBuffer_ResumesOnTwoRanksWithAFreshBatch()
+    {
+        using var tmp = new TempDir();
+        string model = PreferenceTestData.ModelFolder(tmp["m"], "gpt2", chatTokens: false);
+        string[] Args(int maxSteps) => ["grpo", "--init-from", model, "--prompts", Prompts(tmp, FourPrompts), "--out", tmp["out"], .. Small,
+                                        "--set", $"max_steps={maxSteps}", "--set", "grpo.prompts_per_step=4", "--set", "grpo.group_size=2",
+                                        "--set", "grpo.max_new_tokens=4", "--set", "grpo.eval_batch_size=2", "--set", "grpo.mu=2"];
+        var one = RunOne(Args(1));                                                           // μ 2: the step-1 checkpoint holds a half-used buffer
+        Assert.True(one.ExitCode == 0, one.Stderr + one.Stdout);
+        var (saved, _) = CheckpointStore.ReadState(Path.Combine(tmp["out"], CheckpointStore.DirName(1)));
+        Assert.NotNull(JsonNode.Parse(saved.DataState)!["Buffer"]);
+        var two = MpiRun.Run(2, [.. Args(3), "--resume"]);
+        Assert.True(two.ExitCode == 0, two.Stderr + two.Stdout);
+        var losses = Losses(tmp["out"]);
+        Assert.All(new[] { 2, 3 }, step => Assert.True(double.IsFinite(losses[step]), $"step {step}"));
+        var (state, _) = CheckpointStore.ReadState(Path.Combine(tmp["out"], CheckpointStore.DirName(3)));
+        Assert.Null(JsonNode.Parse(state.DataState)!["Buffer"]);                            // rank 0 holds only its share: not saved
+    }
+
+    [MpiFact]
     public void Ppo_TwoRanks_EachSamplesItsPromptsAndRankZeroWrites()
     {
         using var tmp = new TempDir();
