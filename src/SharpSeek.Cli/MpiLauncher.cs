@@ -71,7 +71,7 @@ public static class MpiLauncher
         if (threads.Length == 0)                                    // a config's `threads` still wins in each rank (Trainer sets it)
             environment["OMP_NUM_THREADS"] = threads = ThreadsPerRank(cores, nproc).ToString(CultureInfo.InvariantCulture);
         var stdout = parse.InvocationConfiguration.Output;
-        stdout.WriteLine($"launching {nproc} ranks on this host ({threads} thread{(threads == "1" ? "" : "s")} each): mpirun {string.Join(' ', arguments)}");
+        stdout.WriteLine($"launching {nproc} ranks on this host (OMP_NUM_THREADS={threads}): mpirun {string.Join(' ', arguments)}");
         stdout.Flush();
         return Run(mpirun, arguments, environment);
     }

@@ -21,7 +21,7 @@ public class NprocCliTests
         Assert.True(one.ExitCode == 0, one.Stderr + one.Stdout);
         var two = CliProcess.Run([.. TinyArgs(data, tmp["two"]), "--nproc", "2", "--oversubscribe"], OneThread);
         Assert.True(two.ExitCode == 0, two.Stderr + two.Stdout);
-        Assert.Contains("launching 2 ranks on this host (1 thread each): mpirun -np 2 --oversubscribe", two.Stdout);
+        Assert.Contains("launching 2 ranks on this host (OMP_NUM_THREADS=1): mpirun -np 2 --oversubscribe", two.Stdout);
         Assert.Contains("data parallel: rank 0 of 2", two.Stdout);
 
         var expected = Losses(tmp["one"]);

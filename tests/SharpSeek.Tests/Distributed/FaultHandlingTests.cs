@@ -45,6 +45,7 @@ public class FaultHandlingTests
         Assert.Equal(2, r.ExitCode);
         string ckpt4 = Path.Combine(outDir, CheckpointStore.DirName(4));
         Assert.Contains($"error: rank 1: the training loss became NaN at step 5; training stopped. The last good checkpoint is {ckpt4}.", r.Stderr + r.Stdout);
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); MpiRun.RankProcess(0, outDir) is not null && wait.Elapsed < TimeSpan.FromSeconds(10);) Thread.Sleep(50);
         Assert.Null(MpiRun.RankProcess(0, outDir));                                         // no rank left behind
 
         Assert.Equal([2, 4], new CheckpointStore(outDir).List().Select(c => c.Step));
