@@ -48,7 +48,9 @@ public static class MpiLauncher
     {
         int nproc = parse.GetValue(nprocOption);
         bool oversubscribe = parse.GetValue(oversubscribeOption);
-        string verb = parse.CommandResult.Command.Name;
+        var names = new List<string>();                              // "distill cache", not "cache"
+        for (var r = parse.CommandResult; r is not null && r.Command is not RootCommand; r = r.Parent as CommandResult) names.Insert(0, r.Command.Name);
+        string verb = string.Join(' ', names);
         if (nproc < 1) throw new ConfigException($"--nproc must be at least 1, got {nproc}");
         if (MpiDataParallel.LaunchedByMpirun())
         {
@@ -58,7 +60,7 @@ public static class MpiLauncher
             return null;
         }
         if (nproc == 1) return null;
-        if (!dataParallel) throw new ConfigException($"sharpseek {verb} does not run data-parallel yet (docs/distributed.md); leave out --nproc");
+        if (!dataParallel) throw new ConfigException($"sharpseek {verb} does not run data-parallel (docs/distributed.md); leave out --nproc");
         int cores = Environment.ProcessorCount;                     // honours sched affinity and cgroup CPU limits
         CheckCores(nproc, cores, oversubscribe);
         string mpirun = FindOnPath("mpirun", Environment.GetEnvironmentVariable("PATH")) ?? throw new ConfigException(MissingMpirunMessage);

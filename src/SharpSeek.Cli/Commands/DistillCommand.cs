@@ -38,7 +38,7 @@ public static class DistillCommand
             return verb.Run(parse, trainer, c, stdout);
         }));
 
-        var cacheVerb = new TrainingVerb();
+        var cacheVerb = new TrainingVerb { DataParallel = false };   // one process writes one cache file
         var cacheTeacher = TeacherOption();
         var cacheData = new Option<string?>("--data") { Description = "Prepared data folder for distill.data text; same as --set data_dir=…" };
         var cache = cacheVerb.CreateCommand("cache",
@@ -46,6 +46,8 @@ public static class DistillCommand
             cacheTeacher, cacheData);
         cache.SetSafeAction((parse, stdout) =>
         {
+            if (Distributed.MpiDataParallel.LaunchedByMpirun())
+                throw new ConfigException("distill cache writes one file: run it as one process, not under mpirun (a data-parallel distill builds a missing cache on rank 0 itself)");
             var c = Load(cacheVerb, parse, cacheTeacher, cacheData);
             string path = DistillationRun.EnsureCache(c, stdout.WriteLine);
             stdout.WriteLine($"teacher cache: {path}");

@@ -12,7 +12,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var verb = new TrainingVerb { DataParallel = true };
+        var verb = new TrainingVerb();
         var arch = new Option<string?>("--arch") { Description = "Model family to train from scratch: gpt2 or deepseek; same as --set arch=…" };
         var data = new Option<string?>("--data") { Description = "Prepared data folder (train.bin, val.bin, meta.json); same as --set data_dir=…" };
         var command = verb.CreateCommand("train", "Train a model (from scratch, or fine-tune with --init-from); Ctrl-C or SIGTERM (timeout, schedulers, containers) finishes the step, saves a checkpoint and exits 0; --resume continues from it.",

@@ -25,8 +25,8 @@ internal sealed class TrainingVerb
     public Option<int> NProc { get; } = new("--nproc") { Description = "Train data-parallel with N ranks on this host: runs mpirun -np N of this command (needs Open MPI; docs/distributed.md). 1: one process.", DefaultValueFactory = _ => 1 };
     public Option<bool> Oversubscribe { get; } = new("--oversubscribe") { Description = "With --nproc: allow more ranks than cores (slower)." };
 
-    /// <summary>The verb runs as one rank of a data-parallel job under mpirun, so --nproc N > 1 may launch it (else refused).</summary>
-    public bool DataParallel { get; init; }
+    /// <summary>The verb runs as one rank of a data-parallel job under mpirun, so --nproc N > 1 may launch it (else refused); every training verb does.</summary>
+    public bool DataParallel { get; init; } = true;
 
     /// <summary>A verb named <paramref name="name"/> with the shared options (and <paramref name="extra"/> ones of its own).</summary>
     public Command CreateCommand(string name, string description, params Option[] extra)

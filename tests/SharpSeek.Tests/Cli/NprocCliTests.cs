@@ -63,11 +63,11 @@ public class NprocCliTests
     }
 
     [Fact]
-    public void Sft_Nproc2_RefusedUntilItRunsDataParallel()
+    public void DistillCache_Nproc2_RefusedAsItWritesOneFile()
     {
-        var r = CliHarness.Run("sft", "--nproc", "2");
+        var r = CliHarness.Run("distill", "cache", "--nproc", "2");
         Assert.Equal(2, r.ExitCode);
-        Assert.Equal("error: sharpseek sft does not run data-parallel yet (docs/distributed.md); leave out --nproc\n", r.Stderr);
+        Assert.Equal("error: sharpseek distill cache does not run data-parallel (docs/distributed.md); leave out --nproc\n", r.Stderr);
     }
 
     [Fact]
