@@ -62,6 +62,38 @@ public sealed class MoeTests
     }
 
     [Fact]
+    public void UpdateRouterBiases_SumOverRanks_UpdatesFromTheSummedCountsOfEveryLayer()
+    {
+        torch.manual_seed(3);
+        using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
+        model.train();
+        using var ids = torch.randint(0, 512, new long[] { 2, 10 });
+        model.Logits(ids).Dispose();
+        var moes = model.MoeLayers.ToList();
+        int experts = (int)moes[0].Gate.Bias.shape[0];
+        var local = moes.SelectMany(m => m.PeekLoadCounts()).ToArray();
+        long[]? passed = null;
+        int calls = 0;
+        // a stand-in for the other ranks: the global load is 100 tokens on expert 0 of each layer, none elsewhere
+        var loads = model.UpdateRouterBiases(0.5, counts =>
+        {
+            calls++;
+            passed = (long[])counts.Clone();
+            for (int i = 0; i < counts.Length; i++) counts[i] = i % experts == 0 ? 100 : 0;
+        });
+        Assert.Equal(1, calls);                                                             // one collective for all layers
+        Assert.Equal(local, passed);                                                        // this replica's counts, layer after layer
+        foreach (var (moe, load) in moes.Zip(loads))
+        {
+            Assert.Equal([100L, .. new long[experts - 1]], load);                          // the summed counts are reported
+            var expected = new float[experts];
+            Array.Fill(expected, 0.5f);
+            expected[0] = -0.5f;                                                            // above the mean: down by γ; below: up by γ
+            Assert.Equal(expected, moe.Gate.Bias.data<float>().ToArray());
+        }
+    }
+
+    [Fact]
     public void Forward_EvalMode_DoesNotCountTokens()
     {
         using var model = new DeepSeekV3ForCausalLM(new DeepSeekV3Config());
