@@ -28,13 +28,7 @@ public static class TrainCommand
         var last = parse.GetValue(data) is { } d ? new[] { $"data_dir={d}" } : [];
         var c = verb.LoadConfig(parse, first, last);
         if (c.DataDir.Length == 0) throw new ConfigException("no data: pass --data DIR (a folder from `sharpseek data prepare`) or set data_dir");
-        if (parallel is not null)
-        {
-            ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);
-            parallel.GradientReduceDType = c.GradReduceDType == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
-            var files = DataFingerprint.TokenDataFiles(c.DataDir);   // every rank must read the same tokens
-            DataFingerprint.CheckSame(parallel, $"data set ({string.Join(", ", files.Select(Path.GetFileName))} in {c.DataDir})", files);
-        }
+        if (parallel is not null) ShardedBatchSource.CheckDivisible(c.BatchSize, parallel.Size);   // data and config are checked by the trainer
 
         using var batches = TokenDatasetBatchSource.Open(c.DataDir, (ulong)c.Seed);
         IBatchSource shard = parallel is null ? batches : new ShardedBatchSource(batches, parallel.Rank, parallel.Size);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using SharpSeek.Data;
+using SharpSeek.Training;
 
 namespace SharpSeek.Distributed;
 
@@ -83,4 +84,23 @@ public static class DataFingerprint
     /// <summary>What a rank of <c>sharpseek train</c> reads from a prepared data folder: meta.json, train.bin, val.bin.</summary>
     public static IReadOnlyList<string> TokenDataFiles(string dataDir) =>
         new[] { TokenDataMeta.FileName, TokenDataMeta.TrainFile, TokenDataMeta.ValFile }.Select(n => Path.Combine(dataDir, n)).ToList();
+
+    /// <summary>
+    /// Every data file a training config names, in a fixed order: data_dir's token files (when data_dir is set), sft.data
+    /// and sft.val_data, preference.data and preference.val_data, ppo.prompts and ppo.eval_prompts, grpo.prompts,
+    /// grpo.eval_prompts and each grpo stage's prompts. A verb reads a subset of them; fingerprinting them all costs little
+    /// (JSONL files are small) and a path that is named but absent is fingerprinted as "missing" on every rank alike.
+    /// </summary>
+    public static IReadOnlyList<string> ConfigDataFiles(TrainConfig c)
+    {
+        var paths = new List<string>();
+        if (c.DataDir.Length > 0) paths.AddRange(TokenDataFiles(c.DataDir));
+        void Add(string? path) { if (!string.IsNullOrEmpty(path)) paths.Add(path); }
+        Add(c.Sft?.Data); Add(c.Sft?.ValData);
+        Add(c.Preference?.Data); Add(c.Preference?.ValData);
+        Add(c.Ppo?.Prompts); Add(c.Ppo?.EvalPrompts);
+        Add(c.Grpo?.Prompts); Add(c.Grpo?.EvalPrompts);
+        foreach (var stage in c.Grpo?.Stages ?? []) Add(stage.Prompts);
+        return paths;
+    }
 }

@@ -127,6 +127,12 @@ public sealed class Trainer
         int? faultNanStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
         Parallel?.CheckSame("config", c.ToJson());
         Parallel?.CheckSame("resume point", resumeFrom ?? "");
+        if (Parallel is { Size: > 1 } dpData)                                   // every rank must read the same data
+        {
+            var files = DataFingerprint.ConfigDataFiles(c);
+            DataFingerprint.CheckSame(dpData, $"data set ({string.Join(", ", files)})", files);
+            if (dpData is MpiDataParallel mpi) mpi.GradientReduceDType = c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        }
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
         if (RetainFreedMemory) NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
         TrainerState state;

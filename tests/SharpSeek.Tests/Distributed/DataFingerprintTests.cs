@@ -85,4 +85,17 @@ public class DataFingerprintTests
     private static string Of(string path) => DataFingerprint.Of([path], fullHashLimit: 100, blocks: 3, blockBytes: 10);
 
     private static byte[] Bytes(int n) => Enumerable.Range(0, n).Select(i => (byte)(i * 31 % 251)).ToArray();
+
+    [Fact]
+    public void ConfigDataFiles_EverySectionsFiles_InAFixedOrder()
+    {
+        var c = new SharpSeek.Training.TrainConfig().WithOverrides([
+            "data_dir=d", "sft.data=s.jsonl", "preference.data=p.jsonl", "preference.val_data=pv.jsonl", "ppo.prompts=q.jsonl",
+            "grpo.prompts=g.jsonl", "grpo.eval_prompts=ge.jsonl"]);
+        Assert.Equal(["d/meta.json", "d/train.bin", "d/val.bin", "s.jsonl", "p.jsonl", "pv.jsonl", "q.jsonl", "g.jsonl", "ge.jsonl"],
+                     DataFingerprint.ConfigDataFiles(c));
+    }
+
+    [Fact]
+    public void ConfigDataFiles_NoDataNamed_Empty() => Assert.Empty(DataFingerprint.ConfigDataFiles(new SharpSeek.Training.TrainConfig()));
 }

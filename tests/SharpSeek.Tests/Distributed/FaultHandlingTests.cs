@@ -26,7 +26,7 @@ public class FaultHandlingTests
 
         var r = MpiRun.Run([TinyArgs("data", tmp["out"]), TinyArgs("data", tmp["out"])], workDirs: [tmp["host0"], tmp["host1"]]);
         Assert.Equal(2, r.ExitCode);
-        string message = "error: rank 1 was started with a different data set (meta.json, train.bin, val.bin in data) than rank 0 (checksums differ)";
+        string message = "error: rank 1 was started with a different data set (data/meta.json, data/train.bin, data/val.bin) than rank 0 (checksums differ)";
         Assert.Equal(2, (r.Stderr + r.Stdout).Split(message).Length - 1);                 // printed by both ranks
         Assert.False(Directory.Exists(tmp["out"]) && Directory.EnumerateDirectories(tmp["out"], "ckpt-*").Any());
     }
