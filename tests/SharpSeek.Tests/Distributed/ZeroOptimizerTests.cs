@@ -177,13 +177,14 @@ public class ZeroOptimizerTests
         foreach (var p in groups.All) Assert.Equal(0f, p.grad!.abs().max().item<float>());
     }
 
-    /// <summary>Two ranks step twice and save shards; returns the folder and the unsharded optimizer that did the same steps.</summary>
+    /// <summary>Two ranks step twice and save shards (gathered in chunks of 5 elements); returns the folder and the unsharded optimizer that did the same steps.</summary>
     private static (TempDir Dir, ParamGroups Reference, AdamW Fused) SavedShardsOfTwoRanks()
     {
         var replicas = Replicas(3);
         var fused = replicas[2].CreateAdamW(Config);
         var world = ThreadWorld.Create(2);
-        var zero = Enumerable.Range(0, 2).Select(r => new ZeroOptimizer(replicas[r], Config, world[r])).ToArray();
+        // chunks of 5 elements: the gathering straddles pieces and sends several messages per moment
+        var zero = Enumerable.Range(0, 2).Select(r => new ZeroOptimizer(replicas[r], Config, world[r]) { GatherChunkElements = 5 }).ToArray();
         for (int step = 0; step < 2; step++)
         {
             SetGrads(replicas[2], step);
