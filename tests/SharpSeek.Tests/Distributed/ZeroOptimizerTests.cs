@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using SharpSeek.Distributed;
 using SharpSeek.Kernels;
 using SharpSeek.Tests.TestSupport;
+using SharpSeek.Tests.Training;
 using SharpSeek.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -261,5 +262,22 @@ public class ZeroOptimizerTests
         Assert.Contains("the optimizer shards hold 32 elements", e.Message);
         Assert.Contains("this model has 20 trainable", e.Message);
         Assert.All(States(optimizer), s => Assert.Equal(0L, s.step));
+    }
+
+    [Fact]
+    public void Run_ZeroStage1OneProcess_UnshardedStateAndTheSameLossesAsZeroStage0()
+    {
+        var config = TrainingTestData.Config("") with { MaxSteps = 3, EvalInterval = 3 };
+        var plain = new Trainer(config with { OutDir = TrainingTestData.TempDir() }, TrainingTestData.Data(), TrainingTestData.Factory());
+        var plainRun = plain.Run();
+        var zero = new Trainer(config with { OutDir = TrainingTestData.TempDir(), ZeroStage = 1 }, TrainingTestData.Data(), TrainingTestData.Factory());
+        var log = new List<string>();
+        zero.OnLog = log.Add;
+        var zeroRun = zero.Run();
+        Assert.Equal(plainRun.StepLosses, zeroRun.StepLosses);
+        long trainable = zero.TrainedParameters.Sum(p => p.numel());
+        Assert.Equal(2 * 4 * trainable, zero.OptimizerStateBytes);                            // exp_avg + exp_avg_sq, fp32, whole
+        Assert.Contains(log, l => l.StartsWith("optimizer state:") && l.Contains("(zero_stage 1 with one process: not sharded)"));
+        Assert.True(File.Exists(Path.Combine(zeroRun.Checkpoint!, CheckpointStore.OptimizerFile)));
     }
 }
