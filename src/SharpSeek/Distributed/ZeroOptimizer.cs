@@ -269,8 +269,8 @@ public static class ZeroCheckpoint
 /// flattened parameter group only, steps that slice with <see cref="FusedAdamW"/> (the unsharded run's arithmetic, element by
 /// element: the slices are views of the weights, one AdamW parameter per piece of a weight) and all-gathers the updated
 /// slices (MPI_Allgatherv in windows of ≤ 25 MiB) so every rank holds the same full weights. The gradients must already be
-/// averaged (and clipped) on every rank. Checkpoints: rank 0 gathers the moments one rank at a time into shard files
-/// (<see cref="ZeroCheckpoint"/>).
+/// averaged (and clipped) on every rank. Checkpoints: rank 0 streams every rank's moments, chunk by chunk, into one shard
+/// file per rank (<see cref="ZeroCheckpoint"/>).
 /// </summary>
 public sealed class ZeroOptimizer : OptimizerHelper
 {
