@@ -43,15 +43,19 @@ public interface IDataParallel
     /// <summary>The element-wise mean of <paramref name="values"/> over the ranks (in place; the same length on every rank).</summary>
     void Average(double[] values);
 
+    // The three calls of ZeRO-1 (ZeroOptimizer). Their defaults refuse, so a group that never shards the optimizer state
+    // (a test double, say) need not implement them.
+
     /// <summary>
     /// All-gather in place (MPI_Allgatherv) into the contiguous fp32 <paramref name="buffer"/>: rank r's part is the
     /// <paramref name="counts"/>[r] elements at <paramref name="displacements"/>[r], and this rank's part is already there (ZeRO-1).
     /// </summary>
-    void AllGather(Tensor buffer, IReadOnlyList<long> counts, IReadOnlyList<long> displacements);
+    void AllGather(Tensor buffer, IReadOnlyList<long> counts, IReadOnlyList<long> displacements) =>
+        throw new NotSupportedException($"{GetType().Name} cannot all-gather, which zero_stage 1 needs");
 
     /// <summary>Sends the contiguous fp32 <paramref name="tensor"/> to rank <paramref name="destination"/> (blocking; it calls <see cref="Receive"/>).</summary>
-    void Send(Tensor tensor, int destination);
+    void Send(Tensor tensor, int destination) => throw new NotSupportedException($"{GetType().Name} cannot send, which zero_stage 1 needs");
 
     /// <summary>Receives into the contiguous fp32 <paramref name="tensor"/> what rank <paramref name="source"/> sends (blocking).</summary>
-    void Receive(Tensor tensor, int source);
+    void Receive(Tensor tensor, int source) => throw new NotSupportedException($"{GetType().Name} cannot receive, which zero_stage 1 needs");
 }

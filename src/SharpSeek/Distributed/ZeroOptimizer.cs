@@ -111,6 +111,40 @@ public static class ZeroCheckpoint
 
     public static string MomentName(string group, bool squared) => $"{group}.{(squared ? "exp_avg_sq" : "exp_avg")}";
 
+    /// <summary>
+    /// Writes a safetensors file of 1-D fp32 <paramref name="tensors"/> whose data <paramref name="writeData"/> streams in
+    /// that order (so no tensor needs to be in memory whole); the reader is <see cref="SafeTensorsFile"/>.
+    /// </summary>
+    public static void WriteShard(string path, IReadOnlyList<(string Name, long Length)> tensors, Action<Stream> writeData)
+    {
+        using var header = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(header))
+        {
+            w.WriteStartObject();
+            long offset = 0;
+            foreach (var (name, length) in tensors)
+            {
+                w.WriteStartObject(name);
+                w.WriteString("dtype", nameof(SafeTensorDType.F32));
+                w.WriteStartArray("shape"); w.WriteNumberValue(length); w.WriteEndArray();
+                w.WriteStartArray("data_offsets"); w.WriteNumberValue(offset); w.WriteNumberValue(offset + length * sizeof(float)); w.WriteEndArray();
+                w.WriteEndObject();
+                offset += length * sizeof(float);
+            }
+            w.WriteEndObject();
+        }
+        while (header.Length % 8 != 0) header.WriteByte((byte)' ');
+        using var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        fs.Write(BitConverter.GetBytes((ulong)header.Length));
+        header.Position = 0;
+        header.CopyTo(fs);
+        long start = fs.Position;
+        writeData(fs);
+        long expected = tensors.Sum(t => t.Length) * sizeof(float);
+        if (fs.Position - start != expected) throw new InvalidOperationException($"{path}: wrote {fs.Position - start} data bytes, the header says {expected}");
+        fs.Flush(flushToDisk: true);
+    }
+
     /// <summary>True when <paramref name="dir"/> holds sharded optimizer state.</summary>
     public static bool IsSharded(string dir) => File.Exists(Path.Combine(dir, ManifestFile));
 
@@ -235,8 +269,8 @@ public static class ZeroCheckpoint
 /// flattened parameter group only, steps that slice with <see cref="FusedAdamW"/> (the unsharded run's arithmetic, element by
 /// element: the slices are views of the weights, one AdamW parameter per piece of a weight) and all-gathers the updated
 /// slices (MPI_Allgatherv in windows of ≤ 25 MiB) so every rank holds the same full weights. The gradients must already be
-/// averaged (and clipped) on every rank. Checkpoints: rank 0 gathers the moments one rank at a time into shard files
-/// (<see cref="ZeroCheckpoint"/>).
+/// averaged (and clipped) on every rank. Checkpoints: rank 0 streams every rank's moments, chunk by chunk, into one shard
+/// file per rank (<see cref="ZeroCheckpoint"/>).
 /// </summary>
 public sealed class ZeroOptimizer : OptimizerHelper
 {
@@ -391,56 +425,76 @@ public sealed class ZeroOptimizer : OptimizerHelper
         return (m, v);
     }
 
-    /// <summary>Rank ≠ 0's half of <see cref="SaveShards"/>: sends this rank's moments to rank 0.</summary>
-    public void SendShardsToRoot()
+    /// <summary>Elements of one message of the checkpoint gathering (4 MiB of fp32): what rank 0 holds of another rank's slice at a time.</summary>
+    public long GatherChunkElements { get; init; } = 1L << 20;
+
+    // This rank's flat moments of group g in chunks of ≤ GatherChunkElements, copied out of its pieces into one reused buffer.
+    private void ForEachChunk(Group g, bool squared, Tensor buffer, Action<Tensor> use)
     {
-        if (_parallel.IsRoot) throw new InvalidOperationException("rank 0 writes the shards with SaveShards");
-        foreach (var g in _groups)
+        var states = _inner.state_dict().State.Cast<AdamW.State>().ToList();
+        int first = g == _groups[0] ? 0 : _groups[0].Pieces.Count;
+        var sizes = g.Pieces.Select(x => x.Piece.numel()).ToList();
+        for (long c0 = 0; c0 < g.Length; c0 += GatherChunkElements)
         {
-            using var scope = NewDisposeScope();
-            var (m, v) = SliceMoments(g);
-            if (g.Length == 0) continue;
-            _parallel.Send(m, 0);
-            _parallel.Send(v, 0);
+            long n = Math.Min(GatherChunkElements, g.Length - c0);
+            using var chunk = buffer.narrow(0, 0, n);
+            foreach (var (k, offset, len, at) in ZeroSlices.Pieces(sizes, c0, n))
+            {
+                var state = states[first + k];
+                using var source = (squared ? state.exp_avg_sq : state.exp_avg).narrow(0, offset, len);
+                using var target = chunk.narrow(0, at - c0, len);
+                target.copy_(source);
+            }
+            use(chunk);
         }
     }
 
+    /// <summary>Rank ≠ 0's half of <see cref="SaveShards"/>: sends this rank's moments to rank 0, chunk by chunk.</summary>
+    public void SendShardsToRoot()
+    {
+        if (_parallel.IsRoot) throw new InvalidOperationException("rank 0 writes the shards with SaveShards");
+        using var buffer = empty(Math.Min(GatherChunkElements, Math.Max(1, _groups.Max(g => g.Length))), ScalarType.Float32);
+        foreach (var g in _groups)
+            foreach (bool squared in new[] { false, true })
+                ForEachChunk(g, squared, buffer, chunk => _parallel.Send(chunk, 0));
+    }
+
     /// <summary>
-    /// Rank 0: writes the manifest and one shard file per rank into <paramref name="dir"/>, receiving each other rank's
-    /// moments in turn (so it holds its own slice and one other rank's at a time); every other rank calls
-    /// <see cref="SendShardsToRoot"/> at the same time. <paramref name="written"/> is called with each file written.
+    /// Rank 0: writes one shard file per rank and the manifest into <paramref name="dir"/>. Its own moments are streamed
+    /// from its slices; every other rank's arrive in chunks of <see cref="GatherChunkElements"/> that go straight to the file,
+    /// so rank 0 never holds more than its own state and one chunk. Every other rank calls <see cref="SendShardsToRoot"/>
+    /// at the same time. <paramref name="written"/> is called with each file written.
     /// </summary>
     public void SaveShards(string dir, Action<string>? written = null)
     {
         if (!_parallel.IsRoot) throw new InvalidOperationException("only rank 0 writes checkpoints");
         int n = _parallel.Size;
         var shards = new List<ZeroShardInfo>();
+        using var buffer = empty(Math.Min(GatherChunkElements, Math.Max(1, _groups.Max(g => ZeroSlices.Range(g.Total, 0, n).Length))), ScalarType.Float32);
         for (int r = 0; r < n; r++)
         {
-            using var scope = NewDisposeScope();
-            var tensors = new List<KeyValuePair<string, Tensor>>();
-            var starts = new List<long>();
-            var lengths = new List<long>();
-            foreach (var g in _groups)
-            {
-                var (start, length) = ZeroSlices.Range(g.Total, r, n);
-                starts.Add(start); lengths.Add(length);
-                if (length == 0) continue;
-                Tensor m, v;
-                if (r == 0) (m, v) = SliceMoments(g);
-                else
-                {
-                    m = empty(length, ScalarType.Float32); v = empty(length, ScalarType.Float32);
-                    _parallel.Receive(m, r);
-                    _parallel.Receive(v, r);
-                }
-                tensors.Add(new(ZeroCheckpoint.MomentName(g.Name, false), m));
-                tensors.Add(new(ZeroCheckpoint.MomentName(g.Name, true), v));
-            }
+            var ranges = _groups.Select(g => ZeroSlices.Range(g.Total, r, n)).ToList();
+            var tensors = new List<(string Name, long Length)>();
+            for (int g = 0; g < _groups.Length; g++)
+                foreach (bool squared in new[] { false, true })
+                    if (ranges[g].Length > 0) tensors.Add((ZeroCheckpoint.MomentName(_groups[g].Name, squared), ranges[g].Length));
             string file = ZeroCheckpoint.ShardFile(r, n);
-            SafeTensors.Save(Path.Combine(dir, file), tensors);
+            ZeroCheckpoint.WriteShard(Path.Combine(dir, file), tensors, stream =>
+            {
+                for (int g = 0; g < _groups.Length; g++)
+                    foreach (bool squared in new[] { false, true })
+                    {
+                        if (r == 0) { ForEachChunk(_groups[g], squared, buffer, chunk => stream.Write(chunk.bytes)); continue; }
+                        for (long c0 = 0; c0 < ranges[g].Length; c0 += GatherChunkElements)
+                        {
+                            using var chunk = buffer.narrow(0, 0, Math.Min(GatherChunkElements, ranges[g].Length - c0));
+                            _parallel.Receive(chunk, r);
+                            stream.Write(chunk.bytes);
+                        }
+                    }
+            });
             written?.Invoke(Path.Combine(dir, file));
-            shards.Add(new ZeroShardInfo { File = file, Starts = starts, Lengths = lengths });
+            shards.Add(new ZeroShardInfo { File = file, Starts = ranges.Select(x => x.Start).ToList(), Lengths = ranges.Select(x => x.Length).ToList() });
         }
         var manifest = new ZeroManifest
         {

@@ -164,7 +164,9 @@ public sealed class Trainer
         CheckFrozen(_objective.FrozenModels, model, parameters);
         TrainedParameters = parameters;
         if (Parallel is { Size: > 1 } dp) dp.BroadcastFromRoot(parameters);   // one starting point, whatever each rank's RNG did
+        long residentBefore = Environment.WorkingSet;                                   // the moments are zero-filled, so their pages count at once
         using OptimizerHelper optimizer = c.ZeroStage == 1 && Parallel is { Size: > 1 } dpZero ? new ZeroOptimizer(groups, c, dpZero) : groups.CreateAdamW(c);
+        long residentGrowth = Environment.WorkingSet - residentBefore;
         if (resumeFrom is not null)
         {
             CheckpointStore.RestoreOptimizerAndRng(resumeFrom, optimizer);
@@ -182,7 +184,7 @@ public sealed class Trainer
         OnLog?.Invoke(precision.Reason);
         if (Parallel is { } dpLog) OnLog?.Invoke($"data parallel: rank {dpLog.Rank} of {dpLog.Size}; each rank trains on its 1/{dpLog.Size} of every batch and gradients are averaged");
         OptimizerStateBytes = optimizer is ZeroOptimizer zeroLog ? zeroLog.StateBytes : ZeroOptimizer.MomentBytes((AdamW)optimizer);
-        OnLog?.Invoke(OptimizerStateLine(optimizer, OptimizerStateBytes, c.ZeroStage));
+        OnLog?.Invoke(OptimizerStateLine(optimizer, OptimizerStateBytes, c.ZeroStage, residentGrowth));
         if (precision.Emulated) OnLog?.Invoke($"warning: {CpuFeatures.DescribeSlowdown(CpuFeatures.Bf16MatmulSlowdown())}; set precision auto or fp32");
         if (timeSchedule)
             OnLog?.Invoke(state.HorizonSteps is { } h ? $"time schedule: horizon {h} steps (kept from the checkpoint)"
@@ -330,12 +332,12 @@ public sealed class Trainer
     }
 
     /// <summary>"optimizer state: X MiB on this rank (…)" of the start log.</summary>
-    private static string OptimizerStateLine(OptimizerHelper optimizer, long bytes, int zeroStage)
+    private static string OptimizerStateLine(OptimizerHelper optimizer, long bytes, int zeroStage, long residentGrowth)
     {
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         string how = optimizer is ZeroOptimizer z ? string.Create(inv, $"(ZeRO-1 over {z.Size} ranks; {z.UnshardedStateBytes / 1048576.0:F2} MiB unsharded)")
                    : zeroStage == 1 ? "(zero_stage 1 with one process: not sharded)" : "(not sharded)";
-        return string.Create(inv, $"optimizer state: {bytes / 1048576.0:F2} MiB ({bytes:N0} bytes) on this rank {how}");
+        return string.Create(inv, $"optimizer state: {bytes / 1048576.0:F2} MiB ({bytes:N0} bytes) on this rank {how}; process RSS +{residentGrowth / 1048576.0:F1} MiB while creating it");
     }
 
     /// <summary>Rank 0's stop decision on every rank (each rank's clock and signals may differ; all must leave the loop together).</summary>

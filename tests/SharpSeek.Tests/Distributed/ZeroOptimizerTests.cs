@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using SharpSeek.Distributed;
 using SharpSeek.Kernels;
 using SharpSeek.Tests.TestSupport;
+using SharpSeek.Tests.Training;
 using SharpSeek.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -179,13 +180,14 @@ public class ZeroOptimizerTests
         foreach (var p in groups.All) Assert.Equal(0f, p.grad!.abs().max().item<float>());
     }
 
-    /// <summary>Two ranks step twice and save shards; returns the folder and the unsharded optimizer that did the same steps.</summary>
+    /// <summary>Two ranks step twice and save shards (gathered in chunks of 5 elements); returns the folder and the unsharded optimizer that did the same steps.</summary>
     private static (TempDir Dir, ParamGroups Reference, AdamW Fused) SavedShardsOfTwoRanks()
     {
         var replicas = Replicas(3);
         var fused = replicas[2].CreateAdamW(Config);
         var world = ThreadWorld.Create(2);
-        var zero = Enumerable.Range(0, 2).Select(r => new ZeroOptimizer(replicas[r], Config, world[r])).ToArray();
+        // chunks of 5 elements: the gathering straddles pieces and sends several messages per moment
+        var zero = Enumerable.Range(0, 2).Select(r => new ZeroOptimizer(replicas[r], Config, world[r]) { GatherChunkElements = 5 }).ToArray();
         for (int step = 0; step < 2; step++)
         {
             SetGrads(replicas[2], step);
@@ -262,5 +264,22 @@ public class ZeroOptimizerTests
         Assert.Contains("the optimizer shards hold 32 elements", e.Message);
         Assert.Contains("this model has 20 trainable", e.Message);
         Assert.All(States(optimizer), s => Assert.Equal(0L, s.step));
+    }
+
+    [Fact]
+    public void Run_ZeroStage1OneProcess_UnshardedStateAndTheSameLossesAsZeroStage0()
+    {
+        var config = TrainingTestData.Config("") with { MaxSteps = 3, EvalInterval = 3 };
+        var plain = new Trainer(config with { OutDir = TrainingTestData.TempDir() }, TrainingTestData.Data(), TrainingTestData.Factory());
+        var plainRun = plain.Run();
+        var zero = new Trainer(config with { OutDir = TrainingTestData.TempDir(), ZeroStage = 1 }, TrainingTestData.Data(), TrainingTestData.Factory());
+        var log = new List<string>();
+        zero.OnLog = log.Add;
+        var zeroRun = zero.Run();
+        Assert.Equal(plainRun.StepLosses, zeroRun.StepLosses);
+        long trainable = zero.TrainedParameters.Sum(p => p.numel());
+        Assert.Equal(2 * 4 * trainable, zero.OptimizerStateBytes);                            // exp_avg + exp_avg_sq, fp32, whole
+        Assert.Contains(log, l => l.StartsWith("optimizer state:") && l.Contains("(zero_stage 1 with one process: not sharded)"));
+        Assert.True(File.Exists(Path.Combine(zeroRun.Checkpoint!, CheckpointStore.OptimizerFile)));
     }
 }

@@ -98,24 +98,26 @@ public partial class ZeroTrainingTests
     }
 
     [MpiTheory]
-    [InlineData(true)]       // 2 ranks with ZeRO-1 to step 2, then 1 process
-    [InlineData(false)]      // 1 process to step 2, then 2 ranks with ZeRO-1
-    public void Resume_OtherRankCountAndZeroStage_ContinuesTheOneProcessCurve(bool zeroFirst)
+    [InlineData("zero", "one")]     // 2 ranks with ZeRO-1 to step 2, then 1 process
+    [InlineData("one", "zero")]     // 1 process to step 2, then 2 ranks with ZeRO-1
+    [InlineData("zero", "zero")]    // 2 ranks with ZeRO-1 throughout: each rank reads its own shard back
+    public void Resume_AcrossRankCountsAndZeroStages_ContinuesTheOneProcessCurve(string first, string second)
     {
         using var tmp = new TempDir();
         string data = DataDir(tmp);
         string[] Args(string outDir, int maxSteps, params string[] more) =>
             TinyArgs(data, tmp[outDir], ["--set", $"max_steps={maxSteps}", "--set", "lr_decay_steps=4", .. more]);
+        CliHarness.Result Run(string how, string[] args) => how == "zero" ? MpiRun.Run(2, [.. args, .. Zero1]) : RunOne(args);
         var whole = RunOne(Args("whole", 4));
         Assert.True(whole.ExitCode == 0, whole.Stderr + whole.Stdout);
 
-        var first = zeroFirst ? MpiRun.Run(2, Args("split", 2, Zero1)) : RunOne(Args("split", 2));
-        Assert.True(first.ExitCode == 0, first.Stderr + first.Stdout);
-        Assert.Equal(zeroFirst, ZeroCheckpoint.IsSharded(Path.Combine(tmp["split"], CheckpointStore.DirName(2))));
-        var second = zeroFirst ? RunOne(Args("split", 4, "--resume")) : MpiRun.Run(2, Args("split", 4, ["--resume", .. Zero1]));
-        Assert.True(second.ExitCode == 0, second.Stderr + second.Stdout);
+        var part1 = Run(first, Args("split", 2));
+        Assert.True(part1.ExitCode == 0, part1.Stderr + part1.Stdout);
+        Assert.Equal(first == "zero", ZeroCheckpoint.IsSharded(Path.Combine(tmp["split"], CheckpointStore.DirName(2))));
+        var part2 = Run(second, Args("split", 4, "--resume"));
+        Assert.True(part2.ExitCode == 0, part2.Stderr + part2.Stdout);
 
-        AssertSameLosses(Losses(tmp["whole"]), Losses(tmp["split"]), zeroFirst ? "ZeRO-1 2 ranks → 1 process" : "1 process → ZeRO-1 2 ranks");
+        AssertSameLosses(Losses(tmp["whole"]), Losses(tmp["split"]), $"{first} → {second}");
     }
 
     [MpiFact]

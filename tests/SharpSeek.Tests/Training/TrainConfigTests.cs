@@ -35,6 +35,13 @@ public class TrainConfigTests
     }
 
     [Fact]
+    public void Validate_ZeroStage2_ThrowsNamingTheValues()
+    {
+        var e = Assert.Throws<ConfigException>(() => new TrainConfig().WithOverrides(["zero_stage=2"]).Validate());
+        Assert.Equal("zero_stage must be 0 (off) or 1 (sharded optimizer state), got 2", e.Message);
+    }
+
+    [Fact]
     public void Load_RepositoryConfigs_AreValid()
     {
         string dir = AppContext.BaseDirectory;
