@@ -101,6 +101,24 @@ public class DataParallelObjectiveTests
     }
 
     [MpiFact]
+    public void SftZero1_TwoRanksHalfBatch_MatchesOneProcess()
+    {
+        using var tmp = new TempDir();
+        string model = PreferenceTestData.ModelFolder(tmp["m"], "gpt2");
+        AssertTwoRanksMatchOneProcess(tmp, ["sft", "--init-from", model, "--data", SftData(tmp), "--set", "block_size=32", "--set", "sft.packing=false",
+                                           "--set", "sft.val_fraction=0.2", "--set", "zero_stage=1", .. Small]);   // 1 process: zero_stage 1 is plain AdamW
+    }
+
+    [MpiFact]
+    public void DpoLoraZero1_TwoRanksHalfBatch_MatchesOneProcess()
+    {
+        using var tmp = new TempDir();
+        string model = PreferenceTestData.ModelFolder(tmp["m"], "gpt2");
+        string data = PreferenceTestData.WriteJsonl(tmp["pairs.jsonl"], PreferenceTestData.ToyLines(32));
+        AssertTwoRanksMatchOneProcess(tmp, ["dpo", "--init-from", model, "--data", data, "--set", "lora.r=4", "--set", "lora.target_modules=[\"c_attn\"]", "--set", "zero_stage=1", .. Small]);
+    }
+
+    [MpiFact]
     public void Dpo_TwoRanksHalfBatch_MatchesOneProcess()
     {
         using var tmp = new TempDir();
