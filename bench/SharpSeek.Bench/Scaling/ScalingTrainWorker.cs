@@ -31,7 +31,7 @@ public static class ScalingTrainWorker
         using var dp = MpiDataParallel.LaunchedByMpirun() ? new MpiDataParallel() : null;
         int rank = dp?.Rank ?? 0, size = dp?.Size ?? 1;
         if (c.BatchSize % size != 0) throw new ArgumentException($"batch {c.BatchSize} does not split over {size} ranks");
-        int localRows = c.BatchSize / size;
+        int localRows = a.Int("rows", c.BatchSize / size);                                   // --rows: a control, one rank's share alone
 
         torch.set_num_threads(threads);
         bool retained = NativeHeap.RetainFreedMemory();                                       // as Trainer.Run does
@@ -82,7 +82,7 @@ public static class ScalingTrainWorker
         var sizes = parameters.Select(p => p.numel()).ToList();
         var bucketBytes = GradientBuckets.Plan(sizes, GradientBuckets.DefaultCapElements)
             .Select(b => sizes.Skip(b.Start).Take(b.End - b.Start).Sum() * sizeof(float)).ToList();
-        long globalTokens = (long)c.BatchSize * c.BlockSize;
+        long globalTokens = (long)localRows * size * c.BlockSize;
         var result = new JsonObject
         {
             ["config"] = configName,
