@@ -15,13 +15,14 @@ namespace SharpSeek.Bench.Scaling;
 public sealed class ScalingBenchmark : IBenchmark
 {
     /// <summary>A rank/thread layout: <see cref="Bind"/> null = one plain process (no mpirun); <see cref="Rows"/> overrides the rows per rank.</summary>
-    private sealed record Layout(string Name, int Ranks, int Threads, string? Bind, int? Rows = null);
+    private sealed record Layout(string Name, int Ranks, int Threads, string? Bind, int? Rows = null, bool Yield = false);
 
     private static readonly Layout[] Layouts =
     [
         new("1_rank_x_2_threads", 1, 2, null),
         new("2_ranks_x_1_thread", 2, 1, "core"),
         new("2_ranks_x_1_thread_bind_none", 2, 1, "none"),
+        new("2_ranks_x_1_thread_yield_when_idle", 2, 1, "core", Yield: true),   // --mca mpi_yield_when_idle 1: a waiting rank yields its core instead of polling
         new("control_1_process_x_1_thread_4_rows", 1, 1, null, Rows: 4),   // one rank's share alone: no MPI, no second process
     ];
 
@@ -45,7 +46,8 @@ public sealed class ScalingBenchmark : IBenchmark
             if (layout.Bind is null) return (self, selfArgs, env);
             env[MpiDataParallel.LauncherVariable] = null;                                    // never inherited from an outer mpirun
             env["TERM"] = "dumb";   // Open MPI gives each rank a pty: .NET would print the terminal's keypad escape before the JSON
-            return (mpirun, [.. MpirunOptions, "--bind-to", layout.Bind, "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY", "-x", "TERM", self, .. selfArgs], env);
+            string[] yield = layout.Yield ? ["--mca", "mpi_yield_when_idle", "1"] : [];
+            return (mpirun, [.. MpirunOptions, "--bind-to", layout.Bind, .. yield, "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY", "-x", "TERM", self, .. selfArgs], env);
         }
 
         // 1. Layouts, alternated per configuration; the best tokens/s of each layout counts.
@@ -53,7 +55,7 @@ public sealed class ScalingBenchmark : IBenchmark
         var best = new Dictionary<(string Config, string Layout), JsonObject>();
         for (int round = 0; round < rounds; round++)
             foreach (var config in steps.Keys)
-                foreach (var layout in Layouts)
+                foreach (var layout in Layouts.Where(l => !quick || !l.Name.EndsWith("bind_none") && !l.Yield))   // quick: 1×2, 2×1, the control
                 {
                     var (s, w) = steps[config];
                     string[] rows = layout.Rows is { } n ? ["--rows", n.ToString()] : [];
@@ -67,7 +69,7 @@ public sealed class ScalingBenchmark : IBenchmark
                     if (r["failed"] is not null) { r["config"] = config; failures.Add(r); context.Log($"  {config} {layout.Name} failed: {r["failed"]}"); continue; }
                     runs.Add(r);
                     if (!best.TryGetValue((config, layout.Name), out var b) || (double)r["tokens_per_s"]! > (double)b["tokens_per_s"]!) best[(config, layout.Name)] = r;
-                    context.Log($"  {config} {layout.Name}: {(double)r["tokens_per_s"]!:F0} tok/s, compute {(double)r["compute_seconds_per_step"]!:F3} s, " +
+                    context.Log($"  {config} {layout.Name}: {(double)r["tokens_per_s"]!:F0} tok/s, compute {(double)r["compute_seconds_per_step"]!:F3} s (CPU {(double)r["compute_cpu_seconds_per_step"]!:F3} s), " +
                                 $"all-reduce {(double)r["allreduce_seconds_per_step"]!:F4} s, wait {(double)r["wait_seconds_per_step"]!:F3} s (load {r["load1"]})");
                 }
 
@@ -135,10 +137,11 @@ public sealed class ScalingBenchmark : IBenchmark
             ["precision_why"] = CpuFeatures.Bf16.Describe(),
             ["isa"] = DecodeBenchmark.Isa(),
             ["mpirun"] = $"{mpirun} {string.Join(' ', MpirunOptions)} --bind-to core|none -x OMP_NUM_THREADS -x OMP_WAIT_POLICY -x TERM SharpSeek.Bench worker scaling-train …",
-            ["layouts"] = new JsonArray(Layouts.Select(l => (JsonNode)new JsonObject
+            ["layouts"] = new JsonArray(Layouts.Where(l => !quick || !l.Name.EndsWith("bind_none") && !l.Yield).Select(l => (JsonNode)new JsonObject
             {
                 ["name"] = l.Name, ["ranks"] = l.Ranks, ["threads_per_rank"] = l.Threads, ["bind_to"] = l.Bind ?? "(no mpirun)",
                 ["rows_per_rank"] = l.Rows ?? 8 / l.Ranks,
+                ["mpi_yield_when_idle"] = l.Yield,
             }).ToArray()),
         };
         var fit = sweeps["core"]?["fit"] is { } f0 && f0["latency_alpha_s"] is not null && f0["bandwidth_beta_bytes_per_s"] is not null ? f0 : null;
@@ -154,9 +157,11 @@ public sealed class ScalingBenchmark : IBenchmark
                 ["tokens_per_s"] = new JsonObject(Layouts.Select(l => KeyValuePair.Create(l.Name, R(Rate(l.Name), 1)))),
                 ["ratio_2_ranks_x_1_thread_vs_1_rank_x_2_threads"] = R(Rate("2_ranks_x_1_thread") / Rate("1_rank_x_2_threads"), 3),
                 ["ratio_bind_none_vs_1_rank_x_2_threads"] = R(Rate("2_ranks_x_1_thread_bind_none") / Rate("1_rank_x_2_threads"), 3),
+                ["ratio_yield_when_idle_vs_1_rank_x_2_threads"] = R(Rate("2_ranks_x_1_thread_yield_when_idle") / Rate("1_rank_x_2_threads"), 3),
                 ["ratio_2_ranks_x_1_thread_vs_twice_the_control"] = R(Rate("2_ranks_x_1_thread") / (2 * Rate("control_1_process_x_1_thread_4_rows")), 3),
                 ["parameters"] = (two ?? one)?["parameters"]?.DeepClone(),
                 ["compute_seconds_per_step"] = new JsonObject(Layouts.Select(l => KeyValuePair.Create(l.Name, R(Best(l.Name)?["compute_seconds_per_step"] is { } v ? (double)v : null, 4)))),
+                ["compute_cpu_seconds_per_step"] = new JsonObject(Layouts.Select(l => KeyValuePair.Create(l.Name, R(Best(l.Name)?["compute_cpu_seconds_per_step"] is { } v ? (double)v : null, 4)))),
                 ["allreduce_seconds_per_step"] = R(two?["allreduce_seconds_per_step"] is { } ar ? (double)ar : null, 5),
                 ["allreduce_seconds_per_step_bind_none"] = R(Best("2_ranks_x_1_thread_bind_none")?["allreduce_seconds_per_step"] is { } an ? (double)an : null, 5),
                 ["allreduce_bytes_per_step"] = two?["allreduce_bytes_per_step"]?.DeepClone(),
@@ -189,16 +194,19 @@ public sealed class ScalingBenchmark : IBenchmark
         if (best.GetValueOrDefault(("config_a", "2_ranks_x_1_thread")) is { } a2)
         {
             long parameters = (long)a2["parameters"]!;
-            double perRank = a2["compute_seconds_per_step_by_rank"]!.AsArray().Average(v => (double)v!);
-            double perCore = ScalingModel.AchievedFlopsPerSecond(parameters, (long)a2["tokens_per_rank_per_step"]!, perRank);
+            long rankTokens = (long)a2["tokens_per_rank_per_step"]!;
+            double perRankCpu = a2["compute_cpu_seconds_per_step_by_rank"]!.AsArray().Average(v => (double)v!);
+            double perRankWall = a2["compute_seconds_per_step_by_rank"]!.AsArray().Average(v => (double)v!);
+            double perCore = ScalingModel.AchievedFlopsPerSecond(parameters, rankTokens, perRankCpu);
             double? oneRank = best.GetValueOrDefault(("config_a", "1_rank_x_2_threads")) is { } a1
-                ? ScalingModel.AchievedFlopsPerSecond(parameters, (long)a1["global_tokens_per_step"]!, (double)a1["compute_seconds_per_step"]!) : null;
+                ? ScalingModel.AchievedFlopsPerSecond(parameters, (long)a1["global_tokens_per_step"]!, (double)a1["compute_seconds_per_step"]!) : null;   // wall: both cores
             result["model_inputs"] = new JsonObject
             {
                 ["per_core_flops_per_second"] = Math.Round(perCore),
+                ["per_core_flops_per_second_wall"] = Math.Round(ScalingModel.AchievedFlopsPerSecond(parameters, rankTokens, perRankWall)),
                 ["one_rank_two_threads_flops_per_second"] = oneRank is { } f ? Math.Round(f) : null,
                 ["config_a_parameters"] = parameters,
-                ["how"] = "6 × parameters × tokens per rank per step ÷ mean compute seconds per step (forward, backward, clip, AdamW) of the ranks of config A, 2 ranks × 1 thread bound to a core each",
+                ["how"] = "6 × parameters × tokens per rank per step ÷ mean compute CPU seconds per step (forward, backward, clip, AdamW; process CPU time, so what other jobs took from the core does not count) of the ranks of config A, 2 ranks × 1 thread bound to a core each; _wall: the same with wall seconds (lower on a loaded machine)",
                 ["network_latency_s"] = ScalingTables.NetworkLatencySeconds,
                 ["network_latency_note"] = "assumed (not measurable on one host): a typical MPI-over-TCP latency on Ethernet",
                 ["shared_memory_fit"] = fit?.DeepClone(),
@@ -215,6 +223,7 @@ public sealed class ScalingBenchmark : IBenchmark
         {
             ["tokens_per_s"] = "global batch 8 × 256 tokens per optimizer step (random tokens; each of N ranks computes 8/N rows) ÷ mean wall seconds per step of rank 0 over the timed steps after warm-up; best run of that layout",
             ["compute_seconds_per_step"] = "forward + cross-entropy + backward + clip + AdamW, i.e. the step without the wait and the all-reduce (rank 0; compute_seconds_per_step_by_rank in runs)",
+            ["compute_cpu_seconds_per_step"] = "process CPU seconds (all threads) of the compute phases: the work itself, without the time other jobs on this shared machine took from the cores (the wall figure's gap to it)",
             ["wait_seconds_per_step"] = "a barrier before the all-reduce: the time rank 0 waited for the slower rank",
             ["allreduce_seconds_per_step"] = "MpiDataParallel.AverageGradients after the barrier: flatten into ≤ 25 MiB fp32 buckets, MPI_Allreduce each, divide by N, copy back (rank 0)",
             ["standalone_allreduce_seconds_per_step"] = "MPI_Allreduce alone (worker allreduce) of the same bucket sizes in sequence, median",
