@@ -41,10 +41,13 @@ public sealed class ScalingBenchmark : IBenchmark
 
         (string File, List<string> Args, Dictionary<string, string?> Env) Command(Layout layout, params string[] worker)
         {
-            var env = new Dictionary<string, string?> { ["OMP_NUM_THREADS"] = layout.Threads.ToString(), ["OMP_WAIT_POLICY"] = "PASSIVE" };
+            var env = new Dictionary<string, string?>
+            {
+                ["OMP_NUM_THREADS"] = layout.Threads.ToString(), ["OMP_WAIT_POLICY"] = "PASSIVE",
+                [MpiDataParallel.LauncherVariable] = null,                                   // a plain process never initialises MPI
+            };
             var (self, selfArgs) = ChildProcess.Self(worker);
             if (layout.Bind is null) return (self, selfArgs, env);
-            env[MpiDataParallel.LauncherVariable] = null;                                    // never inherited from an outer mpirun
             env["TERM"] = "dumb";   // Open MPI gives each rank a pty: .NET would print the terminal's keypad escape before the JSON
             string[] yield = layout.Yield ? ["--mca", "mpi_yield_when_idle", "1"] : [];
             return (mpirun, [.. MpirunOptions, "--bind-to", layout.Bind, .. yield, "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY", "-x", "TERM", self, .. selfArgs], env);

@@ -56,7 +56,7 @@ public static class ScalingTables
     public static JsonObject Run(string[] args)
     {
         var a = WorkerArgs.Parse(args);
-        string from = a.Get("from", Repo.File("docs/results/scaling.json"));
+        string from = a.Get("from", "") is { Length: > 0 } given ? given : Repo.File("docs/results/scaling.json");
         var saved = JsonNode.Parse(File.ReadAllText(from))!.AsObject();
         var inputs = saved["model_inputs"]!.AsObject();
         var written = Write(
