@@ -181,7 +181,7 @@ public static class ScalingTables
         var half = plot.Add.HorizontalLine(50); half.LinePattern = LinePattern.Dotted; half.Color = Colors.Gray;
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, Machines.Select(n => n.ToString()).ToArray());
         plot.Axes.SetLimitsY(0, 105);
-        plot.Title($"Predicted data-parallel efficiency, {BatchName(batch)} batch, {cores}-core machines ({machineFlops / 1e9:F0} GFLOP/s each)");
+        plot.Title($"Predicted efficiency, {BatchName(batch)} batch, {cores}-core machines ({machineFlops / 1e12:F1} TFLOP/s each)");
         plot.XLabel("machines N"); plot.YLabel("efficiency (%)");
         plot.ShowLegend(Edge.Right);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
