@@ -56,7 +56,7 @@ public static class ScalingTables
     public static JsonObject Run(string[] args)
     {
         var a = WorkerArgs.Parse(args);
-        string from = a.Get("from", Repo.File("docs/results/scaling.json"));
+        string from = a.Get("from", "") is { Length: > 0 } given ? given : Repo.File("docs/results/scaling.json");
         var saved = JsonNode.Parse(File.ReadAllText(from))!.AsObject();
         var inputs = saved["model_inputs"]!.AsObject();
         var written = Write(
@@ -181,7 +181,7 @@ public static class ScalingTables
         var half = plot.Add.HorizontalLine(50); half.LinePattern = LinePattern.Dotted; half.Color = Colors.Gray;
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, Machines.Select(n => n.ToString()).ToArray());
         plot.Axes.SetLimitsY(0, 105);
-        plot.Title($"Predicted data-parallel efficiency, {BatchName(batch)} batch, {cores}-core machines ({machineFlops / 1e9:F0} GFLOP/s each)");
+        plot.Title($"Predicted efficiency, {BatchName(batch)} batch, {cores}-core machines ({machineFlops / 1e12:F1} TFLOP/s each)");
         plot.XLabel("machines N"); plot.YLabel("efficiency (%)");
         plot.ShowLegend(Edge.Right);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);

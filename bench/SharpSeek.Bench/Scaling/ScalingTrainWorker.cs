@@ -31,7 +31,7 @@ public static class ScalingTrainWorker
         using var dp = MpiDataParallel.LaunchedByMpirun() ? new MpiDataParallel() : null;
         int rank = dp?.Rank ?? 0, size = dp?.Size ?? 1;
         if (c.BatchSize % size != 0) throw new ArgumentException($"batch {c.BatchSize} does not split over {size} ranks");
-        int localRows = c.BatchSize / size;
+        int localRows = a.Int("rows", c.BatchSize / size);                                   // --rows: a control, one rank's share alone
 
         torch.set_num_threads(threads);
         bool retained = NativeHeap.RetainFreedMemory();                                       // as Trainer.Run does
@@ -46,6 +46,7 @@ public static class ScalingTrainWorker
         torch.manual_seed(seed + 1 + rank);                                                  // each rank its own rows
 
         var compute = new List<double>();
+        var computeCpu = new List<double>();                                                 // process CPU seconds: robust to a loaded machine
         var wait = new List<double>();
         var allReduce = new List<double>();
         var stepSeconds = new List<double>();
@@ -55,34 +56,40 @@ public static class ScalingTrainWorker
             var x = torch.randint(0, c.VocabSize, [localRows, c.BlockSize], ScalarType.Int64);   // (B/N, T)
             var y = torch.randint(0, c.VocabSize, [localRows, c.BlockSize], ScalarType.Int64);   // (B/N, T)
             long t0 = Stopwatch.GetTimestamp();
+            var c0 = Environment.CpuUsage.TotalTime;
             var loss = LanguageModelObjective.Loss(model, x, y);
             loss.backward();
             long t1 = Stopwatch.GetTimestamp();
+            var c1 = Environment.CpuUsage.TotalTime;
             dp?.Barrier();                                                                   // the slower rank's lag, kept apart
             long t2 = Stopwatch.GetTimestamp();
             dp?.AverageGradients(parameters);
             long t3 = Stopwatch.GetTimestamp();
+            var c3 = Environment.CpuUsage.TotalTime;
             nn.utils.clip_grad_norm_(parameters, c.GradClip);
             optimizer.step();
             optimizer.zero_grad();
             long t4 = Stopwatch.GetTimestamp();
+            var c4 = Environment.CpuUsage.TotalTime;
             if (step < warmup) continue;
             compute.Add(Seconds(t0, t1) + Seconds(t3, t4));
+            computeCpu.Add((c1 - c0 + (c4 - c3)).TotalSeconds);
             wait.Add(Seconds(t1, t2));
             allReduce.Add(Seconds(t2, t3));
             stepSeconds.Add(Seconds(t0, t4));
         }
 
         // Every rank's mean compute seconds per step (rank r fills slot r; the all-reduced mean times N gives each slot).
-        var perRank = new double[size];
+        var perRank = new double[2 * size];
         perRank[rank] = compute.Average();
+        perRank[size + rank] = computeCpu.Average();
         dp?.Average(perRank);
-        for (int r = 0; r < size; r++) perRank[r] *= size;
+        for (int r = 0; r < perRank.Length; r++) perRank[r] *= size;
 
         var sizes = parameters.Select(p => p.numel()).ToList();
         var bucketBytes = GradientBuckets.Plan(sizes, (GradientBuckets.DefaultCapBytes / sizeof(float)))
             .Select(b => sizes.Skip(b.Start).Take(b.End - b.Start).Sum() * sizeof(float)).ToList();
-        long globalTokens = (long)c.BatchSize * c.BlockSize;
+        long globalTokens = (long)localRows * size * c.BlockSize;
         var result = new JsonObject
         {
             ["config"] = configName,
@@ -95,7 +102,9 @@ public static class ScalingTrainWorker
             ["tokens_per_rank_per_step"] = (long)localRows * c.BlockSize,
             ["step_seconds"] = new JsonArray(stepSeconds.Select(s => (JsonNode)Math.Round(s, 4)).ToArray()),
             ["compute_seconds_per_step"] = compute.Average(),
-            ["compute_seconds_per_step_by_rank"] = new JsonArray(perRank.Select(s => (JsonNode)Math.Round(s, 4)).ToArray()),
+            ["compute_seconds_per_step_by_rank"] = new JsonArray(perRank.Take(size).Select(s => (JsonNode)Math.Round(s, 4)).ToArray()),
+            ["compute_cpu_seconds_per_step"] = computeCpu.Average(),
+            ["compute_cpu_seconds_per_step_by_rank"] = new JsonArray(perRank.Skip(size).Select(s => (JsonNode)Math.Round(s, 4)).ToArray()),
             ["wait_seconds_per_step"] = wait.Average(),
             ["allreduce_seconds_per_step"] = allReduce.Average(),
             ["allreduce_seconds_min"] = allReduce.Min(),
