@@ -236,6 +236,9 @@ public sealed class Trainer
 
             bool checkpointNow = !atResumePoint && step > 0 && step != lastSaved &&
                                  (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
+            // rank 0 decides (its evaluation and clock decide evalNow) whenever it may save, a step every rank knows
+            bool maySave = !atResumePoint && step > 0 && (stop is not null || step % c.EvalInterval == 0 || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
+            if (maySave && Parallel is { Size: > 1 } dpDecide) checkpointNow = dpDecide.BroadcastFromRoot(checkpointNow ? 1 : 0) == 1;
             if (checkpointNow && root)
             {
                 long k0 = Clock.GetTimestamp();
@@ -245,15 +248,16 @@ public sealed class Trainer
                     TokensSeen = tokensSeen, ElapsedSeconds = Elapsed().TotalSeconds, HorizonSteps = horizon, Precision = precision.Resolved,
                 };
                 lastCheckpoint = Store.Save(model, optimizer, c, s, ExtraFiles, c.KeepLast);
-                lastSaved = step;
                 checkpointSeconds = Clock.GetElapsedTime(k0).TotalSeconds;
             }
-            if (checkpointNow && !root && optimizer is ZeroOptimizer zeroSave) zeroSave.SendShardsToRoot();   // rank 0 gathers the slices
-            // when rank 0 may have written a checkpoint (decided from values every rank shares), the others wait until it has:
-            // an error on another rank (MPI_Abort) cannot cut it short, and each rank can name it
-            bool maySave = !atResumePoint && step > 0 && (stop is not null || step % c.EvalInterval == 0 || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
-            if (maySave && Parallel is { Size: > 1 } dpSaved && dpSaved.BroadcastFromRoot(checkpointNow && root ? 1 : 0) == 1 && !root)
+            if (checkpointNow && !root)
+            {
+                if (optimizer is ZeroOptimizer zeroSave) zeroSave.SendShardsToRoot();   // rank 0 gathers the slices while it writes
                 lastCheckpoint = Path.Combine(c.OutDir, CheckpointStore.DirName(step));
+            }
+            if (checkpointNow) lastSaved = step;
+            // the others wait until rank 0 has written it: an error on another rank (MPI_Abort) cannot cut the write short
+            if (checkpointNow && Parallel is { Size: > 1 } dpSaved) dpSaved.BroadcastFromRoot(1);
             if (stop is not null) break;
 
             // ---- one optimizer step ----
