@@ -19,6 +19,10 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     private bool _disposed;
     private ScalarType _reduceDType = ScalarType.Float32;
     private IntPtr _bf16Sum;                                   // the MPI_Op of bf16 buckets, created on first use
+    private long _waitSince;                                   // Stopwatch timestamp the current blocking MPI call started at; 0 = none
+    private string _waitOperation = "";                        // its name (a literal: nothing allocated per call)
+    private Thread? _watchdog;
+    private readonly ManualResetEventSlim _stopWatchdog = new();
 
     public int Rank { get; }
     public int Size { get; }
@@ -40,6 +44,31 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     }
 
     public double GradientReduceSeconds { get; private set; }
+
+    /// <summary>
+    /// Config <c>collective_timeout_minutes</c>: a blocking MPI call (all-reduce, broadcast, barrier, all-gather, send,
+    /// receive) that waits longer than this ends this rank at once (exit 2, <see cref="HangMessage"/> on stderr), so
+    /// mpirun ends the job instead of every rank waiting forever for one that hangs. 0 = off. A background thread
+    /// checks about once a second (started on the first call when positive and <see cref="Size"/> &gt; 1; stopped by
+    /// <see cref="Dispose"/>). Must exceed the longest legitimate wait: the others wait in a broadcast while rank 0
+    /// evaluates and writes a checkpoint.
+    /// </summary>
+    public double CollectiveTimeoutMinutes
+    {
+        get => _timeoutMinutes;
+        set => _timeoutMinutes = value >= 0 && double.IsFinite(value) ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), $"a collective timeout is 0 (off) or positive minutes, got {value}");
+    }
+    private double _timeoutMinutes;
+
+    /// <summary>
+    /// The line a rank prints before ending itself when its MPI call <paramref name="operation"/> has waited
+    /// <paramref name="waitedSeconds"/> with <paramref name="timeoutMinutes"/> as the limit, or null while within it (or off).
+    /// </summary>
+    public static string? HangMessage(int rank, string operation, double waitedSeconds, double timeoutMinutes) =>
+        timeoutMinutes <= 0 || waitedSeconds <= timeoutMinutes * 60 ? null
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"error: rank {rank}: no progress for {timeoutMinutes:0.###} min in {operation} (another rank is hung or much slower); ending this rank so mpirun ends the job");
 
     /// <summary>Environment variable Open MPI's launcher sets in every process it starts (the world size).</summary>
     public const string LauncherVariable = "OMPI_COMM_WORLD_SIZE";
@@ -69,9 +98,12 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     {
         byte[] mine = SHA256.HashData(Encoding.UTF8.GetBytes(text));
         byte[] root = (byte[])mine.Clone();
+        Enter("MPI_Bcast");
         fixed (byte* p = root) _mpi.Bcast((IntPtr)p, root.Length, _mpi.Byte, 0, _mpi.CommWorld);
         int differs = mine.AsSpan().SequenceEqual(root) ? -1 : Rank;
+        Enter("MPI_Allreduce");
         _mpi.Allreduce(MpiNative.InPlace, (IntPtr)(&differs), 1, _mpi.Int, _mpi.OpMax, _mpi.CommWorld);   // the highest differing rank, or -1
+        Leave();
         if (differs >= 0) throw new DistributedException(MismatchMessage(what, differs), onEveryRank: true);
     }
 
@@ -87,15 +119,19 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         {
             using var _ = no_grad();
             var buffer = t.dtype == ScalarType.Float32 && t.is_contiguous() ? t : t.to(ScalarType.Float32).contiguous();
+            Enter("MPI_Bcast");
             foreach (var (offset, count) in Chunks(buffer.numel()))
                 _mpi.Bcast(Address(buffer, offset), count, _mpi.Float, 0, _mpi.CommWorld);
+            Leave();
             if (!ReferenceEquals(buffer, t)) t.copy_(buffer);
         }
     }
 
     public int BroadcastFromRoot(int value)
     {
+        Enter("MPI_Bcast");
         _mpi.Bcast((IntPtr)(&value), 1, _mpi.Int, 0, _mpi.CommWorld);
+        Leave();
         return value;
     }
 
@@ -115,8 +151,10 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
             for (int i = start; i < end; i++)
                 pieces.Add(parameters[i].grad is { } g ? g.to(dtype).reshape(-1) : zeros(sizes[i], dtype));
             var flat = pieces.Count == 1 ? pieces[0].contiguous() : cat(pieces, 0);   // (bucket elements,) fp32 or bf16
+            Enter("MPI_Allreduce");
             foreach (var (offset, count) in Chunks(flat.numel()))
                 _mpi.Allreduce(MpiNative.InPlace, Address(flat, offset), count, mpiType, op, _mpi.CommWorld);
+            Leave();
             var mean = (bf16 ? flat.to(ScalarType.Float32) : flat).div_(Size);         // (bucket elements,) fp32
             long at = 0;
             for (int i = start; i < end; i++)
@@ -131,13 +169,17 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     public void Sum(long[] values)
     {
         if (Size == 1 || values.Length == 0) return;
+        Enter("MPI_Allreduce");
         fixed (long* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Long, _mpi.OpSum, _mpi.CommWorld);
+        Leave();
     }
 
     public void Average(double[] values)
     {
         if (Size == 1 || values.Length == 0) return;
+        Enter("MPI_Allreduce");
         fixed (double* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Double, _mpi.OpSum, _mpi.CommWorld);
+        Leave();
         for (int i = 0; i < values.Length; i++) values[i] /= Size;
     }
 
@@ -150,22 +192,28 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         for (int r = 0; r < Size; r++)
             if (counts[r] < 0 || displacements[r] < 0 || displacements[r] + counts[r] > buffer.numel())
                 throw new ArgumentOutOfRangeException(nameof(counts), $"rank {r}'s part [{displacements[r]}, +{counts[r]}) is outside the buffer of {buffer.numel()}");
-        _mpi.Allgatherv(MpiNative.InPlace, 0, _mpi.Float, Address(buffer, 0), counts.Select(c => (int)c).ToArray(),
-                        displacements.Select(d => (int)d).ToArray(), _mpi.Float, _mpi.CommWorld);
+        int[] counts32 = counts.Select(c => (int)c).ToArray(), displacements32 = displacements.Select(d => (int)d).ToArray();
+        Enter("MPI_Allgatherv");
+        _mpi.Allgatherv(MpiNative.InPlace, 0, _mpi.Float, Address(buffer, 0), counts32, displacements32, _mpi.Float, _mpi.CommWorld);
+        Leave();
     }
 
     public void Send(Tensor tensor, int destination)
     {
         CheckBuffer(tensor, nameof(Send));
+        Enter("MPI_Send");
         foreach (var (offset, count) in Chunks(tensor.numel()))
             _mpi.Send(Address(tensor, offset), count, _mpi.Float, destination, PointToPointTag, _mpi.CommWorld);
+        Leave();
     }
 
     public void Receive(Tensor tensor, int source)
     {
         CheckBuffer(tensor, nameof(Receive));
+        Enter("MPI_Recv");
         foreach (var (offset, count) in Chunks(tensor.numel()))
             _mpi.Recv(Address(tensor, offset), count, _mpi.Float, source, PointToPointTag, _mpi.CommWorld);
+        Leave();
     }
 
     private const int PointToPointTag = 14;   // issue #14; messages between two ranks arrive in the order sent
@@ -177,7 +225,12 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     }
 
     /// <summary>Waits until every rank reaches it.</summary>
-    public void Barrier() => _mpi.Barrier(_mpi.CommWorld);
+    public void Barrier()
+    {
+        Enter("MPI_Barrier");
+        _mpi.Barrier(_mpi.CommWorld);
+        Leave();
+    }
 
     /// <summary>Ends every rank with <paramref name="exitCode"/> (MPI_Abort): for an error one rank hit alone, so the others do not wait forever.</summary>
     public void Abort(int exitCode) => _mpi.Abort(_mpi.CommWorld, exitCode);
@@ -188,8 +241,54 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         if (_disposed) return;
         _disposed = true;
         if (_bf16Sum != IntPtr.Zero) { _mpi.OpFree(_bf16Sum); _bf16Sum = IntPtr.Zero; }
-        if (_ownsInit) _mpi.FinalizeMpi();
+        if (_ownsInit)
+        {
+            Enter("MPI_Finalize");                                                   // waits for the other ranks too
+            _mpi.FinalizeMpi();
+            Leave();
+        }
+        _stopWatchdog.Set();
+        _watchdog?.Join();
+        _stopWatchdog.Dispose();
     }
+
+    /// <summary>Marks this rank as waiting in <paramref name="operation"/> from now (and starts the watchdog when it is on).</summary>
+    private void Enter(string operation)
+    {
+        Volatile.Write(ref _waitOperation, operation);
+        Interlocked.Exchange(ref _waitSince, Stopwatch.GetTimestamp());
+        if (_watchdog is null && _timeoutMinutes > 0 && Size > 1) StartWatchdog();
+    }
+
+    /// <summary>The blocking call returned: no wait in progress.</summary>
+    private void Leave() => Interlocked.Exchange(ref _waitSince, 0);
+
+    private void StartWatchdog()
+    {
+        _watchdog = new Thread(Watch) { IsBackground = true, Name = "MPI watchdog" };
+        _watchdog.Start();
+    }
+
+    /// <summary>
+    /// About once a second: ends the process with exit code 2 when the current MPI call waited past the limit. Calls
+    /// no MPI (MPI_THREAD_SERIALIZED) and uses _exit, not Environment.Exit, which could wait for the thread stuck in MPI;
+    /// mpirun sees a rank end without MPI_Finalize and ends the others.
+    /// </summary>
+    private void Watch()
+    {
+        while (!_stopWatchdog.Wait(TimeSpan.FromSeconds(1)))
+        {
+            long since = Interlocked.Read(ref _waitSince);
+            if (since == 0) continue;
+            if (HangMessage(Rank, Volatile.Read(ref _waitOperation), Stopwatch.GetElapsedTime(since).TotalSeconds, _timeoutMinutes) is not { } message) continue;
+            Console.Error.WriteLine(message);
+            Console.Error.Flush();
+            ExitNow(2);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ExitNow(int status);
 
     private IntPtr Bf16SumOp()
     {

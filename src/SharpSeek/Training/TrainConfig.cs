@@ -87,6 +87,12 @@ public sealed record TrainConfig
     /// rounded to bf16 and summed with correctly rounded bf16 additions, the mean taken in fp32; docs/distributed.md).
     /// </summary>
     [JsonPropertyName("grad_reduce_dtype")] public string GradReduceDType { get; init; } = "fp32";
+    /// <summary>
+    /// Data-parallel runs only: a rank whose blocking MPI call (all-reduce, broadcast, ...) waits longer than this ends
+    /// itself (exit 2) so mpirun ends the job, instead of every rank waiting forever for one that hangs. 0 = off. Must
+    /// exceed the longest legitimate wait: the other ranks wait while rank 0 evaluates and writes a checkpoint.
+    /// </summary>
+    [JsonPropertyName("collective_timeout_minutes")] public double CollectiveTimeoutMinutes { get; init; } = 30;
     /// <summary>CPU threads for LibTorch; 0 = leave LibTorch's default.</summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
     /// <summary>
@@ -148,6 +154,8 @@ public sealed record TrainConfig
         Check(GradClip >= 0, $"grad_clip must be 0 (off) or positive, got {GradClip}");
         Check(Precision is "auto" or "fp32" or "bf16", $"precision must be auto, fp32 or bf16, got '{Precision}'");
         Check(GradReduceDType is "fp32" or "bf16", $"grad_reduce_dtype must be fp32 or bf16, got '{GradReduceDType}'");
+        Check(CollectiveTimeoutMinutes >= 0 && double.IsFinite(CollectiveTimeoutMinutes),
+              $"collective_timeout_minutes must be 0 (off) or positive minutes, got {CollectiveTimeoutMinutes}");
         Check(Schedule is "steps" or "time", $"schedule must be steps or time, got '{Schedule}'");
         Check(Schedule != "time" || MaxMinutes > 0, "schedule time needs max_minutes (the budget the schedule fills)");
         Check(Threads >= 0, $"threads must be 0 (default) or positive, got {Threads}");

@@ -103,14 +103,17 @@ public sealed class Trainer
     /// </summary>
     public const string FaultNanVariable = "SHARPSEEK_FAULT_NAN_AT";
 
-    /// <summary>The step at which <paramref name="spec"/> ("rank:step", <see cref="FaultNanVariable"/>) makes <paramref name="rank"/>'s loss NaN, or null.</summary>
-    public static int? FaultNanStep(string? spec, int rank)
+    /// <summary>Testing aid like <see cref="FaultNanVariable"/>: "R:S" makes rank R sleep forever at the start of step S (a rank that hangs without dying).</summary>
+    public const string FaultHangVariable = "SHARPSEEK_FAULT_HANG_AT";
+
+    /// <summary>The step at which <paramref name="spec"/> ("rank:step", <paramref name="variable"/>) acts on <paramref name="rank"/>, or null.</summary>
+    public static int? FaultNanStep(string? spec, int rank, string variable = FaultNanVariable)
     {
         if (string.IsNullOrEmpty(spec)) return null;
         var parts = spec.Split(':');
         if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int r) || r < 0 ||
             !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int s) || s < 1)
-            throw new ConfigException($"{FaultNanVariable} must be rank:step (e.g. 1:5), got \"{spec}\"");
+            throw new ConfigException($"{variable} must be rank:step (e.g. 1:5), got \"{spec}\"");
         return r == rank ? s : null;
     }
 
@@ -125,13 +128,15 @@ public sealed class Trainer
         var c = _config;
         bool root = Parallel?.IsRoot ?? true;
         int? faultNanStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
+        int? faultHangStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultHangVariable), Parallel?.Rank ?? 0, FaultHangVariable);
         Parallel?.CheckSame("config", c.ToJson());
         Parallel?.CheckSame("resume point", resumeFrom ?? "");
         if (Parallel is { Size: > 1 } dpData)                                   // every rank must read the same data
         {
             var files = DataFingerprint.ConfigDataFiles(c);
             DataFingerprint.CheckSame(dpData, $"data set ({string.Join(", ", files)})", files);
-            if (dpData is MpiDataParallel mpi) mpi.GradientReduceDType = c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+            if (dpData is MpiDataParallel mpi)
+                (mpi.GradientReduceDType, mpi.CollectiveTimeoutMinutes) = (c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, c.CollectiveTimeoutMinutes);
         }
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
         if (RetainFreedMemory) NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
@@ -261,6 +266,7 @@ public sealed class Trainer
             if (stop is not null) break;
 
             // ---- one optimizer step ----
+            if (step + 1 == faultHangStep) Thread.Sleep(Timeout.Infinite);          // testing aid (FaultHangVariable)
             var t0 = Clock.GetTimestamp();
             double lr = LrSchedule.For(c, step);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;

@@ -1,4 +1,5 @@
 using SharpSeek.Checkpoints;
+using SharpSeek.Distributed;
 using SharpSeek.Tests.Cli;
 using SharpSeek.Tests.TestSupport;
 using SharpSeek.Training;
@@ -57,6 +58,70 @@ public class FaultHandlingTests
             using var w = weights.Load(name);
             Assert.True(w.isfinite().all().item<bool>(), name);
         }
+    }
+}
+
+public class FaultHangTests
+{
+    [MpiFact]
+    public void Train_Rank1HangsAtStep3_Rank0EndsTheJobAfterTheTimeoutAndTheCheckpointBeforeIsIntact()
+    {
+        using var tmp = new TempDir();
+        string data = DataDir(tmp), outDir = tmp["hang"];
+        // rank 1 sleeps forever at the start of step 3; rank 0 then waits in the gradient all-reduce until its watchdog (6 s) ends it
+        var args = TinyArgs(data, outDir, "--set", "max_steps=100", "--set", "eval_interval=100", "--set", "checkpoint_interval=1",
+                            "--set", "collective_timeout_minutes=0.1");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var r = MpiRun.Run([args, args],
+                           timeout: TimeSpan.FromSeconds(60), environment: new Dictionary<string, string> { [Trainer.FaultHangVariable] = "1:3" });
+        double seconds = clock.Elapsed.TotalSeconds;
+        Assert.True(seconds < 40, $"took {seconds:F0} s");
+        Assert.True(seconds > 6, $"ended after {seconds:F1} s, before the 6 s timeout could pass");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("error: rank 0: no progress for 0.1 min in MPI_Allreduce (another rank is hung or much slower); ending this rank so mpirun ends the job",
+                        r.Stderr + r.Stdout);
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); MpiRun.RankProcess(1, outDir) is not null && wait.Elapsed < TimeSpan.FromSeconds(10);) Thread.Sleep(50);
+        Assert.Null(MpiRun.RankProcess(1, outDir));                                         // the hung rank is gone too
+
+        Assert.Equal([1, 2], new CheckpointStore(outDir).List().Select(c => c.Step));
+        string ckpt2 = Path.Combine(outDir, CheckpointStore.DirName(2));
+        var (state, _) = CheckpointStore.ReadState(ckpt2);
+        Assert.Equal(2, state.Step);
+        using var weights = SafeTensorsFile.Open(Path.Combine(ckpt2, "model.safetensors"));
+        Assert.NotEmpty(weights.Tensors.Keys);
+        foreach (var name in weights.Tensors.Keys)
+        {
+            using var w = weights.Load(name);
+            Assert.True(w.isfinite().all().item<bool>(), name);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(359.9)]
+    [InlineData(360.0)]                                                                     // exactly the limit: still waiting
+    public void HangMessage_WithinSixMinutes_IsNull(double waitedSeconds) =>
+        Assert.Null(MpiDataParallel.HangMessage(0, "MPI_Bcast", waitedSeconds, timeoutMinutes: 6));
+
+    [Fact]
+    public void HangMessage_JustPastSixMinutes_IsTheLine() =>
+        Assert.Equal("error: rank 0: no progress for 6 min in MPI_Bcast (another rank is hung or much slower); ending this rank so mpirun ends the job",
+                     MpiDataParallel.HangMessage(0, "MPI_Bcast", waitedSeconds: 360.5, timeoutMinutes: 6));
+
+    [Fact]
+    public void HangMessage_PastTheLimit_NamesRankMinutesAndOperation() =>
+        Assert.Equal("error: rank 3: no progress for 0.1 min in MPI_Allreduce (another rank is hung or much slower); ending this rank so mpirun ends the job",
+                     MpiDataParallel.HangMessage(3, "MPI_Allreduce", waitedSeconds: 6.5, timeoutMinutes: 0.1));
+
+    [Fact]
+    public void HangMessage_TimeoutOff_IsNullHoweverLong() => Assert.Null(MpiDataParallel.HangMessage(1, "MPI_Recv", waitedSeconds: 1e9, timeoutMinutes: 0));
+
+    [Fact]
+    public void FaultHangStep_ThisRank_IsTheStepAndMalformedNamesTheVariable()
+    {
+        Assert.Equal(3, Trainer.FaultNanStep("1:3", rank: 1, Trainer.FaultHangVariable));
+        var e = Assert.Throws<ConfigException>(() => Trainer.FaultNanStep("x", rank: 0, Trainer.FaultHangVariable));
+        Assert.Equal("SHARPSEEK_FAULT_HANG_AT must be rank:step (e.g. 1:5), got \"x\"", e.Message);
     }
 }
 

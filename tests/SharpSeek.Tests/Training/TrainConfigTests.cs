@@ -34,6 +34,19 @@ public class TrainConfigTests
         Assert.Equal("grad_reduce_dtype must be fp32 or bf16, got 'fp16'", e.Message);
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("Infinity")]
+    [InlineData("NaN")]
+    public void Validate_CollectiveTimeoutNegativeOrNotFinite_ThrowsNamingTheField(string value)
+    {
+        Assert.Equal(30, new TrainConfig().CollectiveTimeoutMinutes);
+        Assert.Equal(0, new TrainConfig().WithOverrides(["collective_timeout_minutes=0"]).CollectiveTimeoutMinutes);
+        var c = new TrainConfig { CollectiveTimeoutMinutes = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) };
+        var e = Assert.Throws<ConfigException>(c.Validate);
+        Assert.Equal($"collective_timeout_minutes must be 0 (off) or positive minutes, got {c.CollectiveTimeoutMinutes}", e.Message);
+    }
+
     [Fact]
     public void Validate_ZeroStage2_ThrowsNamingTheValues()
     {
