@@ -243,7 +243,8 @@ public sealed class Trainer
                                  (stop is not null || evalNow || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
             // rank 0 decides (its evaluation and clock decide evalNow) whenever it may save, a step every rank knows
             bool maySave = !atResumePoint && step > 0 && (stop is not null || step % c.EvalInterval == 0 || (c.CheckpointInterval > 0 && step % c.CheckpointInterval == 0));
-            if (maySave && Parallel is { Size: > 1 } dpDecide) checkpointNow = dpDecide.BroadcastFromRoot(checkpointNow ? 1 : 0) == 1;
+            // (and never otherwise: a rank whose own SIGTERM came before rank 0's had evalNow, so checkpointNow, set alone)
+            if (Parallel is { Size: > 1 } dpDecide) checkpointNow = maySave && dpDecide.BroadcastFromRoot(checkpointNow ? 1 : 0) == 1;
             if (checkpointNow && root)
             {
                 long k0 = Clock.GetTimestamp();
