@@ -129,14 +129,14 @@ public sealed class Trainer
         bool root = Parallel?.IsRoot ?? true;
         int? faultNanStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
         int? faultHangStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultHangVariable), Parallel?.Rank ?? 0, FaultHangVariable);
+        if (Parallel is MpiDataParallel mpi)                                    // before the first collective, so the start checks are watched too
+            (mpi.GradientReduceDType, mpi.CollectiveTimeoutMinutes) = (c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, c.CollectiveTimeoutMinutes);
         Parallel?.CheckSame("config", c.ToJson());
         Parallel?.CheckSame("resume point", resumeFrom ?? "");
         if (Parallel is { Size: > 1 } dpData)                                   // every rank must read the same data
         {
             var files = DataFingerprint.ConfigDataFiles(c);
             DataFingerprint.CheckSame(dpData, $"data set ({string.Join(", ", files)})", files);
-            if (dpData is MpiDataParallel mpi)
-                (mpi.GradientReduceDType, mpi.CollectiveTimeoutMinutes) = (c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, c.CollectiveTimeoutMinutes);
         }
         if (c.Threads > 0) torch.set_num_threads(c.Threads);
         if (RetainFreedMemory) NativeHeap.RetainFreedMemory();   // reuse the big logits buffers instead of page-faulting them in every step
