@@ -98,12 +98,11 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     {
         byte[] mine = SHA256.HashData(Encoding.UTF8.GetBytes(text));
         byte[] root = (byte[])mine.Clone();
-        Enter("MPI_Bcast");
-        fixed (byte* p = root) _mpi.Bcast((IntPtr)p, root.Length, _mpi.Byte, 0, _mpi.CommWorld);
+        using (Waiting("MPI_Bcast"))
+            fixed (byte* p = root) _mpi.Bcast((IntPtr)p, root.Length, _mpi.Byte, 0, _mpi.CommWorld);
         int differs = mine.AsSpan().SequenceEqual(root) ? -1 : Rank;
-        Enter("MPI_Allreduce");
-        _mpi.Allreduce(MpiNative.InPlace, (IntPtr)(&differs), 1, _mpi.Int, _mpi.OpMax, _mpi.CommWorld);   // the highest differing rank, or -1
-        Leave();
+        using (Waiting("MPI_Allreduce"))
+            _mpi.Allreduce(MpiNative.InPlace, (IntPtr)(&differs), 1, _mpi.Int, _mpi.OpMax, _mpi.CommWorld);   // the highest differing rank, or -1
         if (differs >= 0) throw new DistributedException(MismatchMessage(what, differs), onEveryRank: true);
     }
 
@@ -119,19 +118,19 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         {
             using var _ = no_grad();
             var buffer = t.dtype == ScalarType.Float32 && t.is_contiguous() ? t : t.to(ScalarType.Float32).contiguous();
-            Enter("MPI_Bcast");
-            foreach (var (offset, count) in Chunks(buffer.numel()))
-                _mpi.Bcast(Address(buffer, offset), count, _mpi.Float, 0, _mpi.CommWorld);
-            Leave();
+            using (Waiting("MPI_Bcast"))
+            {
+                foreach (var (offset, count) in Chunks(buffer.numel()))
+                    _mpi.Bcast(Address(buffer, offset), count, _mpi.Float, 0, _mpi.CommWorld);
+            }
             if (!ReferenceEquals(buffer, t)) t.copy_(buffer);
         }
     }
 
     public int BroadcastFromRoot(int value)
     {
-        Enter("MPI_Bcast");
-        _mpi.Bcast((IntPtr)(&value), 1, _mpi.Int, 0, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Bcast"))
+            _mpi.Bcast((IntPtr)(&value), 1, _mpi.Int, 0, _mpi.CommWorld);
         return value;
     }
 
@@ -151,10 +150,11 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
             for (int i = start; i < end; i++)
                 pieces.Add(parameters[i].grad is { } g ? g.to(dtype).reshape(-1) : zeros(sizes[i], dtype));
             var flat = pieces.Count == 1 ? pieces[0].contiguous() : cat(pieces, 0);   // (bucket elements,) fp32 or bf16
-            Enter("MPI_Allreduce");
-            foreach (var (offset, count) in Chunks(flat.numel()))
-                _mpi.Allreduce(MpiNative.InPlace, Address(flat, offset), count, mpiType, op, _mpi.CommWorld);
-            Leave();
+            using (Waiting("MPI_Allreduce"))
+            {
+                foreach (var (offset, count) in Chunks(flat.numel()))
+                    _mpi.Allreduce(MpiNative.InPlace, Address(flat, offset), count, mpiType, op, _mpi.CommWorld);
+            }
             var mean = (bf16 ? flat.to(ScalarType.Float32) : flat).div_(Size);         // (bucket elements,) fp32
             long at = 0;
             for (int i = start; i < end; i++)
@@ -169,17 +169,15 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     public void Sum(long[] values)
     {
         if (Size == 1 || values.Length == 0) return;
-        Enter("MPI_Allreduce");
-        fixed (long* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Long, _mpi.OpSum, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Allreduce"))
+            fixed (long* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Long, _mpi.OpSum, _mpi.CommWorld);
     }
 
     public void Average(double[] values)
     {
         if (Size == 1 || values.Length == 0) return;
-        Enter("MPI_Allreduce");
-        fixed (double* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Double, _mpi.OpSum, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Allreduce"))
+            fixed (double* p = values) _mpi.Allreduce(MpiNative.InPlace, (IntPtr)p, values.Length, _mpi.Double, _mpi.OpSum, _mpi.CommWorld);
         for (int i = 0; i < values.Length; i++) values[i] /= Size;
     }
 
@@ -193,27 +191,28 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
             if (counts[r] < 0 || displacements[r] < 0 || displacements[r] + counts[r] > buffer.numel())
                 throw new ArgumentOutOfRangeException(nameof(counts), $"rank {r}'s part [{displacements[r]}, +{counts[r]}) is outside the buffer of {buffer.numel()}");
         int[] counts32 = counts.Select(c => (int)c).ToArray(), displacements32 = displacements.Select(d => (int)d).ToArray();
-        Enter("MPI_Allgatherv");
-        _mpi.Allgatherv(MpiNative.InPlace, 0, _mpi.Float, Address(buffer, 0), counts32, displacements32, _mpi.Float, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Allgatherv"))
+            _mpi.Allgatherv(MpiNative.InPlace, 0, _mpi.Float, Address(buffer, 0), counts32, displacements32, _mpi.Float, _mpi.CommWorld);
     }
 
     public void Send(Tensor tensor, int destination)
     {
         CheckBuffer(tensor, nameof(Send));
-        Enter("MPI_Send");
-        foreach (var (offset, count) in Chunks(tensor.numel()))
-            _mpi.Send(Address(tensor, offset), count, _mpi.Float, destination, PointToPointTag, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Send"))
+        {
+            foreach (var (offset, count) in Chunks(tensor.numel()))
+                _mpi.Send(Address(tensor, offset), count, _mpi.Float, destination, PointToPointTag, _mpi.CommWorld);
+        }
     }
 
     public void Receive(Tensor tensor, int source)
     {
         CheckBuffer(tensor, nameof(Receive));
-        Enter("MPI_Recv");
-        foreach (var (offset, count) in Chunks(tensor.numel()))
-            _mpi.Recv(Address(tensor, offset), count, _mpi.Float, source, PointToPointTag, _mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Recv"))
+        {
+            foreach (var (offset, count) in Chunks(tensor.numel()))
+                _mpi.Recv(Address(tensor, offset), count, _mpi.Float, source, PointToPointTag, _mpi.CommWorld);
+        }
     }
 
     private const int PointToPointTag = 14;   // issue #14; messages between two ranks arrive in the order sent
@@ -227,9 +226,8 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
     /// <summary>Waits until every rank reaches it.</summary>
     public void Barrier()
     {
-        Enter("MPI_Barrier");
-        _mpi.Barrier(_mpi.CommWorld);
-        Leave();
+        using (Waiting("MPI_Barrier"))
+            _mpi.Barrier(_mpi.CommWorld);
     }
 
     /// <summary>Ends every rank with <paramref name="exitCode"/> (MPI_Abort): for an error one rank hit alone, so the others do not wait forever.</summary>
@@ -243,25 +241,31 @@ public sealed unsafe class MpiDataParallel : IDataParallel, IDisposable
         if (_bf16Sum != IntPtr.Zero) { _mpi.OpFree(_bf16Sum); _bf16Sum = IntPtr.Zero; }
         if (_ownsInit)
         {
-            Enter("MPI_Finalize");                                                   // waits for the other ranks too
-            _mpi.FinalizeMpi();
-            Leave();
+            using (Waiting("MPI_Finalize"))                                          // waits for the other ranks too
+                _mpi.FinalizeMpi();
         }
         _stopWatchdog.Set();
         _watchdog?.Join();
         _stopWatchdog.Dispose();
     }
 
-    /// <summary>Marks this rank as waiting in <paramref name="operation"/> from now (and starts the watchdog when it is on).</summary>
-    private void Enter(string operation)
+    /// <summary>
+    /// Marks this rank as waiting in <paramref name="operation"/> until the returned scope is disposed (also when the call
+    /// throws), and starts the watchdog when it is on.
+    /// </summary>
+    private WaitScope Waiting(string operation)
     {
         Volatile.Write(ref _waitOperation, operation);
         Interlocked.Exchange(ref _waitSince, Stopwatch.GetTimestamp());
         if (_watchdog is null && _timeoutMinutes > 0 && Size > 1) StartWatchdog();
+        return new WaitScope(this);
     }
 
     /// <summary>The blocking call returned: no wait in progress.</summary>
-    private void Leave() => Interlocked.Exchange(ref _waitSince, 0);
+    private readonly struct WaitScope(MpiDataParallel owner) : IDisposable
+    {
+        public void Dispose() => Interlocked.Exchange(ref owner._waitSince, 0);
+    }
 
     private void StartWatchdog()
     {

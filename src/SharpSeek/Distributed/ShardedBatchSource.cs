@@ -12,14 +12,16 @@ public sealed class ShardedBatchSource : IBatchSource
 {
     private readonly IBatchSource _inner;
 
-    public int Rank { get; }
-    public int Size { get; }
+    private readonly DataShard _shard;
+
+    public int Rank => _shard.Rank;
+    public int Size => _shard.Size;
 
     /// <summary>Rank <paramref name="rank"/> of <paramref name="size"/> over <paramref name="inner"/> (not owned).</summary>
     public ShardedBatchSource(IBatchSource inner, int rank, int size)
     {
-        if (size < 1 || rank < 0 || rank >= size) throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} of {size}");
-        _inner = inner; Rank = rank; Size = size;
+        _inner = inner;
+        _shard = DataShard.Of(rank, size);
     }
 
     /// <summary>Throws <see cref="ConfigException"/> unless <paramref name="batchSize"/> splits evenly over <paramref name="size"/> ranks.</summary>
@@ -28,9 +30,9 @@ public sealed class ShardedBatchSource : IBatchSource
     /// <summary>Rows [rank·B/N, (rank+1)·B/N) of a global batch of <paramref name="batchSize"/> rows.</summary>
     public static (long Start, long Length) Rows(int batchSize, int rank, int size)
     {
-        CheckDivisible(batchSize, size);
-        long per = batchSize / size;
-        return (rank * per, per);
+        var shard = DataShard.Of(rank, size);
+        shard.CheckDivisible("batch_size", batchSize);
+        return (shard.Start(batchSize), shard.Per(batchSize));
     }
 
     public int VocabSize => _inner.VocabSize;

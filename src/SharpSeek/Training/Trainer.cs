@@ -107,7 +107,7 @@ public sealed class Trainer
     public const string FaultHangVariable = "SHARPSEEK_FAULT_HANG_AT";
 
     /// <summary>The step at which <paramref name="spec"/> ("rank:step", <paramref name="variable"/>) acts on <paramref name="rank"/>, or null.</summary>
-    public static int? FaultNanStep(string? spec, int rank, string variable = FaultNanVariable)
+    public static int? FaultStep(string? spec, int rank, string variable = FaultNanVariable)
     {
         if (string.IsNullOrEmpty(spec)) return null;
         var parts = spec.Split(':');
@@ -127,8 +127,8 @@ public sealed class Trainer
     {
         var c = _config;
         bool root = Parallel?.IsRoot ?? true;
-        int? faultNanStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
-        int? faultHangStep = FaultNanStep(Environment.GetEnvironmentVariable(FaultHangVariable), Parallel?.Rank ?? 0, FaultHangVariable);
+        int? faultNanStep = FaultStep(Environment.GetEnvironmentVariable(FaultNanVariable), Parallel?.Rank ?? 0);
+        int? faultHangStep = FaultStep(Environment.GetEnvironmentVariable(FaultHangVariable), Parallel?.Rank ?? 0, FaultHangVariable);
         if (Parallel is MpiDataParallel mpi)                                    // before the first collective, so the start checks are watched too
             (mpi.GradientReduceDType, mpi.CollectiveTimeoutMinutes) = (c.GradReduceDType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, c.CollectiveTimeoutMinutes);
         Parallel?.CheckSame("config", c.ToJson());

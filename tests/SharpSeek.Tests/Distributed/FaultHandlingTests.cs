@@ -119,8 +119,8 @@ public class FaultHangTests
     [Fact]
     public void FaultHangStep_ThisRank_IsTheStepAndMalformedNamesTheVariable()
     {
-        Assert.Equal(3, Trainer.FaultNanStep("1:3", rank: 1, Trainer.FaultHangVariable));
-        var e = Assert.Throws<ConfigException>(() => Trainer.FaultNanStep("x", rank: 0, Trainer.FaultHangVariable));
+        Assert.Equal(3, Trainer.FaultStep("1:3", rank: 1, Trainer.FaultHangVariable));
+        var e = Assert.Throws<ConfigException>(() => Trainer.FaultStep("x", rank: 0, Trainer.FaultHangVariable));
         Assert.Equal("SHARPSEEK_FAULT_HANG_AT must be rank:step (e.g. 1:5), got \"x\"", e.Message);
     }
 }
@@ -128,13 +128,13 @@ public class FaultHangTests
 public class FaultNanStepTests
 {
     [Fact]
-    public void FaultNanStep_ThisRank_IsTheStep() => Assert.Equal(5, Trainer.FaultNanStep("1:5", rank: 1));
+    public void FaultNanStep_ThisRank_IsTheStep() => Assert.Equal(5, Trainer.FaultStep("1:5", rank: 1));
 
     [Fact]
-    public void FaultNanStep_OtherRank_IsNull() => Assert.Null(Trainer.FaultNanStep("1:5", rank: 0));
+    public void FaultNanStep_OtherRank_IsNull() => Assert.Null(Trainer.FaultStep("1:5", rank: 0));
 
     [Fact]
-    public void FaultNanStep_Unset_IsNull() => Assert.Null(Trainer.FaultNanStep(null, rank: 0));
+    public void FaultNanStep_Unset_IsNull() => Assert.Null(Trainer.FaultStep(null, rank: 0));
 
     [Theory]
     [InlineData("5")]
@@ -142,7 +142,7 @@ public class FaultNanStepTests
     [InlineData("a:b")]
     public void FaultNanStep_Malformed_ThrowsConfigException(string spec)
     {
-        var e = Assert.Throws<ConfigException>(() => Trainer.FaultNanStep(spec, rank: 0));
+        var e = Assert.Throws<ConfigException>(() => Trainer.FaultStep(spec, rank: 0));
         Assert.Equal($"SHARPSEEK_FAULT_NAN_AT must be rank:step (e.g. 1:5), got \"{spec}\"", e.Message);
     }
 
